@@ -1,0 +1,88 @@
+/**
+ * Shared setters (nginx's ngx_conf_set_*_slot) and the merge helper
+ * (ngx_conf_merge_*_value). A conf field is `undefined` while unset; a setter
+ * that finds it already set reports `"x" directive is duplicate`, as nginx does.
+ */
+import type { ConfContext } from './conf-context.js';
+import type { ConfNode } from './parser.js';
+import { parseFlag, parseNumber, parseOffset, parseSize, parseTime } from './units.js';
+
+/** Keys of T whose value type accepts V. */
+export type KeysFor<T, V> = { [K in keyof T]-?: [V] extends [T[K]] ? K : never }[keyof T];
+
+function assign<T, V>(cf: ConfContext, conf: T, key: KeysFor<T, V | undefined>, value: V): void {
+  const c = conf as Record<PropertyKey, unknown>;
+  if (c[key as PropertyKey] !== undefined) return cf.duplicate();
+  c[key as PropertyKey] = value;
+}
+
+export function setFlag<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, boolean | undefined>): void {
+  const v = parseFlag(node.args[0]);
+  if (v === null) {
+    return cf.error(`invalid value "${node.args[0]}" in "${node.name}" directive, it must be "on" or "off"`);
+  }
+  assign<T, boolean>(cf, conf, key, v);
+}
+
+/** A time stored in milliseconds (ngx_conf_set_msec_slot). */
+export function setMsec<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  const v = parseTime(node.args[0]);
+  if (v === null) return cf.invalid('invalid value');
+  assign<T, number>(cf, conf, key, v);
+}
+
+/** A time in whole seconds, stored in milliseconds (ngx_conf_set_sec_slot: no `ms`). */
+export function setSec<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  const v = parseTime(node.args[0], false);
+  if (v === null) return cf.invalid('invalid value');
+  assign<T, number>(cf, conf, key, v);
+}
+
+export function setSize<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  const v = parseSize(node.args[0]);
+  if (v === null) return cf.invalid('invalid value');
+  assign<T, number>(cf, conf, key, v);
+}
+
+export function setOffset<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  const v = parseOffset(node.args[0]);
+  if (v === null) return cf.invalid('invalid value');
+  assign<T, number>(cf, conf, key, v);
+}
+
+export function setNumber<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  const v = parseNumber(node.args[0]);
+  if (v === null) return cf.invalid('invalid number');
+  assign<T, number>(cf, conf, key, v);
+}
+
+export function setString<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, string | undefined>): void {
+  assign<T, string>(cf, conf, key, node.args[0]);
+}
+
+/** One of fixed words (ngx_conf_set_enum_slot). */
+export function setEnum<T, V extends string>(
+  cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, V | undefined>, values: readonly V[],
+): void {
+  const v = node.args[0] as V;
+  if (!values.includes(v)) return cf.invalid(`invalid value "${node.args[0]}"`);
+  assign<T, V>(cf, conf, key, v);
+}
+
+/** Words that OR into a mask (ngx_conf_set_bitmask_slot); `off` alone clears. */
+export function setBitmask<T>(
+  cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>, bits: Readonly<Record<string, number>>,
+): void {
+  let mask = 0;
+  for (const word of node.args) {
+    const bit = bits[word];
+    if (bit === undefined) return cf.error(`invalid value "${word}" in "${node.name}" directive`);
+    mask |= bit;
+  }
+  assign<T, number>(cf, conf, key, mask);
+}
+
+/** child[key] = child[key] ?? parent[key] ?? fallback (ngx_conf_merge_*_value). */
+export function inherit<T, K extends keyof T>(child: T, parent: T, key: K, fallback: NonNullable<T[K]>): void {
+  if (child[key] === undefined) child[key] = parent[key] === undefined ? fallback : parent[key];
+}

@@ -1,0 +1,592 @@
+/**
+ * The `http` block and ngx_http_core_module: servers, listen, server_name,
+ * locations, and the core per-location settings (timeouts, body limits,
+ * keep-alive, types, error pages).
+ *
+ * Structure kept for the runtime: the http level, each server with its level
+ * and its location tree (entries carry their own level; nested `if` blocks of
+ * the rewrite module register extra levels through `nestedLevels` so that they
+ * are merged like locations, as nginx merges its "noname" locations).
+ */
+import { hostname } from 'node:os';
+import type { ConfContext } from '../config/conf-context.js';
+import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type CoreModule, type DirectiveSpec, type HttpConfLevel, type HttpModule } from '../config/module.js';
+import type { ConfNode } from '../config/parser.js';
+import { inherit, setFlag, setMsec, setNumber, setSize } from '../config/slots.js';
+import { parseErrorLogTarget } from '../process/core-module.js';
+import type { ErrorLogTarget } from '../observability/error-log.js';
+import { parseSize } from '../config/units.js';
+import { parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
+import { VariableRegistry, type ComplexValue } from './variables.js';
+import type { HttpRequest } from './request.js';
+
+/** Takes over a request in the content phase (proxy_pass, memcached_pass, static, ...). */
+export interface ContentHandler {
+  readonly name: string;
+  /** Runs once per request that reaches the content phase of the location; must finalize it. */
+  handle(r: HttpRequest): void;
+}
+
+export type LocationModifier = '' | '=' | '^~' | '~' | '~*' | '@';
+
+export interface LocationEntry {
+  readonly modifier: LocationModifier;
+  readonly name: string;
+  readonly level: HttpConfLevel;
+  readonly children: LocationEntry[];
+  readonly file: string;
+  readonly line: number;
+}
+
+export interface ServerEntry {
+  readonly level: HttpConfLevel;
+  readonly locations: LocationEntry[];
+  readonly file: string;
+  readonly line: number;
+}
+
+export interface ErrorPage {
+  readonly codes: readonly number[];
+  /** `=code` (0: keep the original status; -1: `=` alone, take the status of the redirect target). */
+  readonly overwrite: number;
+  readonly uri: ComplexValue;
+}
+
+export interface TryFiles {
+  readonly files: readonly ComplexValue[];
+  /** The last argument: a uri, `@name`, or `=code`. */
+  readonly fallback: ComplexValue | null;
+  readonly fallbackCode: number;
+}
+
+/**
+ * A phase handler (nginx's phase engine checkers + handlers), run in module order:
+ * returns PHASE_NEXT to go on, PHASE_DONE when it took the request over (it will
+ * finalize it), PHASE_RELOCATE when it changed r.uri (find the location again),
+ * or an HTTP status (>= 100) to finalize the request with.
+ */
+export type PhaseHandler = (r: HttpRequest) => number;
+export const PHASE_NEXT = 0;
+export const PHASE_DONE = -1;
+export const PHASE_RELOCATE = -2;
+
+/** Adds response headers before they are sent (add_header, expires, ...). */
+export type HeaderFilter = (r: HttpRequest, status: number, headers: string[]) => void;
+
+export interface CoreMainConf {
+  readonly servers: ServerEntry[];
+  readonly variables: VariableRegistry;
+  readonly serverRewrite: PhaseHandler[];
+  readonly rewrite: PhaseHandler[];
+  readonly access: PhaseHandler[];
+  /** try_files and the like: after access, before content. */
+  readonly precontent: PhaseHandler[];
+  /** Content handlers for locations without their own (index, static). */
+  readonly content: PhaseHandler[];
+  readonly headerFilters: HeaderFilter[];
+  readonly log: ((r: HttpRequest) => void)[];
+  /** Run when the worker stops (close upstream connections, flush logs). */
+  readonly stopHooks: ((graceful: boolean) => Promise<void> | void)[];
+  /** USR1 (reopen access logs). */
+  readonly reopenHooks: (() => void)[];
+}
+
+export interface CoreSrvConf {
+  readonly listens: ListenConf[];
+  readonly serverNames: { name: string; file: string; line: number }[];
+  listenSeen: boolean;
+  clientHeaderTimeout?: number;
+  clientHeaderBufferSize?: number;
+  largeClientHeaderBuffers?: { num: number; size: number };
+  underscoresInHeaders?: boolean;
+  ignoreInvalidHeaders?: boolean;
+  mergeSlashes?: boolean;
+}
+
+export interface CoreLocConf {
+  /** Set for location levels: the entry that made this level. */
+  entry?: LocationEntry;
+  /** Extra levels (if-blocks, limit_except) merged with this one as parent. */
+  readonly nestedLevels: HttpConfLevel[];
+  internal?: boolean;
+  root?: ComplexValue;
+  alias?: ComplexValue;
+  clientMaxBodySize?: number;
+  clientBodyBufferSize?: number;
+  clientBodyTimeout?: number;
+  clientBodyTempPath?: string;
+  clientBodyInFileOnly?: boolean;
+  keepaliveTimeout?: number;
+  keepaliveHeaderTimeout?: number;
+  keepaliveRequests?: number;
+  keepaliveTime?: number;
+  sendTimeout?: number;
+  lingeringClose?: 'on' | 'off' | 'always';
+  lingeringTime?: number;
+  lingeringTimeout?: number;
+  resetTimedoutConnection?: boolean;
+  serverTokens?: 'on' | 'off' | 'build';
+  defaultType?: string;
+  types?: Map<string, string>;
+  errorPages?: ErrorPage[];
+  recursiveErrorPages?: boolean;
+  tryFiles?: TryFiles;
+  absoluteRedirect?: boolean;
+  serverNameInRedirect?: boolean;
+  portInRedirect?: boolean;
+  tcpNodelay?: boolean;
+  logNotFound?: boolean;
+  logSubrequest?: boolean;
+  etag?: boolean;
+  ifModifiedSince?: 'off' | 'exact' | 'before';
+  chunkedTransferEncoding?: boolean;
+  msiePadding?: boolean;
+  errorLog?: ErrorLogTarget[];
+  /** nginx `resolver` addresses (used by proxy_pass with variables). */
+  resolver?: string[];
+  resolverTimeout?: number;
+  /** The content handler of this location (not inherited, as nginx's clcf->handler). */
+  handler?: ContentHandler;
+}
+
+/** The `http` block itself belongs to a core module (as ngx_http_module). */
+export interface HttpBlockConf {
+  level: HttpConfLevel | null;
+}
+
+export const httpBlockModule: CoreModule<HttpBlockConf> = {
+  kind: 'core',
+  name: 'http',
+  directives: [
+    {
+      name: 'http', contexts: Ctx.Main, args: [0, 0], block: true,
+      set(cf, d) {
+        const conf = cf.core(httpBlockModule);
+        if (conf.level) return cf.invalid('is duplicate');
+        const level = cf.registry.newHttpLevel(null, 'http');
+        conf.level = level;
+        const hcf = cf.child(Ctx.Http, level);
+        hcf.walk(d.block!);
+        finishHttpBlock(hcf, level);
+      },
+    },
+  ],
+  createConf: () => ({ level: null }),
+};
+
+function finishHttpBlock(cf: ConfContext, level: HttpConfLevel): void {
+  const reg = cf.registry;
+  const mods = reg.http;
+  for (let i = 0; i < mods.length; i++) mods[i].initMain?.(level.main[i], cf);
+  const main = level.main[reg.indexOf(httpCoreModule)] as CoreMainConf;
+  for (const server of main.servers) {
+    for (let i = 0; i < mods.length; i++) {
+      mods[i].mergeSrv?.(level.srv[i], server.level.srv[i], cf);
+      mods[i].mergeLoc?.(level.loc[i], server.level.loc[i], cf);
+    }
+    mergeNested(cf, server.level);
+    for (const entry of server.locations) mergeLocation(cf, server.level, entry);
+  }
+  main.variables.resolveAll();
+  for (const m of mods) m.postConfiguration?.(cf);
+}
+
+function mergeLevel(cf: ConfContext, parent: HttpConfLevel, child: HttpConfLevel): void {
+  const mods = cf.registry.http;
+  for (let i = 0; i < mods.length; i++) mods[i].mergeLoc?.(parent.loc[i], child.loc[i], cf);
+  mergeNested(cf, child);
+}
+
+function mergeNested(cf: ConfContext, level: HttpConfLevel): void {
+  const core = level.loc[cf.registry.indexOf(httpCoreModule)] as CoreLocConf;
+  for (const nested of core.nestedLevels) mergeLevel(cf, level, nested);
+}
+
+function mergeLocation(cf: ConfContext, parent: HttpConfLevel, entry: LocationEntry): void {
+  mergeLevel(cf, parent, entry.level);
+  for (const child of entry.children) mergeLocation(cf, entry.level, child);
+}
+
+const MIME_DEFAULT: ReadonlyMap<string, string> = new Map([['html', 'text/html'], ['gif', 'image/gif'], ['jpg', 'image/jpeg']]);
+
+function parseTypesBlock(cf: ConfContext, node: ConfNode): Map<string, string> {
+  const types = new Map<string, string>();
+  for (const line of node.block!) {
+    if (line.block) return cf.error(`unexpected "{"`, line);
+    if (line.args.length === 0) return cf.error(`invalid number of arguments in "${line.name}" directive`, line);
+    for (const ext of line.args) types.set(ext.toLowerCase(), line.name);
+  }
+  return types;
+}
+
+function statusCode(cf: ConfContext, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || n < min || n > max) return cf.error(`value "${text}" must be between ${min} and ${max}`);
+  return n;
+}
+
+function core(cf: ConfContext): CoreLocConf {
+  return cf.loc(httpCoreModule);
+}
+
+function timeLoc(name: string, key: keyof CoreLocConf & string, contexts = HTTP_MAIN_SRV_LOC): DirectiveSpec {
+  return { name, contexts, args: [1, 1], set: (cf, d) => setMsec(cf, d, core(cf), key as 'sendTimeout') };
+}
+function sizeLoc(name: string, key: keyof CoreLocConf & string, contexts = HTTP_MAIN_SRV_LOC): DirectiveSpec {
+  return { name, contexts, args: [1, 1], set: (cf, d) => setSize(cf, d, core(cf), key as 'clientBodyBufferSize') };
+}
+function flagLoc(name: string, key: keyof CoreLocConf & string, contexts = HTTP_MAIN_SRV_LOC): DirectiveSpec {
+  return { name, contexts, args: 'flag', set: (cf, d) => setFlag(cf, d, core(cf), key as 'etag') };
+}
+function flagSrv(name: string, key: keyof CoreSrvConf & string): DirectiveSpec {
+  return { name, contexts: Ctx.Http | Ctx.Server, args: 'flag', set: (cf, d) => setFlag(cf, d, cf.srv(httpCoreModule), key as 'mergeSlashes') };
+}
+function noop(name: string, contexts: number, args: readonly [number, number]): DirectiveSpec {
+  return { name, contexts, args, set: () => {} };
+}
+
+const directives: DirectiveSpec[] = [
+  {
+    name: 'server', contexts: Ctx.Http, args: [0, 0], block: true,
+    set(cf, d) {
+      const main = cf.main(httpCoreModule);
+      const level = cf.registry.newHttpLevel(cf.level, 'server');
+      const entry: ServerEntry = { level, locations: [], file: d.file, line: d.line };
+      main.servers.push(entry);
+      cf.child(Ctx.Server, level, [SERVER_KEY, entry]).walk(d.block!);
+      const srv = level.srv[cf.registry.indexOf(httpCoreModule)] as CoreSrvConf;
+      if (srv.listens.length === 0) {
+        // nginx's default: *:80 when run as root, *:8000 otherwise.
+        const address = parseListenAddress(process.getuid?.() === 0 ? '80' : '8000');
+        const conf = typeof address === 'string' ? address : parseListenParams(address, []);
+        if (typeof conf === 'string') return cf.error(conf);
+        srv.listens.push(conf);
+      }
+      if (srv.serverNames.length === 0) srv.serverNames.push({ name: '', file: d.file, line: d.line });
+    },
+  },
+  {
+    name: 'listen', contexts: Ctx.Server, args: [1, Infinity],
+    set(cf, d) {
+      const srv = cf.srv(httpCoreModule);
+      const addr = parseListenAddress(d.args[0]);
+      if (typeof addr === 'string') return cf.error(addr);
+      const conf = parseListenParams(addr, d.args.slice(1));
+      if (typeof conf === 'string') return cf.error(conf);
+      if (srv.listens.some((l) => l.key === conf.key)) return cf.error(`duplicate listen ${conf.key}`);
+      srv.listens.push(conf);
+    },
+  },
+  {
+    name: 'server_name', contexts: Ctx.Server, args: [1, Infinity],
+    set(cf, d) {
+      const srv = cf.srv(httpCoreModule);
+      for (const name of d.args) {
+        if (name === '$hostname') { srv.serverNames.push({ name: hostnameLower(), file: d.file, line: d.line }); continue; }
+        if (!name.startsWith('~') && name.includes('/')) return cf.error(`server name "${name}" has suspicious symbols`);
+        srv.serverNames.push({ name: name.startsWith('~') ? name : name.toLowerCase(), file: d.file, line: d.line });
+      }
+    },
+  },
+  {
+    name: 'location', contexts: Ctx.Server | Ctx.Location, args: [1, 2], block: true,
+    set(cf, d) {
+      let modifier: LocationModifier = '';
+      let name: string;
+      if (d.args.length === 2) {
+        const m = d.args[0];
+        if (m !== '=' && m !== '~' && m !== '~*' && m !== '^~') return cf.error(`invalid location modifier "${m}"`);
+        modifier = m;
+        name = d.args[1];
+      } else {
+        name = d.args[0];
+        if (name.startsWith('=')) { modifier = '='; name = name.slice(1); }
+        else if (name.startsWith('^~')) { modifier = '^~'; name = name.slice(2); }
+        else if (name.startsWith('~*')) { modifier = '~*'; name = name.slice(2); }
+        else if (name.startsWith('~')) { modifier = '~'; name = name.slice(1); }
+        else if (name.startsWith('@')) modifier = '@';
+      }
+      const parentLoc = cf.ctx === Ctx.Location ? core(cf) : null;
+      const parentEntry = parentLoc?.entry;
+      if (parentEntry) {
+        if (parentEntry.modifier === '=') return cf.error(`location "${name}" cannot be inside the exact location "${parentEntry.name}"`);
+        if (parentEntry.modifier === '@') return cf.error(`location "${name}" cannot be inside the named location "${parentEntry.name}"`);
+        if (modifier === '@') return cf.error(`named location "${name}" can be on the server level only`);
+        if ((modifier === '' || modifier === '^~' || modifier === '=') && (parentEntry.modifier === '' || parentEntry.modifier === '^~')
+          && !name.startsWith(parentEntry.name)) {
+          return cf.error(`location "${name}" is outside location "${parentEntry.name}"`);
+        }
+      }
+      if (modifier === '~' || modifier === '~*') {
+        try { new RegExp(name, modifier === '~*' ? 'i' : ''); } catch (e) { cf.error(`pcre2_compile() failed: ${(e as Error).message} in "${name}"`); }
+      }
+      const level = cf.registry.newHttpLevel(cf.level, 'location');
+      const entry: LocationEntry = { modifier, name, level, children: [], file: d.file, line: d.line };
+      (level.loc[cf.registry.indexOf(httpCoreModule)] as CoreLocConf).entry = entry;
+      const siblings = parentEntry ? parentEntry.children : cf.get(SERVER_KEY)!.locations;
+      if (modifier !== '~' && modifier !== '~*' && siblings.some((s) => s.name === name && (s.modifier === '=') === (modifier === '='))) {
+        return cf.error(`duplicate location "${name}"`);
+      }
+      siblings.push(entry);
+      cf.child(Ctx.Location, level).walk(d.block!);
+    },
+  },
+  { name: 'client_header_timeout', contexts: Ctx.Http | Ctx.Server, args: [1, 1], set: (cf, d) => setMsec(cf, d, cf.srv(httpCoreModule), 'clientHeaderTimeout') },
+  { name: 'client_header_buffer_size', contexts: Ctx.Http | Ctx.Server, args: [1, 1], set: (cf, d) => setSize(cf, d, cf.srv(httpCoreModule), 'clientHeaderBufferSize') },
+  {
+    name: 'large_client_header_buffers', contexts: Ctx.Http | Ctx.Server, args: [2, 2],
+    set(cf, d) {
+      const srv = cf.srv(httpCoreModule);
+      if (srv.largeClientHeaderBuffers) return cf.duplicate();
+      const num = Number(d.args[0]);
+      const size = parseSize(d.args[1]);
+      if (!/^[0-9]+$/.test(d.args[0]) || num < 1 || size === null || size === 0) return cf.invalid('invalid value');
+      srv.largeClientHeaderBuffers = { num, size };
+    },
+  },
+  flagSrv('underscores_in_headers', 'underscoresInHeaders'),
+  flagSrv('ignore_invalid_headers', 'ignoreInvalidHeaders'),
+  flagSrv('merge_slashes', 'mergeSlashes'),
+  {
+    name: 'root', contexts: HTTP_ANY_LOC, args: [1, 1],
+    set(cf, d) {
+      const c = core(cf);
+      if (c.alias) return cf.error(`"root" directive is duplicate, "alias" directive was specified earlier`);
+      if (c.root) return cf.duplicate();
+      c.root = cf.main(httpCoreModule).variables.compile(d.args[0], cf.position);
+    },
+  },
+  {
+    name: 'alias', contexts: Ctx.Location, args: [1, 1],
+    set(cf, d) {
+      const c = core(cf);
+      if (c.root) return cf.error(`"alias" directive is duplicate, "root" directive was specified earlier`);
+      if (c.alias) return cf.duplicate();
+      if (c.entry?.modifier === '@') return cf.error(`"alias" directive cannot be used inside the named location`);
+      c.alias = cf.main(httpCoreModule).variables.compile(d.args[0], cf.position);
+    },
+  },
+  { name: 'internal', contexts: Ctx.Location, args: [0, 0], set: (cf) => { core(cf).internal = true; } },
+  sizeLoc('client_max_body_size', 'clientMaxBodySize', HTTP_ANY_LOC),
+  sizeLoc('client_body_buffer_size', 'clientBodyBufferSize'),
+  timeLoc('client_body_timeout', 'clientBodyTimeout'),
+  {
+    name: 'client_body_temp_path', contexts: HTTP_MAIN_SRV_LOC, args: [1, 4],
+    set(cf, d) {
+      const c = core(cf);
+      if (c.clientBodyTempPath !== undefined) return cf.duplicate();
+      c.clientBodyTempPath = cf.fullPath(d.args[0]);
+    },
+  },
+  {
+    name: 'client_body_in_file_only', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) {
+      const v = d.args[0];
+      if (v !== 'on' && v !== 'off' && v !== 'clean') return cf.invalid(`invalid value "${v}"`);
+      core(cf).clientBodyInFileOnly = v !== 'off';
+    },
+  },
+  noop('client_body_in_single_buffer', HTTP_MAIN_SRV_LOC, [1, 1]),
+  {
+    name: 'keepalive_timeout', contexts: HTTP_MAIN_SRV_LOC, args: [1, 2],
+    set(cf, d) {
+      setMsec(cf, { ...d, args: [d.args[0]] }, core(cf), 'keepaliveTimeout');
+      if (d.args[1] !== undefined) setMsec(cf, { ...d, args: [d.args[1]] }, core(cf), 'keepaliveHeaderTimeout');
+    },
+  },
+  { name: 'keepalive_requests', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: (cf, d) => setNumber(cf, d, core(cf), 'keepaliveRequests') },
+  timeLoc('keepalive_time', 'keepaliveTime'),
+  timeLoc('send_timeout', 'sendTimeout'),
+  {
+    name: 'lingering_close', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) {
+      const v = d.args[0];
+      if (v !== 'on' && v !== 'off' && v !== 'always') return cf.invalid(`invalid value "${v}"`);
+      if (core(cf).lingeringClose) return cf.duplicate();
+      core(cf).lingeringClose = v;
+    },
+  },
+  timeLoc('lingering_time', 'lingeringTime'),
+  timeLoc('lingering_timeout', 'lingeringTimeout'),
+  flagLoc('reset_timedout_connection', 'resetTimedoutConnection'),
+  {
+    name: 'server_tokens', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) {
+      const v = d.args[0];
+      if (v !== 'on' && v !== 'off' && v !== 'build') return cf.invalid(`invalid value "${v}"`);
+      if (core(cf).serverTokens) return cf.duplicate();
+      core(cf).serverTokens = v;
+    },
+  },
+  {
+    name: 'default_type', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) { if (core(cf).defaultType !== undefined) return cf.duplicate(); core(cf).defaultType = d.args[0]; },
+  },
+  {
+    name: 'types', contexts: HTTP_MAIN_SRV_LOC, args: [0, 0], block: true,
+    set(cf, d) {
+      const c = core(cf);
+      const parsed = parseTypesBlock(cf, d);
+      if (c.types) for (const [k, v] of parsed) c.types.set(k, v);
+      else c.types = parsed;
+    },
+  },
+  noop('types_hash_max_size', HTTP_MAIN_SRV_LOC, [1, 1]),
+  noop('types_hash_bucket_size', HTTP_MAIN_SRV_LOC, [1, 1]),
+  noop('server_names_hash_max_size', Ctx.Http, [1, 1]),
+  noop('server_names_hash_bucket_size', Ctx.Http, [1, 1]),
+  noop('variables_hash_max_size', Ctx.Http, [1, 1]),
+  noop('variables_hash_bucket_size', Ctx.Http, [1, 1]),
+  {
+    name: 'error_page', contexts: HTTP_ANY_LOC, args: [2, Infinity],
+    set(cf, d) {
+      const c = core(cf);
+      const args = d.args;
+      const uriText = args[args.length - 1];
+      let overwrite = 0;
+      let last = args.length - 1;
+      const prev = args[last - 1];
+      if (prev.startsWith('=')) {
+        overwrite = prev === '=' ? -1 : statusCode(cf, prev.slice(1), 0, 999);
+        last--;
+      }
+      const codes: number[] = [];
+      for (let i = 0; i < last; i++) {
+        const code = Number(args[i]);
+        if (!/^[0-9]+$/.test(args[i]) || code < 300 || code > 599) return cf.error(`value "${args[i]}" must be between 300 and 599`);
+        if (code === 499) return cf.error(`value "${args[i]}" must be between 300 and 599`);
+        codes.push(code);
+      }
+      if (codes.length === 0) return cf.error(`invalid number of arguments in "error_page" directive`);
+      const uri = cf.main(httpCoreModule).variables.compile(uriText, cf.position);
+      (c.errorPages ??= []).push({ codes, overwrite, uri });
+    },
+  },
+  flagLoc('recursive_error_pages', 'recursiveErrorPages'),
+  {
+    name: 'try_files', contexts: Ctx.Server | Ctx.Location, args: [2, Infinity],
+    set(cf, d) {
+      const c = core(cf);
+      if (c.tryFiles) return cf.duplicate();
+      const vars = cf.main(httpCoreModule).variables;
+      const files = d.args.slice(0, -1).map((f) => vars.compile(f, cf.position));
+      const last = d.args[d.args.length - 1];
+      if (last.startsWith('=')) {
+        c.tryFiles = { files, fallback: null, fallbackCode: statusCode(cf, last.slice(1), 100, 999) };
+      } else {
+        c.tryFiles = { files, fallback: vars.compile(last, cf.position), fallbackCode: 0 };
+      }
+    },
+  },
+  flagLoc('absolute_redirect', 'absoluteRedirect'),
+  flagLoc('server_name_in_redirect', 'serverNameInRedirect'),
+  flagLoc('port_in_redirect', 'portInRedirect'),
+  flagLoc('tcp_nodelay', 'tcpNodelay'),
+  flagLoc('log_not_found', 'logNotFound'),
+  flagLoc('log_subrequest', 'logSubrequest'),
+  flagLoc('etag', 'etag'),
+  flagLoc('chunked_transfer_encoding', 'chunkedTransferEncoding'),
+  flagLoc('msie_padding', 'msiePadding'),
+  {
+    name: 'if_modified_since', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) {
+      const v = d.args[0];
+      if (v !== 'off' && v !== 'exact' && v !== 'before') return cf.invalid(`invalid value "${v}"`);
+      core(cf).ifModifiedSince = v;
+    },
+  },
+  {
+    name: 'error_log', contexts: HTTP_MAIN_SRV_LOC, args: [1, 2],
+    set: (cf, d) => { (core(cf).errorLog ??= []).push(parseErrorLogTarget(cf, d)); },
+  },
+  {
+    name: 'resolver', contexts: HTTP_MAIN_SRV_LOC, args: [1, Infinity],
+    set(cf, d) {
+      const c = core(cf);
+      if (c.resolver) return cf.duplicate();
+      c.resolver = d.args.filter((a) => !a.includes('='));
+    },
+  },
+  timeLoc('resolver_timeout', 'resolverTimeout'),
+  // Honest no-ops: Node writes files through its own streams (no sendfile(2), no
+  // TCP_CORK), and keeps no open-file cache; output is already coalesced by cork().
+  noop('sendfile', HTTP_ANY_LOC, [1, 1]),
+  noop('sendfile_max_chunk', HTTP_MAIN_SRV_LOC, [1, 1]),
+  noop('tcp_nopush', HTTP_MAIN_SRV_LOC, [1, 1]),
+  noop('postpone_output', HTTP_MAIN_SRV_LOC, [1, 1]),
+  noop('output_buffers', HTTP_MAIN_SRV_LOC, [2, 2]),
+  noop('open_file_cache', HTTP_MAIN_SRV_LOC, [1, 2]),
+  noop('open_file_cache_valid', HTTP_MAIN_SRV_LOC, [1, 1]),
+  noop('open_file_cache_min_uses', HTTP_MAIN_SRV_LOC, [1, 1]),
+  noop('open_file_cache_errors', HTTP_MAIN_SRV_LOC, [1, 1]),
+  noop('directio', HTTP_MAIN_SRV_LOC, [1, 1]),
+  noop('aio', HTTP_MAIN_SRV_LOC, [1, 2]),
+];
+
+export const SERVER_KEY = { description: 'server' } as import('../config/conf-context.js').DataKey<ServerEntry>;
+
+function hostnameLower(): string {
+  return hostname().toLowerCase();
+}
+
+export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> = {
+  kind: 'http',
+  name: 'http_core',
+  directives,
+  createMain: () => ({
+    servers: [], variables: new VariableRegistry(),
+    serverRewrite: [], rewrite: [], access: [], precontent: [], content: [], headerFilters: [], log: [],
+    stopHooks: [], reopenHooks: [],
+  }),
+  createSrv: () => ({ listens: [], serverNames: [], listenSeen: false }),
+  createLoc: () => ({ nestedLevels: [] }),
+  mergeSrv(p, c) {
+    inherit(c, p, 'clientHeaderTimeout', 60_000);
+    inherit(c, p, 'clientHeaderBufferSize', 1024);
+    inherit(c, p, 'largeClientHeaderBuffers', { num: 4, size: 8192 });
+    inherit(c, p, 'underscoresInHeaders', false);
+    inherit(c, p, 'ignoreInvalidHeaders', true);
+    inherit(c, p, 'mergeSlashes', true);
+  },
+  mergeLoc(p, c) {
+    if (c.root === undefined && c.alias === undefined) {
+      c.root = p.root;
+      c.alias = p.alias;
+    }
+    inherit(c, p, 'internal', false);
+    inherit(c, p, 'clientMaxBodySize', 1024 * 1024);
+    inherit(c, p, 'clientBodyBufferSize', 16 * 1024);
+    inherit(c, p, 'clientBodyTimeout', 60_000);
+    inherit(c, p, 'clientBodyTempPath', '');
+    inherit(c, p, 'clientBodyInFileOnly', false);
+    inherit(c, p, 'keepaliveTimeout', 75_000);
+    inherit(c, p, 'keepaliveHeaderTimeout', 0);
+    inherit(c, p, 'keepaliveRequests', 1000);
+    inherit(c, p, 'keepaliveTime', 3600_000);
+    inherit(c, p, 'sendTimeout', 60_000);
+    inherit(c, p, 'lingeringClose', 'on');
+    inherit(c, p, 'lingeringTime', 30_000);
+    inherit(c, p, 'lingeringTimeout', 5_000);
+    inherit(c, p, 'resetTimedoutConnection', false);
+    inherit(c, p, 'serverTokens', 'on');
+    inherit(c, p, 'defaultType', 'text/plain');
+    inherit(c, p, 'types', MIME_DEFAULT as Map<string, string>);
+    inherit(c, p, 'errorPages', []);
+    inherit(c, p, 'recursiveErrorPages', false);
+    inherit(c, p, 'absoluteRedirect', true);
+    inherit(c, p, 'serverNameInRedirect', false);
+    inherit(c, p, 'portInRedirect', true);
+    inherit(c, p, 'tcpNodelay', true);
+    inherit(c, p, 'logNotFound', true);
+    inherit(c, p, 'logSubrequest', false);
+    inherit(c, p, 'etag', true);
+    inherit(c, p, 'ifModifiedSince', 'exact');
+    inherit(c, p, 'chunkedTransferEncoding', true);
+    inherit(c, p, 'msiePadding', true);
+    inherit(c, p, 'errorLog', []);
+    inherit(c, p, 'resolver', []);
+    inherit(c, p, 'resolverTimeout', 30_000);
+    // try_files is deliberately not merged: nginx applies a server-level
+    // try_files only to requests that match no location.
+  },
+};

@@ -1,0 +1,81 @@
+/**
+ * The `listen` directive's address and parameters (ngx_http_core_listen,
+ * ngx_parse_url for the address part).
+ *
+ * Differences: `ssl`, `http2`, `quic`, `proxy_protocol` are rejected with a
+ * clear [emerg] (not supported yet) rather than ignored. `deferred`, `bind`,
+ * `fastopen`, `rcvbuf`, `sndbuf`, `accept_filter`, `so_keepalive`, `setfib`
+ * are accepted: Node cannot set them per socket; `bind` is what Node does anyway.
+ */
+
+export interface ListenAddress {
+  /** Key that identifies the socket: `127.0.0.1:8080`, `[::]:80`, `*:80`, `unix:/path`. */
+  readonly key: string;
+  readonly host: string | null;
+  readonly port: number;
+  readonly path: string | null;
+}
+
+export interface ListenConf extends ListenAddress {
+  defaultServer: boolean;
+  backlog: number;
+  reuseport: boolean;
+  ipv6only: boolean;
+}
+
+/** Parses `127.0.0.1:80`, `80`, `*:80`, `[::1]:80`, `[::]`, `localhost:80`, `unix:/path`. */
+export function parseListenAddress(text: string): ListenAddress | string {
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (!path) return `no path in the unix domain socket "${text}"`;
+    return { key: text, host: null, port: 0, path };
+  }
+  let host: string | null = null;
+  let portText: string;
+  if (text.startsWith('[')) {
+    const end = text.indexOf(']');
+    if (end === -1) return `invalid IPv6 address in "${text}"`;
+    host = text.slice(1, end);
+    const rest = text.slice(end + 1);
+    if (rest === '') portText = '80';
+    else if (rest.startsWith(':')) portText = rest.slice(1);
+    else return `invalid host in "${text}"`;
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon === -1) {
+      if (/^[0-9]+$/.test(text)) portText = text;
+      else { host = text; portText = '80'; }
+    } else {
+      host = text.slice(0, colon);
+      portText = text.slice(colon + 1);
+    }
+  }
+  if (!/^[0-9]+$/.test(portText)) return `invalid port in "${text}"`;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return `invalid port in "${text}"`;
+  if (host === '*' || host === '') host = null;
+  if (host === 'localhost') host = '127.0.0.1';
+  const shown = host === null ? '*' : host.includes(':') ? `[${host}]` : host;
+  return { key: `${shown}:${port}`, host, port, path: null };
+}
+
+const ACCEPTED_NOOP = /^(deferred|bind|fastopen=\d+|rcvbuf=\S+|sndbuf=\S+|accept_filter=\S+|so_keepalive=\S+|setfib=\S+)$/;
+const UNSUPPORTED = /^(ssl|http2|http3|quic|proxy_protocol)$/;
+
+/** Parses the parameters after the address; returns an error string on failure. */
+export function parseListenParams(address: ListenAddress, params: readonly string[]): ListenConf | string {
+  const conf: ListenConf = { ...address, defaultServer: false, backlog: 511, reuseport: false, ipv6only: true };
+  for (const p of params) {
+    if (p === 'default_server' || p === 'default') conf.defaultServer = true;
+    else if (p === 'reuseport') conf.reuseport = true;
+    else if (p.startsWith('backlog=')) {
+      const n = Number(p.slice(8));
+      if (!/^[0-9]+$/.test(p.slice(8)) || n === 0) return `invalid backlog "${p.slice(8)}"`;
+      conf.backlog = n;
+    } else if (p === 'ipv6only=on') conf.ipv6only = true;
+    else if (p === 'ipv6only=off') conf.ipv6only = false;
+    else if (UNSUPPORTED.test(p)) return `the "${p}" parameter of "listen" is not supported by weir yet`;
+    else if (!ACCEPTED_NOOP.test(p)) return `invalid parameter "${p}"`;
+  }
+  return conf;
+}

@@ -1,0 +1,292 @@
+/**
+ * The request's path through the server (ngx_http_core_run_phases and
+ * ngx_http_finalize_request): server rewrite → find location → rewrite →
+ * access → precontent (try_files) → content, then the response header, error
+ * pages and the log phase.
+ *
+ * Handlers are registered by modules in the http main conf (CoreMainConf) at
+ * postconfiguration, so the per-request path has no lookups by name.
+ *
+ * Differences from nginx: the phases after content (body filters) are Node's
+ * ServerResponse; `lingering_close` is Node's own discard of an unread body
+ * (it reads and drops it, which keeps the connection in sync).
+ */
+import type { HttpConfLevel } from '../config/module.js';
+import {
+  httpCoreModule, PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE,
+  type CoreLocConf, type CoreMainConf, type PhaseHandler,
+} from './core-module.js';
+import type { HttpRequest } from './request.js';
+import { serverToken, specialPage, statusText } from './special-response.js';
+import { parseComplexUri } from './uri.js';
+
+export const enum Phase {
+  ServerRewrite = 0,
+  FindConfig = 1,
+  Rewrite = 2,
+  Access = 3,
+  Precontent = 4,
+  Content = 5,
+}
+
+let coreIndex = -1;
+
+/** Makes `level` the request's location (a matched location, an `if` block, a named location). */
+export function setLocation(r: HttpRequest, level: HttpConfLevel): void {
+  r.loc = level;
+  r.locConf = level.loc[coreIndex] as CoreLocConf;
+  if (r.locConf.entry) r.locEntry = r.locConf.entry;
+}
+
+/** Called once per runtime (the core module's index is fixed per registry). */
+export function bindCoreIndex(index: number): void {
+  coreIndex = index;
+}
+
+function main(r: HttpRequest): CoreMainConf {
+  return r.server.main;
+}
+
+function runList(r: HttpRequest, list: readonly PhaseHandler[]): number {
+  for (let i = 0; i < list.length; i++) {
+    const rc = list[i](r);
+    if (rc !== PHASE_NEXT) return rc;
+  }
+  return PHASE_NEXT;
+}
+
+/** Runs the phases from `phase` on; any handler may end the run. */
+export function runPhases(r: HttpRequest, phase: Phase): void {
+  for (;;) {
+    switch (phase) {
+      case Phase.ServerRewrite: {
+        setLocation(r, r.server.level);
+        const rc = runList(r, main(r).serverRewrite);
+        if (rc === PHASE_DONE) return;
+        if (rc >= 100) { finalize(r, rc); return; }
+        phase = Phase.FindConfig;
+        continue;
+      }
+      case Phase.FindConfig: {
+        setLocation(r, r.server.findLocation(r, r.uri));
+        const lc = r.locConf;
+        if (lc.internal && !r.internal) { finalize(r, 404); return; }
+        const cl = r.req.headers['content-length'];
+        if (cl !== undefined && lc.clientMaxBodySize! > 0 && Number(cl) > lc.clientMaxBodySize!) {
+          r.log('error', `client intended to send too large body: ${cl} bytes`);
+          finalize(r, 413);
+          return;
+        }
+        phase = Phase.Rewrite;
+        continue;
+      }
+      case Phase.Rewrite: {
+        const rc = runList(r, main(r).rewrite);
+        if (rc === PHASE_DONE) return;
+        if (rc >= 100) { finalize(r, rc); return; }
+        if (rc === PHASE_RELOCATE) {
+          if (--r.uriChangesLeft === 0) {
+            r.log('error', `rewrite or internal redirection cycle while processing "${r.uri}"`);
+            finalize(r, 500);
+            return;
+          }
+          phase = Phase.FindConfig;
+          continue;
+        }
+        phase = Phase.Access;
+        continue;
+      }
+      case Phase.Access: {
+        const rc = runList(r, main(r).access);
+        if (rc === PHASE_DONE) return;
+        if (rc >= 100) { finalize(r, rc); return; }
+        phase = Phase.Precontent;
+        continue;
+      }
+      case Phase.Precontent: {
+        const rc = runList(r, main(r).precontent);
+        if (rc === PHASE_DONE) return;
+        if (rc >= 100) { finalize(r, rc); return; }
+        phase = Phase.Content;
+        continue;
+      }
+      case Phase.Content: {
+        const handler = r.locConf.handler;
+        if (handler) { handler.handle(r); return; }
+        const rc = runList(r, main(r).content);
+        if (rc === PHASE_DONE) return;
+        finalize(r, rc >= 100 ? rc : 404);
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * Internal redirect to a URI (error_page, try_files fallback, X-Accel-Redirect,
+ * `rewrite ... last` at the end of the rewrite phase is PHASE_RELOCATE instead).
+ */
+export function internalRedirect(r: HttpRequest, target: string): void {
+  if (--r.uriChangesLeft === 0) {
+    r.log('error', `rewrite or internal redirection cycle while internally redirecting to "${target}"`);
+    finalize(r, 500);
+    return;
+  }
+  const parsed = parseComplexUri(target, r.server.core.mergeSlashes!);
+  if (parsed.status !== 0) { finalize(r, 400); return; }
+  r.uri = parsed.uri;
+  if (parsed.hasArgs) { r.args = parsed.args; r.hasArgs = true; }
+  r.internal = true;
+  r.ctx.length = 0;
+  r.captures = null;
+  runPhases(r, Phase.ServerRewrite);
+}
+
+/** Jump to a named location (`@name`): runs from its rewrite phase. */
+export function namedLocation(r: HttpRequest, name: string): void {
+  const level = r.server.findNamed(name);
+  if (!level) {
+    r.log('error', `could not find named location "${name}"`);
+    finalize(r, 500);
+    return;
+  }
+  if (--r.uriChangesLeft === 0) { finalize(r, 500); return; }
+  r.internal = true;
+  r.ctx.length = 0;
+  setLocation(r, level);
+  runPhases(r, Phase.Rewrite);
+}
+
+/** Statuses after which nginx closes the connection (ngx_http_special_response_handler). */
+function closesConnection(status: number): boolean {
+  return status === 400 || status === 413 || status === 414 || status === 500 || status === 501 || status === 408;
+}
+
+/**
+ * Ends the request with a status (nginx's ngx_http_finalize_request with a code):
+ * error_page redirect, or the built-in page, or a closed connection (444).
+ * A response already under way is cut (the client sees the truncation).
+ */
+export function finalize(r: HttpRequest, status: number): void {
+  const res = r.res;
+  if (res.headersSent || res.writableEnded) {
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
+  if (status === 444 || status === 499) {
+    r.status = status;
+    r.conn.socket.destroy();
+    return;
+  }
+  const pages = r.locConf.errorPages;
+  if (pages && pages.length > 0 && status >= 300 && (!r.errorPageDone || r.locConf.recursiveErrorPages)) {
+    for (const page of pages) {
+      if (!page.codes.includes(status)) continue;
+      r.errorPageDone = true;
+      const target = page.uri.evaluate(r);
+      const overwrite = page.overwrite;
+      r.errStatus = overwrite > 0 ? overwrite : overwrite === -1 ? 0 : status;
+      if (target.startsWith('@')) { namedLocation(r, target); return; }
+      if (target.startsWith('/')) {
+        if (r.method !== 'HEAD') r.req.method = r.method === 'GET' ? 'GET' : 'GET';
+        internalRedirect(r, target);
+        return;
+      }
+      const code = overwrite === 301 || overwrite === 303 || overwrite === 307 || overwrite === 308 ? overwrite : 302;
+      sendSpecial(r, code, target);
+      return;
+    }
+  }
+  sendSpecial(r, status, null);
+}
+
+/** The built-in response for a status (redirect or error page). */
+export function sendSpecial(r: HttpRequest, status: number, location: string | null): void {
+  const lc = r.locConf;
+  const page = status >= 300 ? specialPage(status, lc.serverTokens!) : null;
+  const sendStatus = status >= 494 && status <= 497 ? 400 : status;
+  if (closesConnection(sendStatus)) r.keepalive = false;
+  const headers: string[] = [];
+  if (page) headers.push('Content-Type', 'text/html');
+  if (location !== null) headers.push('Location', location);
+  const length = page && status !== 204 ? page.length : 0;
+  if (!sendHeader(r, sendStatus, headers, length)) return;
+  if (page && r.method !== 'HEAD' && status !== 204) r.res.end(page);
+  else r.res.end();
+}
+
+/**
+ * Writes the response header (ngx_http_header_filter): status line, Server,
+ * Content-Length, Connection, absolute Location, then module header filters.
+ * `contentLength` -1 means unknown (chunked for HTTP/1.1, close for 1.0).
+ * Returns false when the response could not be started (client gone).
+ */
+export function sendHeader(r: HttpRequest, status: number, headers: string[], contentLength: number): boolean {
+  const res = r.res;
+  if (res.headersSent || res.destroyed) return false;
+  const lc = r.locConf;
+  if (r.errStatus > 0 && status === 200) status = r.errStatus;
+  r.status = status;
+  const filters = r.server.main.headerFilters;
+  for (let i = 0; i < filters.length; i++) filters[i](r, status, headers);
+  for (let i = 0; i < r.headersOut.length; i++) headers.push(r.headersOut[i]);
+  if (lc.absoluteRedirect && ((status >= 300 && status < 400) || status === 201)) absolutizeLocation(r, headers);
+  const out: string[] = ['Server', serverToken(lc.serverTokens!)];
+  for (let i = 0; i < headers.length; i++) out.push(headers[i]);
+  const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+  if (contentLength >= 0 && !noBody) out.push('Content-Length', String(contentLength));
+  const keep = keepAliveAfter(r, contentLength >= 0 || noBody || r.method === 'HEAD');
+  out.push('Connection', keep ? 'keep-alive' : 'close');
+  if (keep && lc.keepaliveHeaderTimeout! > 0) out.push('Keep-Alive', `timeout=${Math.floor(lc.keepaliveHeaderTimeout! / 1000)}`);
+  if (!lc.chunkedTransferEncoding && contentLength < 0) res.useChunkedEncodingByDefault = false;
+  try {
+    res.writeHead(status, statusText(status) || undefined, out);
+  } catch (err) {
+    r.log('error', `could not send the response header: ${(err as Error).message}`);
+    res.destroy();
+    return false;
+  }
+  return true;
+}
+
+function absolutizeLocation(r: HttpRequest, headers: string[]): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].length !== 8 || headers[i].toLowerCase() !== 'location') continue;
+    const v = headers[i + 1];
+    if (!v.startsWith('/')) return;
+    const lc = r.locConf;
+    const host = lc.serverNameInRedirect ? r.server.name : (r.host || r.server.name || r.conn.localAddress);
+    const port = r.conn.localPort;
+    const portPart = lc.portInRedirect && port !== 80 ? `:${port}` : '';
+    headers[i + 1] = `http://${host}${portPart}${v}`;
+    return;
+  }
+}
+
+/** Whether the connection stays open after this response (ngx_http_set_keepalive's conditions). */
+function keepAliveAfter(r: HttpRequest, framed: boolean): boolean {
+  if (!r.keepalive || r.conn.closing || !r.res.shouldKeepAlive) return false;
+  const lc = r.locConf;
+  if (lc.keepaliveTimeout === 0) return false;
+  if (r.conn.requests >= lc.keepaliveRequests!) return false;
+  if (Date.now() - r.conn.startTime > lc.keepaliveTime!) return false;
+  // HTTP/1.0 has no chunked framing: an unknown length ends with the connection.
+  if (!framed && r.req.httpVersionMinor === 0) return false;
+  return true;
+}
+
+/** Runs the log phase once (response finished, or the connection closed first). */
+export function logRequest(r: HttpRequest): void {
+  if (r.logged) return;
+  r.logged = true;
+  const handlers = r.server.main.log;
+  for (let i = 0; i < handlers.length; i++) {
+    try {
+      handlers[i](r);
+    } catch (err) {
+      r.log('alert', `log handler failed: ${(err as Error).message}`);
+    }
+  }
+}
+
+export { httpCoreModule };

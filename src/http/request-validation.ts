@@ -1,0 +1,536 @@
+/*
+ * Request-head validation after node:http has parsed the head. Mirrors nginx 1.31's
+ * ngx_http_parse_request_line + ngx_http_process_request_line (request line, absolute-form
+ * authority), ngx_http_process_request_headers + the ngx_http_headers_in table (invalid
+ * names, unique headers, Host), ngx_http_validate_host, and ngx_http_process_request_header
+ * (Host required for 1.1, Content-Length, Transfer-Encoding, CONNECT/TRACE). Every failure
+ * carries the text nginx logs at info level, e.g.
+ *   [info] ... client sent duplicate header line: "Content-Length: 5", previous value: ...
+ *       while reading client request headers, client: ..., server: ..., request: "..."
+ *
+ * node:http (llhttp, strict) answers some bad heads itself, through `clientError`, before
+ * any of this runs; others it accepts and we must reject. Measured on Node 20.20 with a real
+ * http.createServer and raw sockets (see test/unit/http/request-validation-server.test.ts):
+ *
+ * | row | Node 20 on its own                                        | our check                          | result |
+ * |-----|-----------------------------------------------------------|------------------------------------|--------|
+ * | R1  | 400 (HPE_INVALID_TRANSFER_ENCODING / _CONTENT_LENGTH)      | CL + chunked TE -> 400             | 400    |
+ * | R2  | 400 for two CL lines and for `5, 5`                        | unique-header check -> 400         | 400    |
+ * | R3  | 400 for + - 0x 5a 1e3 empty, overflow                      | digits only, <= 2^53-1 -> 400      | 400    |
+ * | R4  | accepts `010`, reads 10 bytes                              | contentLength = 10 (decimal)       | 200    |
+ * | R5  | 400 for `chunked, identity` / nested; ACCEPTS `identity`,  | TE not exactly `chunked` -> 501    | 501    |
+ * |     | `gzip, chunked`, `identity, chunked` (body = next request) |                                    |        |
+ * | R6  | 400 for `chunked, chunked`, `chunked,`, CTL bytes;         | -> 501 (nginx: unknown TE is 501;  | 501/400|
+ * |     | ACCEPTS `,chunked`, `"chunked"`, `'chunked'`, `chunk`      | the row's 400 is met by Node only) |        |
+ * | R7  | 400 for two `chunked` lines; ACCEPTS `identity`+`chunked`  | repeated TE -> 400                 | 400    |
+ * | R8  | ACCEPTS TE on HTTP/1.0                                     | -> 400                             | 400    |
+ * | R9  | 400 (space / tab / LF before the colon)                    | -                                  | 400    |
+ * | R10 | 400 for space / \x82 in a name; ACCEPTS `Transfer_Encoding`| `_` name: drop (ignore_invalid_    | drop   |
+ * |     | and `Transfer-%45ncoding` (both are tchar)                 | headers on) or 400 when it would   | or 400 |
+ * |     |                                                            | read as a framing/Host header      |        |
+ * | R11 | 400 (obs-fold)                                             | -                                  | 400    |
+ * | R12 | 400 (bare CR, bare LF); `\r\n\rZ` after a request -> 400   | -                                  | 400    |
+ * | R13 | 400 for NUL, DEL, \x0b in values; accepts bytes >= 0x80    | Host chars re-checked              | 400    |
+ * | R14 | 400 (empty name, space, @, \x85, no colon)                 | -                                  | 400    |
+ * | R19 | ACCEPTS absolute-form, userinfo too; req.url is the raw    | nginx grammar: authority -> host,  | 200/400|
+ * |     | target and Host is left as sent                            | `@` -> 400, path -> origin form    |        |
+ * | R20 | ACCEPTS duplicate Host, empty Host, `a b`, `a/b`, `x.:1.2`;| dup -> 400, validate_host -> 400   | 400    |
+ * |     | answers 400 itself to HTTP/1.1 without Host                | (requireHostHeader); checked again |        |
+ * | R21 | ACCEPTS HTTP/2.0 and HTTP/0.9 with headers, `GET  /`, `*`, | 2.0 -> 505, 0.9 -> 400, `*` -> 400 | 505/400|
+ * |     | `#` in the target; 400 for HTTP/1.2, HTTP/3.0, http/1.1,   | (nginx accepts 1.2 as 1.1: we      |        |
+ * |     | tabs, `/a b`, `/\x02`, `a.b:80`, lower-case or unknown     | never see it)                      |        |
+ * |     | methods (llhttp knows a fixed method list)                 |                                    |        |
+ * | R30 | ACCEPTS 1001 headers and a 9 KiB line; 400 (HPE_HEADER_    | > max_headers (1000) -> 400, a line| 400    |
+ * |     | OVERFLOW, 431 in the default handler) past 16 KiB total    | > 8k (large_client_header_buffers) |        |
+ * |     |                                                            | -> 400, request line > 8k -> 414   |        |
+ *
+ * Deliberate differences from nginx:
+ *   - Host: ngx_http_validate_host's character rules plus the port rules of the 1.29 rework
+ *     (port is digits only and <= 65535, so `example.com.:1.2` is 400); `\` is rejected on
+ *     every platform, not only on Win32.
+ *   - ignore_invalid_headers off: nginx forwards a name with `_` or other non [A-Za-z0-9-]
+ *     chars as is; we do too, except when folding case and `_` -> `-` turns it into
+ *     Content-Length, Transfer-Encoding or Host: then 400, since some upstreams fold that way.
+ *   - Content-Length above 2^53-1 is 400 (nginx accepts up to 2^63-1 and then usually 413s).
+ *   - Too long header lines: nginx's internal 494 is sent as 400 with the page "Request Header
+ *     Or Cookie Too Large"; we return 400 with that reason and tooLarge set.
+ *   - HTTP/1.2..1.99: nginx serves them as 1.1; Node rejects them before us.
+ *   - Request-line checks nginx makes on bytes (CTL, space, non-ASCII) are left to llhttp.
+ */
+
+export interface RequestHeadOptions {
+  /** underscores_in_headers (default off). */
+  underscoresInHeaders: boolean;
+  /** ignore_invalid_headers (default on). */
+  ignoreInvalidHeaders: boolean;
+  /** max_headers (nginx 1.31 default 1000). */
+  maxHeaders?: number;
+  /** large_client_header_buffers size: longest request line or header line (default 8192). */
+  largeHeaderBufferSize?: number;
+}
+
+export interface ValidRequestHead {
+  status: 0;
+  /** $host: validated, lower-cased, port and trailing dot removed; '' when there is none. */
+  host: string;
+  /** Port from the authority in use (request line or Host), 0 when absent. */
+  port: number;
+  /**
+   * The authority to treat as the Host header ($http_host and what a proxy forwards): the
+   * request-line authority for absolute-form (R19), else the Host value; null when none.
+   */
+  authority: string | null;
+  /** The request line was absolute-form; the server must replace the Host header by authority. */
+  absoluteForm: boolean;
+  /** The origin-form target: req.url, or the path+query of an absolute-form target. */
+  target: string;
+  /** Content-Length as a number, -1 when absent. */
+  contentLength: number;
+  /** Transfer-Encoding: chunked (the only TE we accept). */
+  chunked: boolean;
+  /**
+   * Indexes into rawHeaders (of the name; the value is at +1) of header lines dropped by
+   * ignore_invalid_headers, each worth a `client sent invalid header line` info log
+   * (see invalidHeaderLogText); null when none (the common case allocates nothing).
+   */
+  dropHeaders: number[] | null;
+}
+
+export interface InvalidRequestHead {
+  status: 400 | 405 | 414 | 501 | 505;
+  /** nginx's info-level error log text (without the "while ..." context). */
+  reason: string;
+  /** nginx's log action: "reading client request line" or "reading client request headers". */
+  action: string;
+  /** nginx's 494: send 400 with the "Request Header Or Cookie Too Large" page. */
+  tooLarge?: boolean;
+}
+
+export type RequestHeadResult = ValidRequestHead | InvalidRequestHead;
+
+const LINE = 'reading client request line';
+const HEADERS = 'reading client request headers';
+
+function fail(status: InvalidRequestHead['status'], reason: string, action: string): InvalidRequestHead {
+  return { status, reason, action };
+}
+
+// Headers nginx processes with ngx_http_process_unique_header_line: a second line is 400.
+const UNIQUE_HEADERS: readonly string[] = [
+  'content-length',
+  'content-range',
+  'if-modified-since',
+  'if-unmodified-since',
+  'if-match',
+  'if-none-match',
+  'if-range',
+  'transfer-encoding',
+  'expect',
+  'authorization',
+];
+const H_HOST = -1;
+const H_CL = 0;
+const H_TE = 7;
+
+// Lower-case ASCII compare of a header name against a lower-case literal, no allocation.
+function nameIs(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+// As nameIs, but `_` in name matches `-` in lower: how some upstreams fold names.
+function nameFoldsTo(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c === 0x5f) c = 0x2d;
+    if ((c | 0x20) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+// Which special header a (valid) name is; -2 for none. Dispatch on length first.
+function classify(name: string): number {
+  switch (name.length) {
+    case 4:
+      return nameIs(name, 'host') ? H_HOST : -2;
+    case 6:
+      return nameIs(name, 'expect') ? 8 : -2;
+    case 8:
+      return nameIs(name, 'if-match') ? 4 : nameIs(name, 'if-range') ? 6 : -2;
+    case 13:
+      if (nameIs(name, 'content-range')) return 1;
+      if (nameIs(name, 'if-none-match')) return 5;
+      if (nameIs(name, 'authorization')) return 9;
+      return -2;
+    case 14:
+      return nameIs(name, 'content-length') ? H_CL : -2;
+    case 17:
+      if (nameIs(name, 'if-modified-since')) return 2;
+      if (nameIs(name, 'transfer-encoding')) return H_TE;
+      return -2;
+    case 19:
+      return nameIs(name, 'if-unmodified-since') ? 3 : -2;
+    default:
+      return -2;
+  }
+}
+
+// nginx's header-name alphabet: [A-Za-z0-9-], plus `_` with underscores_in_headers.
+function validName(name: string, underscores: boolean): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x2d) continue;
+    if (c >= 0x30 && c <= 0x39) continue;
+    const l = c | 0x20;
+    if (l >= 0x61 && l <= 0x7a) continue;
+    if (c === 0x5f && underscores) continue;
+    return false;
+  }
+  return name.length > 0;
+}
+
+function trimOws(v: string): string {
+  let s = 0;
+  let e = v.length;
+  while (s < e && (v.charCodeAt(s) === 0x20 || v.charCodeAt(s) === 0x09)) s++;
+  while (e > s && (v.charCodeAt(e - 1) === 0x20 || v.charCodeAt(e - 1) === 0x09)) e--;
+  return s === 0 && e === v.length ? v : v.slice(s, e);
+}
+
+/** The info-log text nginx writes for a header line it ignores. */
+export function invalidHeaderLogText(name: string, value: string): string {
+  return `client sent invalid header line: "${name}: ${value}"`;
+}
+
+export interface ValidatedHost {
+  /** Lower-cased, trailing dot and port removed. */
+  host: string;
+  /** 0 when absent or empty. */
+  port: number;
+}
+
+/*
+ * ngx_http_validate_host: returns null for what nginx declines (400). Accepts a bracketed
+ * IP literal, or a reg-name of RFC 3986 chars plus bytes >= 0x80 (raw IDN, as nginx allows),
+ * rejecting `..`, `/`, `\`, spaces and controls; then an optional `:port` of digits.
+ */
+export function validateHost(value: string): ValidatedHost | null {
+  const len = value.length;
+  if (len === 0) return null;
+  let i = 0;
+  let hostEnd = -1;
+  let upper = false;
+  if (value.charCodeAt(0) === 0x5b /* [ */) {
+    for (i = 1; i < len; i++) {
+      const c = value.charCodeAt(i);
+      if (c === 0x5d /* ] */) break;
+      if (!ipLiteralChar(c)) return null;
+      if (c >= 0x41 && c <= 0x5a) upper = true;
+    }
+    if (i === len || i === 1) return null;
+    i++;
+    hostEnd = i;
+  } else {
+    let prevDot = false;
+    for (; i < len; i++) {
+      const c = value.charCodeAt(i);
+      if (c === 0x3a /* : */) break;
+      if (c === 0x2e) {
+        if (prevDot) return null;
+        prevDot = true;
+        continue;
+      }
+      prevDot = false;
+      if (!regNameChar(c)) return null;
+      if (c >= 0x41 && c <= 0x5a) upper = true;
+    }
+    hostEnd = i;
+    // One trailing dot is dropped: "example.com." is "example.com".
+    if (hostEnd > 0 && value.charCodeAt(hostEnd - 1) === 0x2e) hostEnd--;
+    if (hostEnd === 0) return null;
+  }
+  let port = 0;
+  if (i < len) {
+    if (value.charCodeAt(i) !== 0x3a) return null;
+    for (i++; i < len; i++) {
+      const c = value.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) return null;
+      port = port * 10 + (c - 0x30);
+      if (port > 65535) return null;
+    }
+  }
+  let host = hostEnd === len ? value : value.slice(0, hostEnd);
+  if (upper) host = host.toLowerCase();
+  return { host, port };
+}
+
+function regNameChar(c: number): boolean {
+  if (c >= 0x80) return c <= 0xff;
+  if (c >= 0x61 && c <= 0x7a) return true;
+  if (c >= 0x41 && c <= 0x5a) return true;
+  if (c >= 0x30 && c <= 0x39) return true;
+  switch (c) {
+    case 0x2d: // -
+    case 0x5f: // _
+    case 0x7e: // ~
+    case 0x21: // !
+    case 0x24: // $
+    case 0x26: // &
+    case 0x27: // '
+    case 0x28: // (
+    case 0x29: // )
+    case 0x2a: // *
+    case 0x2b: // +
+    case 0x2c: // ,
+    case 0x3b: // ;
+    case 0x3d: // =
+    case 0x25: // %
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The IP-literal alphabet of ngx_http_parse_request_line's sw_host_ip_literal.
+function ipLiteralChar(c: number): boolean {
+  if (c >= 0x30 && c <= 0x3a) return true; // digits and ':'
+  const l = c | 0x20;
+  if (l >= 0x61 && l <= 0x7a) return true;
+  switch (c) {
+    case 0x2d: case 0x2e: case 0x5f: case 0x7e:
+    case 0x21: case 0x24: case 0x26: case 0x27: case 0x28: case 0x29:
+    case 0x2a: case 0x2b: case 0x2c: case 0x3b: case 0x3d:
+      return true;
+    default:
+      return false;
+  }
+}
+
+interface AbsoluteTarget {
+  authority: string;
+  target: string;
+}
+
+/*
+ * The absolute-form grammar of ngx_http_parse_request_line: scheme, `://`, a host of
+ * [A-Za-z0-9.-] or an IP literal, an optional port of digits, then `/`, `?` or the end.
+ * Userinfo (`@`) and anything else is "client sent invalid request".
+ */
+function parseAbsoluteForm(url: string): AbsoluteTarget | null {
+  const len = url.length;
+  let i = 0;
+  const first = url.charCodeAt(0) | 0x20;
+  if (!(first >= 0x61 && first <= 0x7a)) return null;
+  for (i = 1; i < len; i++) {
+    const c = url.charCodeAt(i);
+    const l = c | 0x20;
+    if ((l >= 0x61 && l <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e) continue;
+    break;
+  }
+  if (url.charCodeAt(i) !== 0x3a || url.charCodeAt(i + 1) !== 0x2f || url.charCodeAt(i + 2) !== 0x2f) return null;
+  i += 3;
+  const start = i;
+  if (url.charCodeAt(i) === 0x5b) {
+    for (i++; i < len; i++) {
+      const c = url.charCodeAt(i);
+      if (c === 0x5d) break;
+      if (!ipLiteralChar(c)) return null;
+    }
+    if (i === len) return null;
+    i++;
+  } else {
+    for (; i < len; i++) {
+      const c = url.charCodeAt(i);
+      const l = c | 0x20;
+      if ((l >= 0x61 && l <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d) continue;
+      break;
+    }
+  }
+  if (i < len && url.charCodeAt(i) === 0x3a) {
+    for (i++; i < len; i++) {
+      const c = url.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) break;
+    }
+  }
+  const authority = url.slice(start, i);
+  if (i === len) return { authority, target: '/' };
+  const c = url.charCodeAt(i);
+  if (c === 0x2f) return { authority, target: url.slice(i) };
+  if (c === 0x3f) return { authority, target: '/' + url.slice(i) };
+  return null;
+}
+
+/*
+ * Validate what node:http parsed. Called once per request, right after the head is parsed
+ * and before anything reads the body; a failure means: answer `status` (Connection: close),
+ * log `reason` at info, close.
+ */
+export function validateRequestHead(
+  method: string,
+  httpVersionMajor: number,
+  httpVersionMinor: number,
+  url: string,
+  rawHeaders: readonly string[],
+  options: RequestHeadOptions,
+): RequestHeadResult {
+  const bufferSize = options.largeHeaderBufferSize ?? 8192;
+  const maxHeaders = options.maxHeaders ?? 1000;
+
+  // --- request line (ngx_http_parse_request_line / ngx_http_process_request_line)
+  if (method.length === 0) return fail(400, 'client sent invalid method', LINE);
+  for (let i = 0; i < method.length; i++) {
+    const c = method.charCodeAt(i);
+    if ((c < 0x41 || c > 0x5a) && c !== 0x5f && c !== 0x2d) return fail(400, 'client sent invalid method', LINE);
+  }
+  if (httpVersionMajor < 1) return fail(400, 'client sent invalid request', LINE);
+  if (httpVersionMajor > 1) return fail(505, 'client sent invalid version', LINE);
+  if (httpVersionMinor > 99) return fail(400, 'client sent invalid request', LINE);
+  // "GET " + url + " HTTP/1.1" must fit one large header buffer.
+  if (method.length + url.length + 10 > bufferSize) return fail(414, 'client sent too long URI', LINE);
+  if (method === 'CONNECT') return fail(405, 'client sent CONNECT method', LINE);
+
+  let target = url;
+  let absoluteForm = false;
+  let authority: string | null = null;
+  let host = '';
+  let port = 0;
+  if (url.charCodeAt(0) !== 0x2f) {
+    const abs = parseAbsoluteForm(url);
+    if (abs === null) return fail(400, 'client sent invalid request', LINE);
+    const vh = validateHost(abs.authority);
+    if (vh === null) return fail(400, 'client sent invalid host in request line', LINE);
+    absoluteForm = true;
+    authority = abs.authority;
+    target = abs.target;
+    host = vh.host;
+    port = vh.port;
+  }
+  const http11 = httpVersionMinor >= 1;
+
+  // --- header lines (ngx_http_process_request_headers + the headers_in handlers)
+  const n = rawHeaders.length;
+  if (n > maxHeaders * 2) return fail(400, 'client sent too many header lines', HEADERS);
+  let hostIdx = -1;
+  let dropHeaders: number[] | null = null;
+  // Index of the first line of each unique header seen; -1 = not seen. Small and fixed.
+  let u0 = -1, u1 = -1, u2 = -1, u3 = -1, u4 = -1, u5 = -1, u6 = -1, u7 = -1, u8 = -1, u9 = -1;
+
+  for (let i = 0; i < n; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    if (name.length + value.length + 2 > bufferSize) {
+      const line = `${name}: ${value}`;
+      return {
+        status: 400,
+        reason: `client sent too long header line: "${line.length > 1024 ? line.slice(0, 1024) : line}..."`,
+        action: HEADERS,
+        tooLarge: true,
+      };
+    }
+    if (!validName(name, options.underscoresInHeaders)) {
+      if (options.ignoreInvalidHeaders) {
+        (dropHeaders ??= []).push(i);
+        continue;
+      }
+      if (nameFoldsTo(name, 'transfer-encoding') || nameFoldsTo(name, 'content-length') || nameFoldsTo(name, 'host')) {
+        return fail(400, invalidHeaderLogText(name, value), HEADERS);
+      }
+      continue;
+    }
+    const kind = classify(name);
+    if (kind === -2) continue;
+    if (kind === H_HOST) {
+      if (hostIdx >= 0) {
+        return fail(
+          400,
+          `client sent duplicate host header: "${name}: ${value}", previous value: "${rawHeaders[hostIdx]}: ${rawHeaders[hostIdx + 1]}"`,
+          HEADERS,
+        );
+      }
+      hostIdx = i;
+      const vh = validateHost(trimOws(value));
+      if (vh === null) return fail(400, 'client sent invalid host header', HEADERS);
+      // The request-line authority, when there is one, wins (r->headers_in.server is set).
+      if (!absoluteForm) {
+        host = vh.host;
+        port = vh.port;
+      }
+      continue;
+    }
+    let prev: number;
+    switch (kind) {
+      case 0: prev = u0; u0 = u0 < 0 ? i : u0; break;
+      case 1: prev = u1; u1 = u1 < 0 ? i : u1; break;
+      case 2: prev = u2; u2 = u2 < 0 ? i : u2; break;
+      case 3: prev = u3; u3 = u3 < 0 ? i : u3; break;
+      case 4: prev = u4; u4 = u4 < 0 ? i : u4; break;
+      case 5: prev = u5; u5 = u5 < 0 ? i : u5; break;
+      case 6: prev = u6; u6 = u6 < 0 ? i : u6; break;
+      case 7: prev = u7; u7 = u7 < 0 ? i : u7; break;
+      case 8: prev = u8; u8 = u8 < 0 ? i : u8; break;
+      default: prev = u9; u9 = u9 < 0 ? i : u9; break;
+    }
+    if (prev >= 0) {
+      return fail(
+        400,
+        `client sent duplicate header line: "${name}: ${value}", previous value: "${rawHeaders[prev]}: ${rawHeaders[prev + 1]}"`,
+        HEADERS,
+      );
+    }
+  }
+
+  // --- ngx_http_process_request_header, in nginx's order
+  if (hostIdx < 0 && http11) {
+    return fail(400, 'client sent HTTP/1.1 request without "Host" header', HEADERS);
+  }
+  if (!absoluteForm && hostIdx >= 0) authority = trimOws(rawHeaders[hostIdx + 1]!);
+
+  let contentLength = -1;
+  if (u0 >= 0) {
+    contentLength = parseContentLength(trimOws(rawHeaders[u0 + 1]!));
+    if (contentLength < 0) return fail(400, 'client sent invalid "Content-Length" header', HEADERS);
+  }
+
+  let chunked = false;
+  if (u7 >= 0) {
+    if (!http11) {
+      return fail(400, 'client sent HTTP/1.0 request with "Transfer-Encoding" header', HEADERS);
+    }
+    const te = trimOws(rawHeaders[u7 + 1]!);
+    if (!nameIs(te, 'chunked')) {
+      return fail(501, `client sent unknown "Transfer-Encoding": "${te}"`, HEADERS);
+    }
+    if (contentLength >= 0) {
+      return fail(400, 'client sent "Content-Length" and "Transfer-Encoding" headers at the same time', HEADERS);
+    }
+    chunked = true;
+  }
+
+  if (method === 'TRACE') return fail(405, 'client sent TRACE method', HEADERS);
+
+  return { status: 0, host, port, authority, absoluteForm, target, contentLength, chunked, dropHeaders };
+}
+
+/*
+ * ngx_atoof: decimal digits only (no sign, no space, no hex), leading zeros allowed, so
+ * `010` is 10. Returns -1 when invalid or above 2^53-1.
+ */
+export function parseContentLength(v: string): number {
+  const len = v.length;
+  if (len === 0) return -1;
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
+    if (n > Number.MAX_SAFE_INTEGER) return -1;
+  }
+  return n;
+}
+
+/** UNIQUE_HEADERS, exported for documentation and tests. */
+export const uniqueRequestHeaders: readonly string[] = UNIQUE_HEADERS;

@@ -1,0 +1,159 @@
+/**
+ * One client request (ngx_http_request_t): what was asked, which server and
+ * location serve it, its per-request variables, and what was answered.
+ *
+ * The response is written through node:http's ServerResponse; `sendHeader` and
+ * `finalize` are the only ways handlers answer, so that the status, the byte
+ * counts and the log phase are kept in one place.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { HttpConfLevel } from '../config/module.js';
+import type { ErrorLog, LogRequestContext } from '../observability/error-log.js';
+import type { CoreLocConf, CoreMainConf, CoreSrvConf, LocationEntry } from './core-module.js';
+
+/** Per client connection (ngx_connection_t + ngx_http_connection_t). */
+export interface ConnectionState {
+  /** $connection: a serial number per worker. */
+  readonly id: number;
+  /** $connection_requests so far (incremented when a request starts). */
+  requests: number;
+  /** ms timestamp of accept, for keepalive_time. */
+  readonly startTime: number;
+  readonly socket: Socket;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** A graceful shutdown asked this connection to close after the current response. */
+  closing: boolean;
+}
+
+/** A chosen server with its level and runtime lookups (built by server.ts). */
+export interface ServerRuntime {
+  readonly level: HttpConfLevel;
+  readonly core: CoreSrvConf;
+  readonly main: CoreMainConf;
+  /** The first server_name ($server_name). */
+  readonly name: string;
+  /** Finds the location for a URI; sets r.captures for regex matches. */
+  findLocation(r: HttpRequest, uri: string): HttpConfLevel;
+  /** Finds a named `@location`. */
+  findNamed(name: string): HttpConfLevel | null;
+}
+
+/** What a request-body reader yields (see body.ts). */
+export interface RequestBody {
+  /** In-memory parts, in order (empty when spilled to a file). */
+  readonly buffers: Buffer[];
+  /** Temp file holding the whole body when it exceeded client_body_buffer_size. */
+  readonly file: string | null;
+  readonly length: number;
+}
+
+export class HttpRequest {
+  /** $uri: normalised, changed by rewrites and internal redirects. */
+  uri: string;
+  /** $args. */
+  args: string;
+  hasArgs: boolean;
+  /** The target had %-escapes (proxy_pass with a URI part re-escapes). */
+  quotedUri = false;
+  /** $host. */
+  host: string;
+  /** Current location level and its core conf. */
+  loc!: HttpConfLevel;
+  locConf!: CoreLocConf;
+  locEntry: LocationEntry | undefined;
+  /** `set` variables, by index (VariableRegistry.declareSettable). */
+  readonly variables: (string | undefined)[] = [];
+  /** The last regex match ($1..$9). */
+  captures: RegExpExecArray | null = null;
+  /** Set after an internal redirect (error_page, rewrite last, try_files, X-Accel-Redirect). */
+  internal = false;
+  /** Internal redirects and rewrite cycles left (nginx allows 10 each). */
+  uriChangesLeft = 11;
+  /** $status once the header is sent (or decided). */
+  status = 0;
+  /** A handler took the request (content phase started); used to detect double finalize. */
+  finalized = false;
+  /** Extra response headers added by modules before the header is sent (add_header, sticky). */
+  readonly headersOut: string[] = [];
+  /** The body once read (proxy_request_buffering on), else null. */
+  body: RequestBody | null = null;
+  /** Set when the request body was discarded or fully read by someone. */
+  bodyHandled = false;
+  /** Per-module request context (nginx's r->ctx), indexed by module. */
+  readonly ctx: unknown[] = [];
+  /** Log phase handlers already ran. */
+  logged = false;
+  /** The client went away before the response was complete (499 in the log). */
+  clientAborted = false;
+  /** ms, from process.hrtime (request_time). */
+  readonly startHr: bigint = process.hrtime.bigint();
+  readonly startMs: number = Date.now();
+  /** $request_length once known: head bytes + body bytes. */
+  requestLength = 0;
+  /** The connection may stay open after this response (cleared by errors, shutdown). */
+  keepalive = true;
+  /** error_page: the status the redirected response is sent with (0: as the target decides). */
+  errStatus = 0;
+  errorPageDone = false;
+  /** Validated Content-Length (-1: none) and chunked flag of the request. */
+  contentLength = -1;
+  chunked = false;
+  /** Called once when the client goes away before the response is complete (the upstream cleanup). */
+  onAbort: (() => void) | null = null;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly conn: ConnectionState,
+    public server: ServerRuntime,
+    readonly errorLog: ErrorLog,
+    /** $request_uri: the target as sent. */
+    readonly requestUri: string,
+    uri: string,
+    args: string,
+    hasArgs: boolean,
+    host: string,
+  ) {
+    this.uri = uri;
+    this.args = args;
+    this.hasArgs = hasArgs;
+    this.host = host;
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  /** $request: the request line as sent. */
+  get requestLine(): string {
+    return `${this.method} ${this.requestUri} HTTP/${this.req.httpVersion}`;
+  }
+
+  /** The context nginx appends to error-log lines for this request. */
+  logContext(upstream?: string): LogRequestContext {
+    const host = this.req.headers.host;
+    return {
+      connection: this.conn.id,
+      client: this.conn.remoteAddress,
+      server: this.server.name,
+      request: this.requestLine,
+      upstream,
+      host: host === undefined ? undefined : host,
+    };
+  }
+
+  /** Error-log a line with this request's context. */
+  log(level: 'error' | 'warn' | 'info' | 'notice' | 'crit' | 'alert' | 'debug', message: string, upstream?: string): void {
+    if (this.errorLog.enabled(level)) this.errorLog.log(level, message, this.logContext(upstream));
+  }
+
+  /** $request_time in seconds with millisecond resolution. */
+  requestTime(): string {
+    const ms = Number(process.hrtime.bigint() - this.startHr) / 1e6;
+    return (ms / 1000).toFixed(3);
+  }
+}

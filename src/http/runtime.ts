@@ -1,0 +1,40 @@
+/**
+ * The HTTP side of a worker: everything the `http { }` block configured,
+ * started on the worker's listeners. The process layer (src/process/) calls
+ * only this interface.
+ */
+import type { LoadedConfig } from '../config/loader.js';
+import { coreConf } from '../config/loader.js';
+import type { ErrorLog } from '../observability/error-log.js';
+import { httpBlockModule, httpCoreModule, type CoreMainConf } from './core-module.js';
+import { HttpServers } from './server.js';
+
+export interface HttpRuntime {
+  /** Binds/listens every `listen` of the config; resolves once all accept connections. */
+  start(): Promise<void>;
+  /**
+   * Stops accepting; graceful: finishes in-flight requests, closes idle keep-alive
+   * connections (and sends `Connection: close` on the next response of busy ones);
+   * fast: destroys every connection. Resolves when nothing is left open.
+   */
+  stop(graceful: boolean): Promise<void>;
+  /** USR1: reopen access logs. */
+  reopenLogs(): void;
+  /** Bound addresses, for tests and status. */
+  addresses(): string[];
+}
+
+export function createHttpRuntime(loaded: LoadedConfig, log: ErrorLog): HttpRuntime {
+  const level = coreConf(loaded, httpBlockModule).level;
+  const servers = level ? new HttpServers(loaded.registry, level, log) : null;
+  const main = level ? (level.main[loaded.registry.indexOf(httpCoreModule)] as CoreMainConf) : null;
+  return {
+    start: async () => { await servers?.listen(); },
+    stop: async (graceful) => {
+      await servers?.stop(graceful);
+      if (main) await Promise.all(main.stopHooks.map((h) => h(graceful)));
+    },
+    reopenLogs: () => { if (main) for (const h of main.reopenHooks) h(); },
+    addresses: () => servers?.addresses() ?? [],
+  };
+}

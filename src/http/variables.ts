@@ -1,0 +1,180 @@
+/**
+ * Variables and complex values (ngx_http_variables.c, ngx_http_script.c's
+ * complex value compiler).
+ *
+ * A value such as `http://$host$request_uri` is compiled once at config time
+ * into literal parts and variable references. References are resolved to their
+ * getters after the whole config is read (a variable may be used before the
+ * `set` or `map` that defines it, as in nginx); an unknown name is then
+ * `[emerg] unknown "name" variable`. Per request, evaluation is a loop over the
+ * parts with no parsing.
+ *
+ * Getters return `undefined` for "not found" (nginx's not_found), which a
+ * complex value renders as an empty string.
+ */
+import type { CompiledValue } from '../balancer/types.js';
+import { ConfigError, type ConfPosition } from '../config/errors.js';
+import type { HttpRequest } from './request.js';
+
+export type VariableGetter = (r: HttpRequest, data: string) => string | undefined;
+
+interface VariableRef {
+  readonly name: string;
+  readonly position: ConfPosition | undefined;
+  get: VariableGetter | null;
+  data: string;
+}
+
+/** A compiled value; `evaluate` is the only per-request work. */
+export class ComplexValue implements CompiledValue {
+  /** The whole value when it has no variables. */
+  readonly constant: string | null;
+
+  constructor(
+    readonly source: string,
+    private readonly literals: readonly string[],
+    private readonly refs: readonly VariableRef[],
+  ) {
+    this.constant = refs.length === 0 ? literals[0] : null;
+  }
+
+  get hasVariables(): boolean {
+    return this.refs.length > 0;
+  }
+
+  /** Names of the variables referenced (for dumps and checks). */
+  get variableNames(): string[] {
+    return this.refs.map((r) => r.name);
+  }
+
+  evaluate(r: HttpRequest): string {
+    if (this.constant !== null) return this.constant;
+    let out = this.literals[0];
+    for (let i = 0; i < this.refs.length; i++) {
+      const ref = this.refs[i];
+      const v = ref.get!(r, ref.data);
+      if (v !== undefined) out += v;
+      out += this.literals[i + 1];
+    }
+    return out;
+  }
+}
+
+interface VariableDef {
+  readonly get: VariableGetter;
+  /** Set by `set`: may be written per request. */
+  readonly settable: boolean;
+}
+
+/**
+ * All variables of one http block: built-in ones, prefix families
+ * (`http_`, `arg_`, `cookie_`...), and those `set`, `map` and regex captures add.
+ */
+export class VariableRegistry {
+  private readonly defs = new Map<string, VariableDef>();
+  private readonly prefixes: Array<[string, VariableGetter]> = [];
+  private readonly pending: VariableRef[] = [];
+  private setCount = 0;
+  private readonly setIndex = new Map<string, number>();
+
+  define(name: string, get: VariableGetter): void {
+    this.defs.set(name, { get, settable: false });
+  }
+
+  /** A family such as `http_` (the getter receives the rest of the name). */
+  definePrefix(prefix: string, get: VariableGetter): void {
+    this.prefixes.push([prefix, get]);
+  }
+
+  has(name: string): boolean {
+    return this.defs.has(name);
+  }
+
+  /**
+   * A per-request slot for `set $name` (and `map`'s target when set dynamically):
+   * returns its index into `r.variables`. Redefining a built-in by `set` is
+   * allowed by nginx only for variables that are changeable; we allow user names.
+   */
+  declareSettable(name: string): number {
+    const existing = this.setIndex.get(name);
+    if (existing !== undefined) return existing;
+    const index = this.setCount++;
+    this.setIndex.set(name, index);
+    const builtin = this.defs.get(name);
+    const fallback = builtin?.get;
+    this.defs.set(name, {
+      settable: true,
+      get: (r, data) => {
+        const v = r.variables[index];
+        return v !== undefined ? v : fallback ? fallback(r, data) : undefined;
+      },
+    });
+    return index;
+  }
+
+  get settableCount(): number {
+    return this.setCount;
+  }
+
+  /** Compiles `text` with nginx's `$name` / `${name}` syntax. */
+  compile(text: string, position?: ConfPosition): ComplexValue {
+    const literals: string[] = [];
+    const refs: VariableRef[] = [];
+    let lit = '';
+    let i = 0;
+    while (i < text.length) {
+      const c = text[i];
+      if (c !== '$') { lit += c; i++; continue; }
+      let name: string;
+      if (text[i + 1] === '{') {
+        const end = text.indexOf('}', i + 2);
+        if (end === -1) throw new ConfigError(`the closing bracket in "${text.slice(i + 2)}" variable is missing`, position);
+        name = text.slice(i + 2, end);
+        i = end + 1;
+      } else {
+        let j = i + 1;
+        while (j < text.length && /[A-Za-z0-9_]/.test(text[j])) j++;
+        name = text.slice(i + 1, j);
+        i = j;
+      }
+      if (name === '') throw new ConfigError(`invalid variable name in "${text}"`, position);
+      literals.push(lit);
+      lit = '';
+      const ref: VariableRef = { name, position, get: null, data: '' };
+      refs.push(ref);
+      this.pending.push(ref);
+    }
+    literals.push(lit);
+    return new ComplexValue(text, literals, refs);
+  }
+
+  /** Resolves a getter for a name now (after config); null when unknown. */
+  lookup(name: string): { get: VariableGetter; data: string } | null {
+    const def = this.defs.get(name);
+    if (def) return { get: def.get, data: '' };
+    if (/^[0-9]$/.test(name)) return { get: captureGetter, data: name };
+    for (const [prefix, get] of this.prefixes) {
+      if (name.startsWith(prefix) && name.length > prefix.length) return { get, data: name.slice(prefix.length) };
+    }
+    return null;
+  }
+
+  /** Binds every compiled reference; throws `unknown "x" variable` for names nothing defines. */
+  resolveAll(): void {
+    for (const ref of this.pending) {
+      const found = this.lookup(ref.name);
+      if (!found) throw new ConfigError(`unknown "${ref.name}" variable`, ref.position);
+      ref.get = found.get;
+      ref.data = found.data;
+    }
+    this.pending.length = 0;
+  }
+}
+
+/** `$1`..`$9`: the last regex match of the request (location, rewrite, if, server_name). */
+const captureGetter: VariableGetter = (r, data) => {
+  const m = r.captures;
+  if (!m) return undefined;
+  const v = m[Number(data)];
+  return v === undefined ? undefined : v;
+};

@@ -1,0 +1,1 @@
+export { WEIR_VERSION } from './version.js';

@@ -1,0 +1,142 @@
+/**
+ * The main and events contexts (ngx_core_module, ngx_events_module,
+ * ngx_event_core_module): process settings.
+ *
+ * Accepted as honest no-ops, each because Node/libuv already behaves so or the
+ * knob has no meaning here:
+ *   use epoll|... ........ libuv picks the kernel's best mechanism itself (epoll on Linux)
+ *   multi_accept .......... libuv accepts every pending connection per wakeup
+ *   accept_mutex .......... workers share the listening socket; the kernel wakes one
+ *   pcre_jit .............. V8 compiles regular expressions itself
+ *   timer_resolution ...... libuv's timers are already coarse-grained per loop
+ *   worker_rlimit_nofile .. Node cannot raise RLIMIT_NOFILE: the limit is the shell's (`ulimit -n`); logged at notice
+ *   worker_cpu_affinity ... not applied (use taskset on the master); logged at notice
+ *   lock_file, accept_mutex_delay, worker_priority, debug_connection: not applicable
+ */
+import { cpus } from 'node:os';
+import type { ConfContext } from '../config/conf-context.js';
+import { Ctx, type CoreModule, type DirectiveSpec } from '../config/module.js';
+import type { ConfNode } from '../config/parser.js';
+import { setFlag, setMsec, setNumber } from '../config/slots.js';
+import { isLogLevel, type ErrorLogTarget } from '../observability/error-log.js';
+
+export interface CoreConf {
+  daemon?: boolean;
+  masterProcess?: boolean;
+  workerProcesses?: number;
+  pid?: string;
+  workerShutdownTimeout?: number;
+  user?: string;
+  env: string[];
+  errorLog: ErrorLogTarget[];
+  workerConnections?: number;
+  workerRlimitNofile?: number;
+  /** Notices to log once the error log is open. */
+  notices: string[];
+  eventsSeen: boolean;
+}
+
+/** Parses `error_log file [level]` (all contexts share this syntax). */
+export function parseErrorLogTarget(cf: ConfContext, node: ConfNode): ErrorLogTarget {
+  const [file, level = 'error'] = node.args;
+  if (file.startsWith('syslog:')) return cf.error('syslog logging is not supported by weir');
+  if (file.startsWith('memory:')) return cf.error('memory logging is not supported by weir');
+  if (!isLogLevel(level)) return cf.error(`invalid log level "${level}"`);
+  return { path: file === 'stderr' ? 'stderr' : cf.fullPath(file), level };
+}
+
+function noop(name: string, contexts: number, args: readonly [number, number]): DirectiveSpec {
+  return { name, contexts, args, set: () => {} };
+}
+
+const directives: DirectiveSpec[] = [
+  { name: 'daemon', contexts: Ctx.Main, args: 'flag', set: (cf, d) => setFlag(cf, d, cf.core(coreModule), 'daemon') },
+  { name: 'master_process', contexts: Ctx.Main, args: 'flag', set: (cf, d) => setFlag(cf, d, cf.core(coreModule), 'masterProcess') },
+  {
+    name: 'worker_processes', contexts: Ctx.Main, args: [1, 1],
+    set(cf, d) {
+      const conf = cf.core(coreModule);
+      if (conf.workerProcesses !== undefined) return cf.duplicate();
+      if (d.args[0] === 'auto') { conf.workerProcesses = Math.max(1, cpus().length); return; }
+      const n = Number(d.args[0]);
+      if (!/^[0-9]+$/.test(d.args[0]) || n < 1) return cf.error(`invalid value "${d.args[0]}" in "worker_processes" directive`);
+      conf.workerProcesses = n;
+    },
+  },
+  {
+    name: 'pid', contexts: Ctx.Main, args: [1, 1],
+    set(cf, d) {
+      const conf = cf.core(coreModule);
+      if (conf.pid !== undefined) return cf.duplicate();
+      conf.pid = d.args[0] === 'off' ? '' : cf.fullPath(d.args[0]);
+    },
+  },
+  { name: 'worker_shutdown_timeout', contexts: Ctx.Main, args: [1, 1], set: (cf, d) => setMsec(cf, d, cf.core(coreModule), 'workerShutdownTimeout') },
+  {
+    name: 'user', contexts: Ctx.Main, args: [1, 2],
+    set(cf, d) {
+      const conf = cf.core(coreModule);
+      if (conf.user !== undefined) return cf.duplicate();
+      conf.user = d.args.join(' ');
+    },
+  },
+  { name: 'env', contexts: Ctx.Main, args: [1, 1], set: (cf, d) => { cf.core(coreModule).env.push(d.args[0]); } },
+  {
+    name: 'error_log', contexts: Ctx.Main, args: [1, 2],
+    set: (cf, d) => { cf.core(coreModule).errorLog.push(parseErrorLogTarget(cf, d)); },
+  },
+  {
+    name: 'worker_rlimit_nofile', contexts: Ctx.Main, args: [1, 1],
+    set(cf, d) {
+      setNumber(cf, d, cf.core(coreModule), 'workerRlimitNofile');
+      cf.core(coreModule).notices.push('"worker_rlimit_nofile" is not applied by weir: raise the limit with ulimit -n');
+    },
+  },
+  {
+    name: 'worker_cpu_affinity', contexts: Ctx.Main, args: [1, Infinity],
+    set(cf) { cf.core(coreModule).notices.push('"worker_cpu_affinity" is not applied by weir: use taskset'); },
+  },
+  noop('pcre_jit', Ctx.Main, [1, 1]),
+  noop('timer_resolution', Ctx.Main, [1, 1]),
+  noop('lock_file', Ctx.Main, [1, 1]),
+  noop('worker_priority', Ctx.Main, [1, 1]),
+  {
+    name: 'events', contexts: Ctx.Main, args: [0, 0], block: true,
+    set(cf, d) {
+      const conf = cf.core(coreModule);
+      if (conf.eventsSeen) return cf.invalid('is duplicate');
+      conf.eventsSeen = true;
+      cf.child(Ctx.Events, null).walk(d.block!);
+    },
+  },
+  { name: 'worker_connections', contexts: Ctx.Events, args: [1, 1], set: (cf, d) => setNumber(cf, d, cf.core(coreModule), 'workerConnections') },
+  {
+    name: 'use', contexts: Ctx.Events, args: [1, 1],
+    set(cf, d) {
+      const known = ['epoll', 'poll', 'select', 'kqueue', 'eventport', '/dev/poll'];
+      if (!known.includes(d.args[0])) return cf.error(`invalid event type "${d.args[0]}"`);
+    },
+  },
+  noop('multi_accept', Ctx.Events, [1, 1]),
+  noop('accept_mutex', Ctx.Events, [1, 1]),
+  noop('accept_mutex_delay', Ctx.Events, [1, 1]),
+  noop('worker_aio_requests', Ctx.Events, [1, 1]),
+  noop('debug_connection', Ctx.Events, [1, 1]),
+];
+
+export const coreModule: CoreModule<CoreConf> = {
+  kind: 'core',
+  name: 'core',
+  directives,
+  createConf: () => ({ env: [], errorLog: [], notices: [], eventsSeen: false }),
+  initConf(conf, cf) {
+    if (!conf.eventsSeen) return cf.error('no "events" section in configuration', null);
+    conf.daemon ??= true;
+    conf.masterProcess ??= true;
+    conf.workerProcesses ??= 1;
+    conf.pid ??= cf.fullPath('logs/weir.pid');
+    conf.workerShutdownTimeout ??= 0;
+    conf.workerConnections ??= 512;
+    if (conf.errorLog.length === 0) conf.errorLog.push({ path: cf.fullPath('logs/error.log'), level: 'error' });
+  },
+};
