@@ -312,12 +312,24 @@ function clockTicks () {
 
 // --------------------------------------------------------------- network --
 
-function freePort () {
-  return new Promise((resolve, reject) => {
+// Ports for the upstreams and contenders come from below the ephemeral range
+// (32768+ on Linux), so that no client connection can take one between our
+// probe and the contender's bind.
+const usedPorts = new Set()
+function canBind (port) {
+  return new Promise((resolve) => {
     const s = net.createServer()
-    s.on('error', reject)
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) })
+    s.once('error', () => resolve(false))
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
   })
+}
+async function freePort () {
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    if (usedPorts.has(port)) continue
+    if (await canBind(port)) { usedPorts.add(port); return port }
+  }
+  throw new Error('no free port found in 20000-32000')
 }
 
 async function waitForPort (port, h, timeoutMs) {
@@ -354,6 +366,25 @@ function request (port, { method = 'GET', path: p, body, headers = {}, timeoutMs
   })
 }
 
+/** Raw request with Connection: close: the answer must be complete and the server must then close. */
+function closeCheck (port, p) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1')
+    let data = ''
+    const timer = setTimeout(() => { sock.destroy(); resolve(`did not close the connection within 3 s after "Connection: close" (got ${data.length} bytes: ${JSON.stringify(data.slice(0, 300))})`) }, 3000)
+    sock.setEncoding('latin1')
+    sock.on('connect', () => sock.write(`GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`))
+    sock.on('data', (d) => { data += d })
+    sock.on('error', (e) => { clearTimeout(timer); resolve(`raw request failed: ${e.message}`) })
+    sock.on('close', () => {
+      clearTimeout(timer)
+      if (!/^HTTP\/1\.[01] 200 /.test(data)) resolve(`raw request with Connection: close got ${JSON.stringify(data.slice(0, 120))}`)
+      else if (!data.endsWith(SMALL_BODY)) resolve(`raw request with Connection: close got a truncated answer ${JSON.stringify(data.slice(-60))}`)
+      else resolve(null)
+    })
+  })
+}
+
 /** A few plain requests: right status, right bodies, and both upstreams seen. Returns an error string or null. */
 async function checkContender (c, scenarios) {
   try {
@@ -371,7 +402,11 @@ async function checkContender (c, scenarios) {
     for (const s of scenarios) {
       const headers = {}
       let body
-      if (s.close) headers.connection = 'close'
+      if (s.close) {
+        headers.connection = 'close'
+        const err = await closeCheck(c.port, s.path)
+        if (err) return `${s.name}: ${err}`
+      }
       if (s.reqBody) { body = Buffer.alloc(s.reqBody, 'x'); headers['content-type'] = 'application/octet-stream'; headers['content-length'] = body.length }
       const r = await request(c.port, { method: s.method ?? 'GET', path: s.path, body, headers })
       if (r.status !== 200) return `${s.name}: ${s.method ?? 'GET'} ${s.path} answered ${r.status}`
@@ -536,6 +571,7 @@ function median (xs) {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2
 }
 
+const short = (t, n = 140) => { const l = t.split('\n')[0].replace(/\|/g, '\\|'); return l.length > n ? l.slice(0, n) + '…' : l }
 const fmtInt = (n) => (n === null || n === undefined) ? '–' : Math.round(n).toLocaleString('en-US')
 const fmtFix = (n, d) => (n === null || n === undefined || !Number.isFinite(n)) ? '–' : n.toFixed(d)
 const fmtRatio = (n) => (n === null || n === undefined || !Number.isFinite(n)) ? '–' : n.toFixed(2)
@@ -769,7 +805,7 @@ async function main () {
     for (const c of contenders) {
       const r = results[c.name][s.name]
       if (r.failed) {
-        out(`| ${s.name} | ${c.label} | failed: ${r.failed.split('\n')[0].replace(/\|/g, '\\|')} | | | | | | | |`)
+        out(`| ${s.name} | ${c.label} | failed: ${short(r.failed)} | | | | | | | |`)
         continue
       }
       const na = c.kind === 'direct'

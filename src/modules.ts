@@ -5,9 +5,19 @@
 import type { Module } from './config/module.js';
 import { coreModule } from './process/core-module.js';
 import { httpBlockModule, httpCoreModule } from './http/core-module.js';
+import { upstreamModule } from './upstream/upstream-module.js';
+import { proxyModule } from './protocols/http/proxy-module.js';
+import { httpIndexModule } from './http/index-module.js';
+import { httpStaticModule } from './http/static-module.js';
+import { httpTryFilesModule } from './http/try-files.js';
 
 export const builtinModules: Module[] = [
   coreModule,
   httpBlockModule,
   httpCoreModule,
+  upstreamModule,
+  proxyModule,
+  httpIndexModule,
+  httpStaticModule,
+  httpTryFilesModule,
 ];

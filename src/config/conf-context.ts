@@ -80,13 +80,15 @@ export class ConfContext {
     readonly ctx: number,
     readonly level: HttpConfLevel | null,
     private readonly data: ReadonlyMap<DataKey<unknown>, unknown>,
+    /** Async work to finish before the config is usable (DNS of upstream servers). */
+    readonly pendingTasks: (() => Promise<void>)[] = [],
   ) {}
 
   /** A context for the directives inside a block. */
   child(ctx: number, level: HttpConfLevel | null = this.level, data?: [DataKey<unknown>, unknown]): ConfContext {
     let map = this.data;
     if (data) { const m = new Map(this.data); m.set(data[0], data[1]); map = m; }
-    return new ConfContext(this.registry, this.paths, this.coreConfs, ctx, level, map);
+    return new ConfContext(this.registry, this.paths, this.coreConfs, ctx, level, map, this.pendingTasks);
   }
 
   get<T>(key: DataKey<T>): T | undefined {

@@ -46,6 +46,15 @@ function apply(parsed: ParsedConfig, prefix: string, modules: readonly Module[])
   return { registry, paths, files: parsed.files, coreConfs, cf };
 }
 
+/**
+ * Finishes what loading started asynchronously (host names of upstream servers);
+ * throws ConfigError like loading does. Run once before the config is used.
+ */
+export async function prepareConfig(loaded: LoadedConfig): Promise<void> {
+  const tasks = loaded.cf.pendingTasks.splice(0);
+  for (const task of tasks) await task();
+}
+
 export function coreConf<C>(loaded: LoadedConfig, m: CoreModule<C>): C {
   return loaded.coreConfs[loaded.registry.indexOf(m)] as C;
 }

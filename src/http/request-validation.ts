@@ -56,6 +56,12 @@
  *     Or Cookie Too Large"; we return 400 with that reason and tooLarge set.
  *   - HTTP/1.2..1.99: nginx serves them as 1.1; Node rejects them before us.
  *   - Request-line checks nginx makes on bytes (CTL, space, non-ASCII) are left to llhttp.
+ *   - Methods: nginx takes any [A-Z_-]+; llhttp only its fixed list (`FOO` is 400 before us).
+ *
+ * For the server that calls this: Node reports a parse error in bytes *after* a complete head
+ * (e.g. R10's leftover chunked body, a pipelined garbage request) through `clientError` while
+ * the earlier request may still be in flight; its default handler would write 400 ahead of
+ * that response. Defer the 400 until in-flight responses finish (the harness test shows how).
  */
 
 export interface RequestHeadOptions {

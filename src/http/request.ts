@@ -102,6 +102,12 @@ export class HttpRequest {
   /** Validated Content-Length (-1: none) and chunked flag of the request. */
   contentLength = -1;
   chunked = false;
+  /** rawHeaders indexes dropped by ignore_invalid_headers (never forwarded). */
+  droppedHeaders: number[] | null = null;
+  /** The body is being streamed to an upstream as it arrives (not replayable). */
+  bodyStreamed = false;
+  /** $uri as first parsed: a changed $uri means the request was rewritten. */
+  readonly originalUri: string;
   /** Called once when the client goes away before the response is complete (the upstream cleanup). */
   onAbort: (() => void) | null = null;
 
@@ -119,6 +125,7 @@ export class HttpRequest {
     host: string,
   ) {
     this.uri = uri;
+    this.originalUri = uri;
     this.args = args;
     this.hasArgs = hasArgs;
     this.host = host;
@@ -149,6 +156,15 @@ export class HttpRequest {
   /** Error-log a line with this request's context. */
   log(level: 'error' | 'warn' | 'info' | 'notice' | 'crit' | 'alert' | 'debug', message: string, upstream?: string): void {
     if (this.errorLog.enabled(level)) this.errorLog.log(level, message, this.logContext(upstream));
+  }
+
+  /** The URI was changed by a rewrite (nginx's cleared valid_unparsed_uri). */
+  uriChangedByRewrite(): boolean {
+    return this.uri !== this.originalUri;
+  }
+
+  uriUnchanged(): boolean {
+    return this.uri === this.originalUri;
   }
 
   /** $request_time in seconds with millisecond resolution. */

@@ -263,6 +263,7 @@ export class HttpServers {
     }
     const r = new HttpRequest(req, res, conn, server, this.errorLog, head.target, uri.uri, uri.args, uri.hasArgs, head.host);
     r.quotedUri = uri.quoted;
+    r.droppedHeaders = head.dropHeaders;
     r.contentLength = head.contentLength;
     r.chunked = head.chunked;
     if (match.captures) r.captures = match.captures;

@@ -14,7 +14,21 @@ function startHarness(options: RequestHeadOptions): Promise<Harness> {
   const reasons: string[] = [];
   // Sockets that already got our error response: a later parse error must not answer twice.
   const answered = new WeakSet<Socket>();
+  // Requests in flight per socket, and sockets whose next bytes failed to parse while one was:
+  // the 400 for the garbage must follow the earlier response, not overtake it (as nginx).
+  const inFlight = new WeakMap<Socket, number>();
+  const deferred400 = new WeakSet<Socket>();
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
+    const sock = req.socket;
+    inFlight.set(sock, (inFlight.get(sock) ?? 0) + 1);
+    res.on('finish', () => {
+      const n = (inFlight.get(sock) ?? 1) - 1;
+      inFlight.set(sock, n);
+      if (n === 0 && deferred400.has(sock) && !answered.has(sock)) {
+        answered.add(sock);
+        sock.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      }
+    });
     const r = validateRequestHead(req.method ?? '', req.httpVersionMajor, req.httpVersionMinor, req.url ?? '',
       req.rawHeaders, options);
     if (r.status !== 0) {
@@ -40,6 +54,10 @@ function startHarness(options: RequestHeadOptions): Promise<Harness> {
     reasons.push(`node: ${err.code ?? 'unknown'}`);
     if (answered.has(socket) || !socket.writable) {
       socket.end();
+      return;
+    }
+    if ((inFlight.get(socket) ?? 0) > 0) {
+      deferred400.add(socket);
       return;
     }
     answered.add(socket);
@@ -83,7 +101,8 @@ const G = 'GET / HTTP/1.1\r\nHost: a\r\n';
 const CH = '\r\n\r\n0\r\n\r\n';
 
 // [row, request bytes, expected first status, extra check on the JSON body]
-type Case = [string, string, number, ((b: Record<string, unknown>) => void)?];
+// (a list of statuses when the bytes after the head are parsed as a next request)
+type Case = [string, string, number | number[], ((b: Record<string, unknown>) => void)?];
 const cases: Case[] = [
   ['R1 CL then TE', `${P}Content-Length: 5\r\nTransfer-Encoding: chunked${CH}`, 400],
   ['R1 TE then CL', `${P}Transfer-Encoding: chunked\r\nContent-Length: 5${CH}`, 400],
@@ -109,6 +128,9 @@ const cases: Case[] = [
   ['R9 space before colon', `${P}Transfer-Encoding : chunked${CH}`, 400],
   ['R9 tab before colon', `${P}Transfer-Encoding\t: chunked${CH}`, 400],
   ['R9 LF before colon', `${P}Transfer-Encoding\n : chunked${CH}`, 400],
+  // The dropped TE leaves "0\r\n\r\n" to be parsed as the next request; Node reports it
+  // through clientError while the first request is still in flight. The harness defers that
+  // 400 behind the first response, whose Connection: close then ends the connection first.
   ['R10 Transfer_Encoding dropped', `${P}Transfer_Encoding: chunked${CH}`, 200,
     (b) => { assert.deepEqual(b.dropped, ['Transfer_Encoding']); assert.equal(b.chunked, false); assert.equal(b.bodyLen, 0); }],
   ['R10 Transfer-%45ncoding dropped', `${P}Transfer-%45ncoding: chunked${CH}`, 200,
@@ -173,11 +195,12 @@ test('R-rows on a real node:http server', async () => {
   const failures: string[] = [];
   cases.forEach(([row, , status, check], i) => {
     const r = replies[i]!;
-    if (r.statuses[0] !== status) failures.push(`${row}: expected ${status}, got ${r.statuses.join(',') || 'nothing'}`);
-    else if (r.statuses.length !== 1) failures.push(`${row}: more than one response: ${r.statuses.join(',')}`);
+    const want = Array.isArray(status) ? status : [status];
+    if (r.statuses.join(',') !== want.join(',')) failures.push(`${row}: expected ${want.join(',')}, got ${r.statuses.join(',') || 'nothing'}`);
     if (!r.closed) failures.push(`${row}: connection left open`);
     if (check !== undefined && r.statuses[0] === 200) {
-      try { check(JSON.parse(r.body) as Record<string, unknown>); } catch (e) { failures.push(`${row}: ${String(e)}`); }
+      const body = r.body.slice(0, r.body.indexOf('}') + 1);
+      try { check(JSON.parse(body) as Record<string, unknown>); } catch (e) { failures.push(`${row}: ${String(e)}`); }
     }
   });
   assert.deepEqual(failures, []);

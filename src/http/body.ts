@@ -1,0 +1,484 @@
+/**
+ * The client request body (ngx_http_request_body.c): read it whole
+ * (ngx_http_read_client_request_body), stream it (the same with
+ * r->request_body_no_buffering, for `proxy_request_buffering off`), or
+ * discard it (ngx_http_discard_request_body).
+ *
+ * node:http's parser (llhttp) owns the framing: it de-chunks and stops at
+ * Content-Length, so the bytes after a body are always parsed as the next
+ * request, whatever a handler does (R26). What is left here is nginx's policy:
+ *
+ *   - client_max_body_size: a Content-Length above it is 413 at once
+ *     ("client intended to send too large body: N bytes"); a chunked body is
+ *     counted while read ("... too large chunked body: N+ bytes");
+ *   - client_body_timeout between two reads → 408, connection closed (R27).
+ *     The timer does not run while *we* hold the client back (backpressure
+ *     from the sink or from the temp file);
+ *   - client_body_buffer_size: a body up to that size stays in memory; a larger
+ *     one goes whole to a temp file under client_body_temp_path (default
+ *     `client_body_temp` under -p, created when missing) — `r.body.buffers` is
+ *     then empty. client_body_in_file_only puts every body in a file. The file
+ *     is removed when the response closes, whatever happened;
+ *   - `Expect: 100-continue` on HTTP/1.1 is answered with `100 Continue` when
+ *     reading (or discarding) starts, never before and never to HTTP/1.0;
+ *   - a client that goes away mid-body: "client prematurely closed connection"
+ *     (info), status 400, the connection is not kept.
+ *
+ * Differences from nginx:
+ *   - $request_length counts the head as re-assembled from node's rawHeaders
+ *     plus the *decoded* body bytes (nginx counts raw bytes, chunk framing included);
+ *   - discarding reads and drops the body while the response is produced and,
+ *     if the body is still arriving when the response is done, keeps reading
+ *     for up to lingering_time (lingering_timeout between reads) before
+ *     closing, which is nginx's lingering discard; nginx does not apply
+ *     client_max_body_size to a discarded body either;
+ *   - client_body_in_single_buffer is accepted and ignored (buffers are a list).
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoText } from '../process/errno.js';
+import { underPrefix } from './prefix.js';
+import type { HttpRequest, RequestBody } from './request.js';
+
+// ---------------------------------------------------------------------------
+// Public API
+
+/**
+ * Where streamRequestBody delivers the body (unbuffered mode).
+ * Each method is called from the request's event handlers, never re-entrantly.
+ */
+export interface BodySink {
+  /**
+   * A chunk of the (de-chunked) body, in order. Return false when the sink is
+   * full: reading pauses until `BodyStream.resume()` is called, and
+   * client_body_timeout does not run meanwhile.
+   */
+  write(chunk: Buffer): boolean;
+  /** The whole body arrived (called once; after it, neither method is called again). */
+  end(): void;
+  /**
+   * Reading failed: 400 (client gone or bad framing), 408 (client_body_timeout),
+   * 413 (client_max_body_size). The connection will not be kept; the caller
+   * finalizes the request with this status (unless its response already started).
+   */
+  error(status: number): void;
+}
+
+/** The control side of a streamed body. */
+export interface BodyStream {
+  /** The sink has room again (after write returned false). */
+  resume(): void;
+  /**
+   * Stop reading (e.g. the upstream failed and the caller answers now). The
+   * rest of the body is not read, so the connection is closed after the response.
+   */
+  abort(): void;
+}
+
+/** Does the request carry a body (Content-Length > 0 or chunked)? */
+export function hasRequestBody(r: HttpRequest): boolean {
+  return r.contentLength > 0 || r.chunked;
+}
+
+/**
+ * Reads the whole body (buffered mode), then calls `done(0)` with `r.body`
+ * set, or `done(status)` on failure (400/408/413/500) — the caller finalizes.
+ * `done` is always called asynchronously and exactly once, unless the client
+ * connection is gone, in which case it is called with 400.
+ * A second call after the body was read calls done(0) again with the same
+ * r.body; after the body was discarded or streamed it calls done(0) with an
+ * empty body, as nginx does when the body was already handled.
+ *
+ * Usage (a content handler):
+ *   readRequestBody(r, (status) => {
+ *     if (status !== 0) { finalize(r, status); return; }
+ *     // r.body.buffers (in memory) or r.body.file (a temp file), r.body.length
+ *   });
+ *   return PHASE_DONE;
+ */
+export function readRequestBody(r: HttpRequest, done: (status: number) => void): void {
+  if (r.body || r.bodyHandled || !hasRequestBody(r)) {
+    if (!r.body) {
+      r.body = EMPTY_BODY;
+      if (!r.bodyHandled) { r.bodyHandled = true; r.requestLength = requestHeadLength(r); }
+    }
+    queueMicrotask(() => done(0));
+    return;
+  }
+  const tooLarge = checkContentLength(r);
+  if (tooLarge) { r.bodyHandled = true; queueMicrotask(() => done(tooLarge)); return; }
+  new BufferedReader(r, done).start();
+}
+
+/**
+ * Streams the body to `sink` (unbuffered mode, proxy_request_buffering off)
+ * with backpressure, under the same limits and timeout. A request without a
+ * body gets `sink.end()` at once (asynchronously).
+ *
+ * Usage (a proxy writing to an upstream socket):
+ *   const body = streamRequestBody(r, {
+ *     write: (chunk) => upstream.write(chunk),
+ *     end: () => upstream.end(),           // or write the last chunk
+ *     error: (status) => { upstream.destroy(); finalize(r, status); },
+ *   });
+ *   upstream.on('drain', () => body.resume());
+ *   // on upstream failure before the body is done: body.abort();
+ */
+export function streamRequestBody(r: HttpRequest, sink: BodySink): BodyStream {
+  if (r.bodyHandled || !hasRequestBody(r)) {
+    if (!r.bodyHandled) { r.bodyHandled = true; r.requestLength = requestHeadLength(r); }
+    queueMicrotask(() => sink.end());
+    return NOOP_STREAM;
+  }
+  const tooLarge = checkContentLength(r);
+  if (tooLarge) {
+    r.bodyHandled = true;
+    queueMicrotask(() => sink.error(tooLarge));
+    return NOOP_STREAM;
+  }
+  const reader = new StreamReader(r, sink);
+  reader.start();
+  return reader;
+}
+
+/**
+ * Reads and drops the body of a request whose handler does not need it
+ * (static files, return, redirects, errors), so the connection stays in sync
+ * and can be kept alive. Safe to call more than once and for requests
+ * without a body. Bounded: once the response is finished, the rest must
+ * arrive within lingering_time (and lingering_timeout between reads), else
+ * the connection is closed.
+ */
+export function discardRequestBody(r: HttpRequest): void {
+  if (r.bodyHandled) return;
+  r.bodyHandled = true;
+  const head = requestHeadLength(r);
+  r.requestLength = head;
+  if (!hasRequestBody(r)) return;
+  const req = r.req;
+  if (req.complete) return;
+  sendContinue(r);
+  let received = 0;
+  req.on('data', (chunk: Buffer) => { received += chunk.length; });
+  req.once('end', () => { r.requestLength = head + received; });
+  req.resume();
+  r.res.once('finish', () => {
+    if (req.complete) return;
+    // nginx's lingering discard after the response: bounded in total and between reads.
+    const lc = r.locConf;
+    const socket = r.conn.socket;
+    const deadline = Date.now() + lc.lingeringTime!;
+    const timer = setTimeout(function check() {
+      if (req.complete) return;
+      socket.destroy();
+    }, lc.lingeringTimeout!);
+    timer.unref();
+    const onData = (): void => {
+      if (Date.now() >= deadline) { clearTimeout(timer); socket.destroy(); return; }
+      timer.refresh();
+    };
+    req.on('data', onData);
+    req.once('close', () => clearTimeout(timer));
+  });
+}
+
+/** Bytes of the request head as sent (request line, header lines, the empty line). */
+export function requestHeadLength(r: HttpRequest): number {
+  const req = r.req;
+  let n = (req.method?.length ?? 0) + 1 + (req.url?.length ?? 0) + 1 + 8 + 2;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) n += raw[i].length + 2 + raw[i + 1].length + 2;
+  return n + 2;
+}
+
+// ---------------------------------------------------------------------------
+// Internals
+
+const EMPTY_BODY: RequestBody = Object.freeze({ buffers: Object.freeze([]) as unknown as Buffer[], file: null, length: 0 });
+const NOOP_STREAM: BodyStream = { resume() {}, abort() {} };
+
+function checkContentLength(r: HttpRequest): number {
+  const max = r.locConf.clientMaxBodySize!;
+  if (max > 0 && r.contentLength > max) {
+    r.log('error', `client intended to send too large body: ${r.contentLength} bytes`);
+    r.keepalive = false;
+    return 413;
+  }
+  return 0;
+}
+
+/** `100 Continue` as ngx_http_test_expect: HTTP/1.1 only, `Expect: 100-continue` only, once. */
+function sendContinue(r: HttpRequest): void {
+  const expect = r.req.headers.expect;
+  if (expect === undefined || r.req.httpVersionMajor !== 1 || r.req.httpVersionMinor < 1) return;
+  if (expect.toLowerCase() !== '100-continue') return;
+  if (r.res.headersSent || r.res.destroyed) return;
+  r.res.writeContinue();
+}
+
+/**
+ * The part shared by both modes: listeners on the IncomingMessage, the size
+ * limit for chunked bodies, client_body_timeout, and ending exactly once.
+ */
+abstract class Reader {
+  protected received = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private finished = false;
+  /** We paused the client (sink full / file write pending): the body timeout is off. */
+  protected holding = false;
+  private readonly onDataBound = (chunk: Buffer): void => this.onData(chunk);
+  private readonly onEndBound = (): void => this.onEnd();
+  private readonly onCloseBound = (): void => this.onClose();
+
+  constructor(protected readonly r: HttpRequest) {}
+
+  start(): void {
+    const r = this.r;
+    r.bodyHandled = true;
+    sendContinue(r);
+    const req = r.req;
+    req.on('data', this.onDataBound);
+    req.once('end', this.onEndBound);
+    req.once('close', this.onCloseBound);
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    const ms = this.r.locConf.clientBodyTimeout!;
+    if (ms <= 0) return;
+    if (this.timer) this.timer.refresh();
+    else { this.timer = setTimeout(() => this.onTimeout(), ms); this.timer.unref(); }
+  }
+
+  private stopTimer(): void {
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+  }
+
+  /** We stop reading because the consumer is full. */
+  protected hold(): void {
+    this.holding = true;
+    this.stopTimer();
+    this.r.req.pause();
+  }
+
+  /** The consumer has room again. */
+  protected release(): void {
+    if (!this.holding || this.finished) return;
+    this.holding = false;
+    this.armTimer();
+    this.r.req.resume();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.finished) return;
+    this.received += chunk.length;
+    const max = this.r.locConf.clientMaxBodySize!;
+    if (this.r.chunked && max > 0 && this.received > max) {
+      this.r.log('error', `client intended to send too large chunked body: ${this.received} bytes`);
+      this.fail(413);
+      return;
+    }
+    this.armTimer();
+    this.chunk(chunk);
+  }
+
+  private onEnd(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.detach();
+    this.r.requestLength = requestHeadLength(this.r) + this.received;
+    this.complete();
+  }
+
+  private onClose(): void {
+    if (this.finished || this.r.req.complete) return;
+    this.r.log('info', 'client prematurely closed connection while reading client request body');
+    this.fail(400);
+  }
+
+  private onTimeout(): void {
+    this.timer = null;
+    if (this.finished || this.holding) return;
+    this.r.log('info', 'client timed out (110: Connection timed out) while reading client request body');
+    this.fail(408);
+  }
+
+  /**
+   * Ends reading with an error status (0: aborted by the consumer, nobody is
+   * told); the rest of the body is never read, so the connection closes.
+   */
+  protected fail(status: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.detach();
+    const r = this.r;
+    r.keepalive = false;
+    r.requestLength = requestHeadLength(r) + this.received;
+    if (status === 408 || status === 400) {
+      // The client is silent or gone: nothing to drain; a response under way ends with the connection.
+      if (r.res.headersSent) r.conn.socket.destroy();
+    } else {
+      // llhttp still frames the rest of the body: drain it so the response can be written and the
+      // connection closed cleanly (never parsed as a request either way).
+      r.req.resume();
+    }
+    if (status !== 0) this.failed(status);
+  }
+
+  private detach(): void {
+    this.stopTimer();
+    const req = this.r.req;
+    req.off('data', this.onDataBound);
+    req.off('end', this.onEndBound);
+    req.off('close', this.onCloseBound);
+  }
+
+  protected abstract chunk(chunk: Buffer): void;
+  protected abstract complete(): void;
+  protected abstract failed(status: number): void;
+}
+
+class StreamReader extends Reader implements BodyStream {
+  constructor(r: HttpRequest, private readonly sink: BodySink) {
+    super(r);
+  }
+
+  protected chunk(chunk: Buffer): void {
+    if (!this.sink.write(chunk)) this.hold();
+  }
+
+  protected complete(): void {
+    this.sink.end();
+  }
+
+  protected failed(status: number): void {
+    this.sink.error(status);
+  }
+
+  resume(): void {
+    this.release();
+  }
+
+  abort(): void {
+    // The caller decided to stop: no error() callback; the unread rest closes the connection.
+    this.fail(0);
+  }
+}
+
+let tempSerial = 0;
+const madeDirs = new Map<string, Promise<void>>();
+
+function ensureDir(dir: string): Promise<void> {
+  let p = madeDirs.get(dir);
+  if (!p) {
+    p = mkdir(dir, { recursive: true, mode: 0o700 }).then(() => {});
+    p.catch(() => madeDirs.delete(dir));
+    madeDirs.set(dir, p);
+  }
+  return p;
+}
+
+/** Opens a new temp file (ngx_create_temp_file): 10-digit names, retried on EEXIST. */
+async function openTempFile(dir: string): Promise<{ path: string; ws: WriteStream }> {
+  await ensureDir(dir);
+  for (let attempt = 0; ; attempt++) {
+    const path = join(dir, String((process.pid * 1000 + ++tempSerial) % 1e10).padStart(10, '0'));
+    const ws = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => { ws.off('error', reject); resolve(); });
+        ws.once('error', reject);
+      });
+      return { path, ws };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 100) throw err;
+    }
+  }
+}
+
+class BufferedReader extends Reader {
+  private buffers: Buffer[] = [];
+  private size = 0;
+  private file: { path: string; ws: WriteStream } | null = null;
+  /** The temp file is being opened: chunks wait in `buffers`. */
+  private opening = false;
+  private ended = false;
+  private removed = false;
+
+  constructor(r: HttpRequest, private readonly done: (status: number) => void) {
+    super(r);
+    r.res.once('close', () => this.removeFile());
+  }
+
+  protected chunk(chunk: Buffer): void {
+    const lc = this.r.locConf;
+    if (this.file) {
+      if (!this.file.ws.write(chunk)) {
+        this.hold();
+        this.file.ws.once('drain', () => this.release());
+      }
+      return;
+    }
+    this.buffers.push(chunk);
+    this.size += chunk.length;
+    if (this.opening) return;
+    if (lc.clientBodyInFileOnly || this.size > lc.clientBodyBufferSize! || this.r.contentLength > lc.clientBodyBufferSize!) {
+      this.spill();
+    }
+  }
+
+  private spill(): void {
+    this.opening = true;
+    this.hold();
+    const lc = this.r.locConf;
+    const dir = underPrefix(this.r.server.main, lc.clientBodyTempPath || 'client_body_temp');
+    openTempFile(dir).then((file) => {
+      this.opening = false;
+      this.file = file;
+      if (this.removed) { this.removeFile(); return; }
+      for (const b of this.buffers) file.ws.write(b);
+      this.buffers = [];
+      if (this.ended) { this.finishFile(); return; }
+      if (file.ws.writableNeedDrain) file.ws.once('drain', () => this.release());
+      else this.release();
+    }, (err: unknown) => {
+      this.opening = false;
+      this.r.log('crit', `open() "${dir}/..." failed (${errnoText(err)})`);
+      this.fail(500);
+    });
+  }
+
+  protected complete(): void {
+    this.ended = true;
+    if (this.opening) return;
+    if (this.file) { this.finishFile(); return; }
+    if (this.r.locConf.clientBodyInFileOnly && this.size > 0) { this.spill(); return; }
+    this.r.body = { buffers: this.buffers, file: null, length: this.size };
+    this.done(0);
+  }
+
+  private finishFile(): void {
+    const file = this.file!;
+    file.ws.end(() => {
+      if (this.removed) { this.done(400); return; }
+      this.r.body = { buffers: [], file: file.path, length: this.received };
+      this.done(0);
+    });
+  }
+
+  protected failed(status: number): void {
+    this.buffers = [];
+    this.removeFile();
+    queueMicrotask(() => this.done(status));
+  }
+
+  private removeFile(): void {
+    this.removed = true;
+    const file = this.file;
+    if (!file) return;
+    this.file = null;
+    file.ws.destroy();
+    unlink(file.path).catch(() => {});
+  }
+}

@@ -1,0 +1,429 @@
+/**
+ * The built-in variables of ngx_http_variables.c (ngx_http_core_variables), and
+ * the named regex captures of locations and server names.
+ *
+ * Table first: BUILTIN_VARIABLES lists every name with its getter; prefix
+ * families (`http_`, `sent_http_`, `cookie_`, `arg_`) follow. They are defined on
+ * the http block's VariableRegistry in this module's initMain, which runs after
+ * the block is read and before references are resolved: a name that `set` or
+ * `map` already claimed keeps its user definition (nginx reports those as
+ * duplicates; rewrite-module and map-module check BUILTIN_VARIABLE_NAMES first).
+ *
+ * Values are byte strings (one char per byte), as $uri is (see uri.ts): header
+ * values come from node:http decoded as latin1, which is the same thing.
+ *
+ * Byte counts ($bytes_sent, $body_bytes_sent) count what was written to the
+ * socket, as nginx's c->sent: the socket's bytesWritten minus what the previous
+ * requests of the connection wrote. A log-phase hook (registered first, before
+ * access_log's) snapshots the count, so that every later reader sees the same
+ * number. The header size is the ServerResponse's serialized head.
+ *
+ * Deliberate differences:
+ *   - $request_length is r.requestLength when the body reader filled it, else the
+ *     request head as re-serialised from rawHeaders (Node does not keep the raw
+ *     bytes): exact for well-formed requests, which are the only ones that get
+ *     this far, except for optional whitespace around header values.
+ *   - $realpath_root calls realpathSync: nginx's realpath() blocks the worker too;
+ *     it runs only when a config uses the variable.
+ *   - $http_NAME joins repeated headers with ", " (Cookie with "; "), as nginx
+ *     since 1.23, reading rawHeaders; headers the validator dropped are skipped.
+ *   - $nginx_version reports the nginx version weir follows (1.31.0).
+ */
+import { realpathSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { ConfContext } from '../config/conf-context.js';
+import type { HttpModule } from '../config/module.js';
+import { NGINX_COMPAT } from '../version.js';
+import { httpCoreModule, PHASE_NEXT, type CoreMainConf, type LocationEntry } from './core-module.js';
+import type { HttpRequest } from './request.js';
+import type { VariableGetter, VariableRegistry } from './variables.js';
+
+export const NGINX_VERSION = `${NGINX_COMPAT}.0`;
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad2 = (n: number): string => (n < 10 ? '0' + n : String(n));
+
+function tzOffset(d: Date, sep: string): string {
+  const off = -d.getTimezoneOffset();
+  const a = Math.abs(off);
+  return `${off < 0 ? '-' : '+'}${pad2(Math.floor(a / 60))}${sep}${pad2(a % 60)}`;
+}
+
+/** `21/Nov/2026:10:00:00 +0000` (nginx's ngx_cached_http_log_time). */
+export function formatTimeLocal(d: Date): string {
+  return `${pad2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${tzOffset(d, '')}`;
+}
+
+/** `2026-11-21T10:00:00+00:00` (ngx_cached_http_log_iso8601). */
+export function formatTimeIso8601(d: Date): string {
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}${tzOffset(d, ':')}`;
+}
+
+/** `1700000000.123`. */
+export function formatMsec(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const m = ms - s * 1000;
+  return `${s}.${m < 10 ? '00' : m < 100 ? '0' : ''}${m}`;
+}
+
+// nginx caches its time strings once per second; so do we.
+let cachedSecond = -1;
+let cachedLocal = '';
+let cachedIso = '';
+function refreshTime(): void {
+  const now = Date.now();
+  const sec = Math.floor(now / 1000);
+  if (sec === cachedSecond) return;
+  cachedSecond = sec;
+  const d = new Date(sec * 1000);
+  cachedLocal = formatTimeLocal(d);
+  cachedIso = formatTimeIso8601(d);
+}
+
+// --- byte counts -------------------------------------------------------------
+
+/** Bytes the connection had written when its previous request was logged. */
+const connBaseline = new WeakMap<object, number>();
+/** Bytes a logged request wrote (the log-phase snapshot). */
+const sentSnapshot = new WeakMap<HttpRequest, number>();
+
+function socketBytes(r: HttpRequest): number {
+  return r.conn.socket.bytesWritten ?? 0;
+}
+
+/** $bytes_sent. */
+export function bytesSent(r: HttpRequest): number {
+  const snap = sentSnapshot.get(r);
+  if (snap !== undefined) return snap;
+  return socketBytes(r) - (connBaseline.get(r.conn) ?? 0);
+}
+
+function headerBytes(r: HttpRequest): number {
+  const head = (r.res as unknown as { _header?: string | null })._header;
+  return typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0;
+}
+
+/** $body_bytes_sent: never negative (a head cut short counts as no body). */
+export function bodyBytesSent(r: HttpRequest): number {
+  const n = bytesSent(r) - headerBytes(r);
+  return n > 0 ? n : 0;
+}
+
+/** Log-phase hook: fixes this request's byte count and moves the connection's baseline. */
+function snapshotBytes(r: HttpRequest): void {
+  if (sentSnapshot.has(r)) return;
+  const total = socketBytes(r);
+  const sent = total - (connBaseline.get(r.conn) ?? 0);
+  sentSnapshot.set(r, sent);
+  connBaseline.set(r.conn, total);
+}
+
+// --- request head helpers ------------------------------------------------------
+
+const headerNameCache = new Map<string, string>();
+/** `x_forwarded_for` → `x-forwarded-for`, once per distinct name. */
+function headerName(suffix: string): string {
+  let n = headerNameCache.get(suffix);
+  if (n === undefined) {
+    n = suffix.toLowerCase().replace(/_/g, '-');
+    if (headerNameCache.size < 4096) headerNameCache.set(suffix, n);
+  }
+  return n;
+}
+
+/** A request header by lower-case name, repeated ones joined as nginx joins them. */
+export function requestHeader(r: HttpRequest, name: string): string | undefined {
+  const parsed = r.req.headers[name];
+  if (parsed === undefined) return undefined;
+  const raw = r.req.rawHeaders;
+  let out: string | undefined;
+  const sep = name === 'cookie' ? '; ' : ', ';
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i];
+    if (k.length !== name.length || k.toLowerCase() !== name) continue;
+    out = out === undefined ? raw[i + 1] : out + sep + raw[i + 1];
+  }
+  return out ?? (Array.isArray(parsed) ? parsed.join(sep) : parsed);
+}
+
+/** An argument of the query string, compared case-insensitively, undecoded (ngx_http_arg). */
+export function queryArg(args: string, name: string): string | undefined {
+  if (args.length === 0) return undefined;
+  const n = name.length;
+  let start = 0;
+  while (start <= args.length) {
+    let end = args.indexOf('&', start);
+    if (end === -1) end = args.length;
+    if (end - start > n && args.charCodeAt(start + n) === 0x3d
+      && args.slice(start, start + n).toLowerCase() === name.toLowerCase()) {
+      return args.slice(start + n + 1, end);
+    }
+    if (end - start === n && args.slice(start, end).toLowerCase() === name.toLowerCase()) return '';
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/** A cookie from the Cookie header(s), name compared case-insensitively (ngx_http_parse_multi_header_lines). */
+export function cookieValue(header: string, name: string): string | undefined {
+  const lname = name.toLowerCase();
+  let i = 0;
+  while (i < header.length) {
+    while (i < header.length && (header[i] === ' ' || header[i] === ';' || header[i] === ',' || header[i] === '\t')) i++;
+    let end = header.indexOf(';', i);
+    if (end === -1) end = header.length;
+    const eq = header.indexOf('=', i);
+    if (eq !== -1 && eq < end && eq - i === name.length && header.slice(i, eq).toLowerCase() === lname) {
+      return header.slice(eq + 1, end).trimEnd();
+    }
+    i = end + 1;
+  }
+  return undefined;
+}
+
+/** A response header from the serialized head (undefined until the header is sent). */
+export function sentHeader(r: HttpRequest, name: string): string | undefined {
+  const head = (r.res as unknown as { _header?: string | null })._header;
+  if (typeof head !== 'string') return undefined;
+  let out: string | undefined;
+  let i = head.indexOf('\r\n') + 2;
+  while (i > 1 && i < head.length) {
+    const end = head.indexOf('\r\n', i);
+    if (end === -1 || end === i) break;
+    const colon = head.indexOf(':', i);
+    if (colon > i && colon < end && colon - i === name.length && head.slice(i, colon).toLowerCase() === name) {
+      const v = head.slice(colon + 1, end).trim();
+      out = out === undefined ? v : `${out}, ${v}`;
+    }
+    i = end + 2;
+  }
+  return out;
+}
+
+function stripMapped(addr: string): string {
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+function requestLength(r: HttpRequest): number {
+  if (r.requestLength > 0) return r.requestLength;
+  const raw = r.req.rawHeaders;
+  let n = r.requestLine.length + 2 + 2;
+  for (let i = 0; i < raw.length; i += 2) n += raw[i].length + 2 + raw[i + 1].length + 2;
+  return n + (r.body ? r.body.length : 0);
+}
+
+// --- paths ---------------------------------------------------------------------
+
+/** $document_root: root (or alias) evaluated, made absolute against -p, trailing `/` of root dropped. */
+export function documentRoot(r: HttpRequest, prefixDir: string): string {
+  const lc = r.locConf;
+  if (lc.alias) {
+    const a = lc.alias.evaluate(r);
+    return isAbsolute(a) ? a : join(prefixDir, a);
+  }
+  let root = lc.root ? lc.root.evaluate(r) : 'html';
+  if (!isAbsolute(root)) root = join(prefixDir, root);
+  if (root.length > 1 && root.endsWith('/')) root = root.slice(0, -1);
+  return root;
+}
+
+/** $request_filename (ngx_http_map_uri_to_path). */
+export function requestFilename(r: HttpRequest, prefixDir: string): string {
+  const lc = r.locConf;
+  if (lc.alias) {
+    const alias = documentRoot(r, prefixDir);
+    const entry: LocationEntry | undefined = r.locEntry;
+    // A regex location's alias already holds the whole path (through captures).
+    if (entry && (entry.modifier === '~' || entry.modifier === '~*')) return alias;
+    const skip = entry ? entry.name.length : 0;
+    return alias + r.uri.slice(skip);
+  }
+  return documentRoot(r, prefixDir) + r.uri;
+}
+
+function remoteUser(r: HttpRequest): string | undefined {
+  const auth = r.req.headers.authorization;
+  if (auth === undefined || auth.length < 7 || auth.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
+  const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('latin1');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? undefined : decoded.slice(0, colon);
+}
+
+const requestIds = new WeakMap<HttpRequest, string>();
+
+function isTls(r: HttpRequest): boolean {
+  return (r.conn.socket as unknown as { encrypted?: boolean }).encrypted === true;
+}
+
+function binaryAddr(addr: string): string {
+  const a = stripMapped(addr);
+  if (a.includes('.')) return String.fromCharCode(...a.split('.').map(Number));
+  if (!a.includes(':')) return '';
+  const [head, tail = ''] = a.split('::');
+  const h = head ? head.split(':') : [];
+  const t = a.includes('::') && tail ? tail.split(':') : [];
+  const groups = a.includes('::') ? [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  let out = '';
+  for (const g of groups) { const v = parseInt(g, 16) || 0; out += String.fromCharCode(v >> 8, v & 0xff); }
+  return out;
+}
+
+const HOSTNAME = hostname();
+
+/**
+ * The built-in variables. Undefined means nginx's not_found (an access log
+ * writes `-`); an empty string is a found, empty value.
+ */
+export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]> = [
+  ['uri', (r) => r.uri],
+  ['document_uri', (r) => r.uri],
+  ['request_uri', (r) => r.requestUri],
+  ['args', (r) => (r.hasArgs || r.args.length > 0 ? r.args : undefined)],
+  ['query_string', (r) => (r.hasArgs || r.args.length > 0 ? r.args : undefined)],
+  ['is_args', (r) => (r.args.length > 0 ? '?' : '')],
+  ['host', (r) => r.host || r.server.name],
+  ['hostname', () => HOSTNAME],
+  ['server_name', (r) => r.server.name],
+  ['server_addr', (r) => stripMapped(r.conn.localAddress)],
+  ['server_port', (r) => String(r.conn.localPort)],
+  ['server_protocol', (r) => `HTTP/${r.req.httpVersion}`],
+  ['remote_addr', (r) => r.conn.remoteAddress],
+  ['binary_remote_addr', (r) => binaryAddr(r.conn.remoteAddress)],
+  ['remote_port', (r) => String(r.conn.remotePort)],
+  ['remote_user', remoteUser],
+  ['scheme', (r) => (isTls(r) ? 'https' : 'http')],
+  ['https', (r) => (isTls(r) ? 'on' : '')],
+  ['request', (r) => r.requestLine],
+  ['request_method', (r) => r.method],
+  ['request_length', (r) => String(requestLength(r))],
+  ['request_time', (r) => r.requestTime()],
+  ['request_body', (r) => {
+    const b = r.body;
+    if (!b || b.file !== null) return undefined;
+    return b.buffers.length === 1 ? b.buffers[0].toString('latin1') : Buffer.concat(b.buffers).toString('latin1');
+  }],
+  ['request_id', (r) => {
+    let id = requestIds.get(r);
+    if (id === undefined) { id = randomBytes(16).toString('hex'); requestIds.set(r, id); }
+    return id;
+  }],
+  ['request_completion', (r) => (r.res.writableFinished ? 'OK' : '')],
+  ['content_length', (r) => r.req.headers['content-length']],
+  ['content_type', (r) => r.req.headers['content-type']],
+  ['status', (r) => {
+    const s = r.status;
+    return s < 10 ? `00${s}` : s < 100 ? `0${s}` : String(s);
+  }],
+  ['body_bytes_sent', (r) => String(bodyBytesSent(r))],
+  ['bytes_sent', (r) => String(bytesSent(r))],
+  ['msec', () => formatMsec(Date.now())],
+  ['time_local', () => { refreshTime(); return cachedLocal; }],
+  ['time_iso8601', () => { refreshTime(); return cachedIso; }],
+  ['connection', (r) => String(r.conn.id)],
+  ['connection_requests', (r) => String(r.conn.requests)],
+  ['connection_time', (r) => ((Date.now() - r.conn.startTime) / 1000).toFixed(3)],
+  ['pid', () => String(process.pid)],
+  ['nginx_version', () => NGINX_VERSION],
+  ['limit_rate', () => '0'],
+];
+
+/** The variables that depend on -p (relative roots resolve against it). */
+function pathVariables(prefix: string): Array<readonly [string, VariableGetter]> {
+  return [
+    ['document_root', (r) => documentRoot(r, prefix)],
+    ['realpath_root', (r) => {
+      try { return realpathSync(documentRoot(r, prefix)); } catch { return undefined; }
+    }],
+    ['request_filename', (r) => requestFilename(r, prefix)],
+  ];
+}
+
+export const BUILTIN_VARIABLE_NAMES: ReadonlySet<string> = new Set(
+  [...BUILTIN_VARIABLES, ...pathVariables('')].map(([n]) => n));
+
+/** Names `set` may assign although they are built in (nginx's NGX_HTTP_VAR_CHANGEABLE ones we keep). */
+export const CHANGEABLE_BUILTINS: ReadonlySet<string> = new Set(['args', 'limit_rate']);
+
+export const PREFIX_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]> = [
+  ['http_', (r, name) => requestHeader(r, headerName(name))],
+  ['sent_http_', (r, name) => sentHeader(r, headerName(name))],
+  ['cookie_', (r, name) => {
+    const h = requestHeader(r, 'cookie');
+    return h === undefined ? undefined : cookieValue(h, name);
+  }],
+  ['arg_', (r, name) => queryArg(r.args, name)],
+];
+
+/** Defines the built-ins on a registry, leaving names user directives already own. */
+export function defineBuiltinVariables(vars: VariableRegistry, prefix: string): void {
+  for (const [name, get] of [...BUILTIN_VARIABLES, ...pathVariables(prefix)]) if (!vars.has(name)) vars.define(name, get);
+  for (const [prefix, get] of PREFIX_VARIABLES) vars.definePrefix(prefix, get);
+}
+
+const NAMED_GROUP = /\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g;
+
+/** Names of the named groups of an nginx regex source. */
+export function namedGroups(source: string): string[] {
+  return [...source.matchAll(NAMED_GROUP)].map((m) => m[1]);
+}
+
+interface VariablesMainConf {
+  /** server_name regexes' named groups → their `set` slots (copied per request). */
+  serverCaptureSlots: Array<[string, number]>;
+}
+
+/**
+ * Copies the named groups of a server_name regex match into their variables:
+ * server.ts keeps only r.captures, and this runs first in the server rewrite phase.
+ */
+function serverCaptureHandler(slots: ReadonlyArray<[string, number]>) {
+  return (r: HttpRequest): number => {
+    const groups = r.captures?.groups;
+    if (groups) {
+      for (let i = 0; i < slots.length; i++) {
+        const v = groups[slots[i][0]];
+        if (v !== undefined) r.variables[slots[i][1]] = v;
+      }
+    }
+    return PHASE_NEXT;
+  };
+}
+
+function declareLocationCaptures(vars: VariableRegistry, entries: readonly LocationEntry[]): void {
+  for (const e of entries) {
+    if (e.modifier === '~' || e.modifier === '~*') for (const n of namedGroups(e.name)) vars.declareSettable(n);
+    declareLocationCaptures(vars, e.children);
+  }
+}
+
+export const httpVariablesModule: HttpModule<VariablesMainConf> = {
+  kind: 'http',
+  name: 'http_variables',
+  directives: [],
+  createMain: () => ({ serverCaptureSlots: [] }),
+  initMain(conf, cf: ConfContext) {
+    const core: CoreMainConf = cf.main(httpCoreModule);
+    const vars = core.variables;
+    // Named captures must exist before references are resolved; server.ts later
+    // asks for the same names and gets the same slots.
+    const slots = new Map<string, number>();
+    for (const s of core.servers) {
+      declareLocationCaptures(vars, s.locations);
+      const srv = s.level.srv[cf.registry.indexOf(httpCoreModule)] as { serverNames: { name: string }[] };
+      for (const n of srv.serverNames) {
+        if (!n.name.startsWith('~')) continue;
+        for (const g of namedGroups(n.name)) slots.set(g, vars.declareSettable(g));
+      }
+    }
+    conf.serverCaptureSlots = [...slots];
+    defineBuiltinVariables(vars, cf.paths.prefix);
+  },
+  postConfiguration(cf) {
+    const core = cf.main(httpCoreModule);
+    const conf = cf.main(httpVariablesModule);
+    if (conf.serverCaptureSlots.length) core.serverRewrite.unshift(serverCaptureHandler(conf.serverCaptureSlots));
+    core.log.unshift(snapshotBytes);
+  },
+};

@@ -1,0 +1,387 @@
+/**
+ * ngx_http_log_module: `log_format`, `access_log`, `open_log_file_cache`
+ * (accepted, no effect), and the log phase handler.
+ *
+ * A format compiles once into literal and variable parts; per request a line
+ * is one loop over them. Escaping as nginx's:
+ *   default  `"`, `\`, control bytes and bytes >= 0x7f as `\xHH`; a variable
+ *            that is not found is written as `-`;
+ *   json     ngx_escape_json: `\"`, `\\`, `\n \r \t \b \f`, other controls as
+ *            `\u00XX`, bytes >= 0x80 as is; not found is empty;
+ *   none     nothing escaped; not found is empty.
+ * `combined` is predefined. Lines are byte strings (one char per byte, as $uri),
+ * written as latin1; config literals are converted to their UTF-8 bytes.
+ *
+ * Files: one sink (a WriteStream, O_APPEND) per path per http block, shared by
+ * every access_log naming it; writes never block the event loop. `buffer=size`
+ * holds lines until the buffer would overflow, `flush=time` writes them at the
+ * latest after that time (an unref'd timer). USR1 (reopenHooks) flushes and
+ * reopens every sink; stop (stopHooks) flushes and closes them.
+ *
+ * Inheritance as nginx: a level with access_log (or `off`) keeps its own, else
+ * inherits; with nothing at any level, `logs/access.log combined`.
+ *
+ * Deliberate differences: `gzip` and `syslog:` targets are rejected with an
+ * [emerg] (not supported); a path with variables opens one sink per distinct
+ * path (no open_log_file_cache limits, no root check); $bytes_sent and friends
+ * are read through the variable registry (nginx has dedicated ops; the output
+ * is the same).
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { ConfContext } from '../config/conf-context.js';
+import { ConfigError, type ConfPosition } from '../config/errors.js';
+import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
+import type { ConfNode } from '../config/parser.js';
+import { parseSize, parseTime } from '../config/units.js';
+import { httpCoreModule } from '../http/core-module.js';
+import type { HttpRequest } from '../http/request.js';
+import { toByteString } from '../http/uri.js';
+import type { ComplexValue, VariableGetter, VariableRegistry } from '../http/variables.js';
+
+export type LogEscape = 'default' | 'json' | 'none';
+
+interface VarPart {
+  readonly name: string;
+  get: VariableGetter | null;
+  data: string;
+}
+
+/** A compiled log_format. */
+export class LogFormat {
+  private readonly literals: string[] = [];
+  private readonly vars: VarPart[] = [];
+
+  constructor(readonly name: string, readonly escape: LogEscape, text: string, private readonly position?: ConfPosition) {
+    let lit = '';
+    const bytes = toByteString(text);
+    for (let i = 0; i < bytes.length;) {
+      const c = bytes[i];
+      if (c !== '$') { lit += c; i++; continue; }
+      let name: string;
+      if (bytes[i + 1] === '{') {
+        const end = bytes.indexOf('}', i + 2);
+        if (end === -1) throw new ConfigError(`the closing bracket in "${bytes.slice(i + 2)}" variable is missing`, position);
+        name = bytes.slice(i + 2, end);
+        i = end + 1;
+      } else {
+        let j = i + 1;
+        while (j < bytes.length && /[A-Za-z0-9_]/.test(bytes[j])) j++;
+        name = bytes.slice(i + 1, j);
+        i = j;
+      }
+      if (name === '') throw new ConfigError(`invalid parameter "${text}"`, position);
+      this.literals.push(lit);
+      lit = '';
+      this.vars.push({ name, get: null, data: '' });
+    }
+    this.literals.push(lit + '\n');
+  }
+
+  /** Binds the variables (after the http block is read: set/map may define them late). */
+  resolve(registry: VariableRegistry): void {
+    for (const v of this.vars) {
+      if (v.get) continue;
+      const found = registry.lookup(v.name);
+      if (!found) throw new ConfigError(`unknown "${v.name}" variable`, this.position);
+      v.get = found.get;
+      v.data = found.data;
+    }
+  }
+
+  render(r: HttpRequest): string {
+    let out = this.literals[0];
+    const esc = this.escape;
+    for (let i = 0; i < this.vars.length; i++) {
+      const v = this.vars[i];
+      const value = v.get!(r, v.data);
+      if (value === undefined) { if (esc === 'default') out += '-'; }
+      else if (esc === 'default') out += escapeDefault(value);
+      else if (esc === 'json') out += escapeJson(value);
+      else out += toBytes(value);
+      out += this.literals[i + 1];
+    }
+    return out;
+  }
+}
+
+const HEX = '0123456789ABCDEF';
+
+/** Chars above 0xff (config text) become their UTF-8 bytes. */
+function toBytes(s: string): string {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return Buffer.from(s, 'utf8').toString('latin1');
+  return s;
+}
+
+/** ngx_http_log_escape. */
+export function escapeDefault(value: string): string {
+  const s = toBytes(value);
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) break;
+  }
+  if (i === s.length) return s;
+  let out = s.slice(0, i);
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) out += '\\x' + HEX[c >> 4] + HEX[c & 0xf];
+    else out += s[i];
+  }
+  return out;
+}
+
+/** ngx_escape_json. */
+export function escapeJson(value: string): string {
+  const s = toBytes(value);
+  let out = '';
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let rep: string;
+    if (c === 0x22) rep = '\\"';
+    else if (c === 0x5c) rep = '\\\\';
+    else if (c > 0x1f) continue;
+    else if (c === 0x0a) rep = '\\n';
+    else if (c === 0x0d) rep = '\\r';
+    else if (c === 0x09) rep = '\\t';
+    else if (c === 0x08) rep = '\\b';
+    else if (c === 0x0c) rep = '\\f';
+    else rep = '\\u00' + HEX[c >> 4] + HEX[c & 0xf];
+    out += s.slice(start, i) + rep;
+    start = i + 1;
+  }
+  return start === 0 ? s : out + s.slice(start);
+}
+
+/** One open log file. */
+export class LogSink {
+  private stream: WriteStream | null = null;
+  private pending = '';
+  private timer: NodeJS.Timeout | null = null;
+  /** 0: write each line at once. */
+  bufferSize = 0;
+  flushMs = 0;
+
+  constructor(readonly path: string) {}
+
+  write(line: string): void {
+    if (this.bufferSize === 0) { this.out(line); return; }
+    if (this.pending.length + line.length > this.bufferSize) this.flush();
+    if (line.length > this.bufferSize) { this.out(line); return; }
+    this.pending += line;
+    if (this.flushMs > 0 && this.timer === null) {
+      this.timer = setTimeout(() => { this.timer = null; this.flush(); }, this.flushMs);
+      this.timer.unref();
+    }
+  }
+
+  flush(): void {
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.pending.length === 0) return;
+    const data = this.pending;
+    this.pending = '';
+    this.out(data);
+  }
+
+  private out(data: string): void {
+    if (!this.stream) this.open();
+    this.stream!.write(data, 'latin1');
+  }
+
+  private open(): void {
+    const s = createWriteStream(this.path, { flags: 'a' });
+    // A log that cannot be written must not take the worker down (nginx logs an alert and goes on).
+    s.on('error', (err) => { process.stderr.write(`weir: [alert] could not write to "${this.path}": ${err.message}\n`); });
+    this.stream = s;
+  }
+
+  /** USR1: what is buffered goes to the old file, new lines to a new one at the same path. */
+  reopen(): void {
+    this.flush();
+    const old = this.stream;
+    this.stream = null;
+    old?.end();
+  }
+
+  close(): Promise<void> {
+    this.flush();
+    const s = this.stream;
+    this.stream = null;
+    if (!s) return Promise.resolve();
+    return new Promise((resolve) => { s.end(() => resolve()); s.once('error', () => resolve()); });
+  }
+}
+
+export interface AccessLogTarget {
+  /** Constant path, or null when `pathValue` has variables. */
+  readonly path: string | null;
+  readonly pathValue: ComplexValue | null;
+  readonly format: LogFormat;
+  readonly bufferSize: number;
+  readonly flushMs: number;
+  readonly condition: ComplexValue | null;
+}
+
+export interface LogMainConf {
+  readonly formats: Map<string, LogFormat>;
+  readonly sinks: Map<string, LogSink>;
+  readonly prefix: { value: string };
+}
+
+export interface LogLocConf {
+  logs?: AccessLogTarget[];
+  off?: boolean;
+}
+
+export const COMBINED_FORMAT =
+  '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"';
+
+function sinkFor(main: LogMainConf, path: string, target: AccessLogTarget | null): LogSink {
+  let s = main.sinks.get(path);
+  if (!s) {
+    s = new LogSink(path);
+    main.sinks.set(path, s);
+  }
+  if (target && target.bufferSize > 0 && s.bufferSize === 0) {
+    s.bufferSize = target.bufferSize;
+    s.flushMs = target.flushMs;
+  }
+  return s;
+}
+
+function parseLogFormat(cf: ConfContext, d: ConfNode): void {
+  const main = cf.main(accessLogModule);
+  const name = d.args[0];
+  if (main.formats.has(name)) return cf.error(`duplicate "log_format" name "${name}"`);
+  let rest = d.args.slice(1);
+  let escape: LogEscape = 'default';
+  if (rest.length > 0 && rest[0].startsWith('escape=')) {
+    const v = rest[0].slice(7);
+    if (v !== 'default' && v !== 'json' && v !== 'none') return cf.error(`unknown log format escaping "${v}"`);
+    escape = v;
+    rest = rest.slice(1);
+  }
+  if (rest.length === 0) return cf.error(`invalid number of arguments in "log_format" directive`);
+  try {
+    main.formats.set(name, new LogFormat(name, escape, rest.join(''), cf.position));
+  } catch (e) {
+    if (e instanceof ConfigError) return cf.error(e.detail);
+    throw e;
+  }
+}
+
+function parseAccessLog(cf: ConfContext, d: ConfNode): void {
+  const main = cf.main(accessLogModule);
+  const conf = cf.loc(accessLogModule);
+  const pathText = d.args[0];
+  if (pathText === 'off') {
+    if (d.args.length !== 1) return cf.error(`invalid parameter "${d.args[1]}"`);
+    conf.off = true;
+    return;
+  }
+  if (pathText.startsWith('syslog:')) return cf.error('syslog access logs are not supported');
+  const fmtName = d.args[1] ?? 'combined';
+  const format = main.formats.get(fmtName);
+  if (!format) return cf.error(`unknown log format "${fmtName}"`);
+  let bufferSize = 0;
+  let flushMs = 0;
+  let condition: ComplexValue | null = null;
+  const vars = cf.main(httpCoreModule).variables;
+  for (const p of d.args.slice(2)) {
+    if (p.startsWith('buffer=')) {
+      const n = parseSize(p.slice(7));
+      if (n === null || n === 0) return cf.error(`invalid buffer size "${p.slice(7)}"`);
+      bufferSize = n;
+    } else if (p.startsWith('flush=')) {
+      const t = parseTime(p.slice(6));
+      if (t === null || t === 0) return cf.error(`invalid flush time "${p.slice(6)}"`);
+      flushMs = t;
+    } else if (p.startsWith('if=')) {
+      condition = vars.compile(toByteString(p.slice(3)), cf.position);
+    } else if (p === 'gzip' || p.startsWith('gzip=')) {
+      return cf.error('gzip access logs are not supported');
+    } else {
+      return cf.error(`invalid parameter "${p}"`);
+    }
+  }
+  // nginx: flush without buffer gets the default 64k buffer.
+  if (flushMs > 0 && bufferSize === 0) bufferSize = 64 * 1024;
+  const pathValue = vars.compile(pathText, cf.position);
+  const target: AccessLogTarget = {
+    path: pathValue.constant === null ? null : cf.fullPath(pathValue.constant),
+    pathValue: pathValue.constant === null ? pathValue : null,
+    format, bufferSize, flushMs, condition,
+  };
+  if (target.path !== null) sinkFor(main, target.path, target);
+  (conf.logs ??= []).push(target);
+}
+
+const directives: DirectiveSpec[] = [
+  { name: 'log_format', contexts: Ctx.Http, args: [2, Infinity], set: parseLogFormat },
+  {
+    name: 'access_log',
+    contexts: Ctx.Http | Ctx.Server | Ctx.Location | Ctx.LocationIf | Ctx.LimitExcept,
+    args: [1, Infinity], set: parseAccessLog,
+  },
+  { name: 'open_log_file_cache', contexts: Ctx.Http | Ctx.Server | Ctx.Location, args: [1, 4], set: () => {} },
+];
+
+function logHandler(index: number, main: LogMainConf) {
+  return (r: HttpRequest): void => {
+    const conf = r.loc.loc[index] as LogLocConf;
+    if (conf.off || !conf.logs) return;
+    const logs = conf.logs;
+    for (let i = 0; i < logs.length; i++) {
+      const t = logs[i];
+      if (t.condition) {
+        const v = t.condition.evaluate(r);
+        if (v.length === 0 || v === '0') continue;
+      }
+      let sink: LogSink;
+      if (t.path !== null) sink = main.sinks.get(t.path)!;
+      else {
+        let p = t.pathValue!.evaluate(r);
+        if (!p.startsWith('/')) p = main.prefix.value + '/' + p;
+        sink = sinkFor(main, p, t);
+      }
+      sink.write(t.format.render(r));
+    }
+  };
+}
+
+export const accessLogModule: HttpModule<LogMainConf, unknown, LogLocConf> = {
+  kind: 'http',
+  name: 'http_log',
+  directives,
+  createMain: () => ({
+    formats: new Map([['combined', new LogFormat('combined', 'default', COMBINED_FORMAT)]]),
+    sinks: new Map(),
+    prefix: { value: '' },
+  }),
+  createLoc: () => ({}),
+  initMain(main, cf) {
+    main.prefix.value = cf.paths.prefix;
+    const http = cf.loc(accessLogModule);
+    if (!http.logs && !http.off) {
+      const path = cf.fullPath('logs/access.log');
+      const target: AccessLogTarget = {
+        path, pathValue: null, format: main.formats.get('combined')!, bufferSize: 0, flushMs: 0, condition: null,
+      };
+      sinkFor(main, path, null);
+      http.logs = [target];
+    }
+  },
+  mergeLoc(p, c) {
+    if (c.logs || c.off) return;
+    c.logs = p.logs;
+    c.off = p.off;
+  },
+  postConfiguration(cf) {
+    const main = cf.main(accessLogModule);
+    const core = cf.main(httpCoreModule);
+    for (const f of main.formats.values()) f.resolve(core.variables);
+    core.log.push(logHandler(cf.registry.indexOf(accessLogModule), main));
+    core.reopenHooks.push(() => { for (const s of main.sinks.values()) s.reopen(); });
+    core.stopHooks.push(async () => { await Promise.all([...main.sinks.values()].map((s) => s.close())); });
+  },
+};

@@ -1,0 +1,321 @@
+/**
+ * ngx_http_proxy_module's directives and content handler: `proxy_pass` and
+ * the request/response settings around it. The per-request work is the
+ * Upstream core driving a ProxyProtocol.
+ *
+ * Directive table (beyond the shared upstream ones in upstream-conf.ts):
+ *   proxy_pass URL ................ location, if in location, limit_except
+ *   proxy_set_header NAME VALUE ... inherited as a whole list, as nginx
+ *   proxy_method, proxy_http_version (default 1.1), proxy_set_body,
+ *   proxy_redirect default|off|FROM TO
+ *
+ * Not supported yet (an [emerg] "unknown directive", never ignored):
+ *   https upstreams and proxy_ssl_*, proxy_cache*, proxy_store*,
+ *   proxy_cookie_*, proxy_bind.
+ */
+import type { ConfContext } from '../../config/conf-context.js';
+import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
+import { inherit } from '../../config/slots.js';
+import { httpCoreModule, PHASE_DONE, type ContentHandler, type CoreLocConf } from '../../http/core-module.js';
+import { readRequestBody } from '../../http/body.js';
+import type { HttpRequest } from '../../http/request.js';
+import type { ComplexValue, VariableRegistry } from '../../http/variables.js';
+import { finalize } from '../../http/phases.js';
+import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
+import { addUpstreamReference, splitAddress, upstreamModule, type UpstreamGroup } from '../../upstream/upstream-module.js';
+import { Upstream } from '../../upstream/upstream.js';
+import { defineUpstreamVariables } from '../../upstream/state.js';
+import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
+
+interface ProxyPass {
+  /** Static target: the group; null when the URL has variables. */
+  readonly group: UpstreamGroup | null;
+  /** The URL with variables, evaluated per request. */
+  readonly url: ComplexValue | null;
+  /** The URI part of a static URL (null: none given). */
+  readonly uri: string | null;
+  /** $proxy_host and $proxy_port. */
+  readonly host: string;
+  readonly port: string;
+  /** The location's name, for prefix replacement. */
+  readonly locationName: string;
+  readonly locationIsRegex: boolean;
+}
+
+export interface ProxyLocConf {
+  readonly upstream: UpstreamLocConf;
+  pass?: ProxyPass;
+  setHeaders?: Array<[string, ComplexValue]>;
+  method?: ComplexValue | null;
+  httpVersion?: '1.0' | '1.1';
+  setBody?: ComplexValue | null;
+  redirect?: 'default' | 'off' | Array<[string, ComplexValue]>;
+  /** Compiled at postconfiguration. */
+  template?: ProxyRequestTemplate;
+}
+
+const DEFAULT_HIDE = ['date', 'server', 'x-pad', 'x-accel-expires', 'x-accel-redirect', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset'];
+const ALWAYS_SKIP_CLIENT = ['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'expect', 'transfer-encoding', 'content-length', 'trailer'];
+
+function vars(cf: ConfContext): VariableRegistry {
+  return cf.main(httpCoreModule).variables;
+}
+
+function loc(cf: ConfContext): ProxyLocConf {
+  return cf.loc(proxyModule);
+}
+
+const kProxyPass = Symbol('weir.proxyPass');
+type WithPass = HttpRequest & { [kProxyPass]?: ProxyPass };
+
+const proxyHandler: ContentHandler = {
+  name: 'proxy',
+  handle(r: HttpRequest): void {
+    const conf = r.loc.loc[proxyIndex] as ProxyLocConf;
+    const pass = conf.pass!;
+    (r as WithPass)[kProxyPass] = pass;
+    let group = pass.group;
+    let uri: string;
+    if (group === null) {
+      const resolved = resolveDynamic(r, pass);
+      if (typeof resolved === 'number') { finalize(r, resolved); return; }
+      group = resolved.group;
+      uri = resolved.uri;
+    } else if (pass.uri !== null && !pass.locationIsRegex && !r.uriChangedByRewrite()) {
+      uri = replacePrefix(r, pass.locationName, pass.uri);
+    } else {
+      uri = unchangedUri(r);
+    }
+    const protocol = new ProxyProtocol(conf.template!, { uri }, conf.upstream.bufferSize!);
+    const u = new Upstream(r, conf.upstream, group, protocol);
+    if (conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked)) {
+      readRequestBody(r, (status) => {
+        if (status !== 0) { finalize(r, status); return; }
+        u.start();
+      });
+      return;
+    }
+    u.start();
+  },
+};
+
+/** proxy_pass with variables: an upstream block by that name, or an IP literal host. */
+function resolveDynamic(r: HttpRequest, pass: ProxyPass): { group: UpstreamGroup; uri: string } | number {
+  const url = pass.url!.evaluate(r);
+  const m = /^http:\/\/([^/?]+)(.*)$/i.exec(url);
+  if (!m) {
+    r.log('error', `invalid URL prefix in "${url}"`);
+    return 500;
+  }
+  const hostPort = m[1];
+  const groups = dynamicGroups.get(r.server.main) ?? new Map<string, UpstreamGroup>();
+  const group = groups.get(hostPort);
+  if (!group) {
+    r.log('error', `no resolver defined to resolve ${hostPort}`);
+    return 502;
+  }
+  const uri = m[2] === '' ? unchangedUri(r) : m[2];
+  return { group, uri };
+}
+
+/** Upstream groups reachable from proxy_pass with variables (by "host" or "host:port"), per http block. */
+const dynamicGroups = new WeakMap<object, Map<string, UpstreamGroup>>();
+
+let proxyIndex = -1;
+
+function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
+  const core = cf.loc(httpCoreModule) as CoreLocConf;
+  const entry = core.entry;
+  const locationName = entry?.name ?? '';
+  const inIf = cf.ctx === Ctx.LocationIf;
+  const locationIsRegex = entry?.modifier === '~' || entry?.modifier === '~*' || entry?.modifier === '@' || inIf;
+  if (text.includes('$')) {
+    return { group: null, url: vars(cf).compile(text, cf.position), uri: null, host: '', port: '', locationName, locationIsRegex };
+  }
+  let rest: string;
+  if (/^http:\/\//i.test(text)) rest = text.slice(7);
+  else if (/^https:\/\//i.test(text)) return cf.error(`https upstreams are not supported by weir yet`);
+  else return cf.error(`invalid URL prefix in "${text}"`);
+  let hostPart: string;
+  let uri: string | null = null;
+  if (rest.startsWith('unix:')) {
+    const sep = rest.indexOf(':', 5);
+    hostPart = sep === -1 ? rest : rest.slice(0, sep);
+    if (sep !== -1) uri = rest.slice(sep + 1);
+  } else {
+    const slash = rest.indexOf('/');
+    hostPart = slash === -1 ? rest : rest.slice(0, slash);
+    if (slash !== -1) uri = rest.slice(slash);
+  }
+  if (uri !== null && locationIsRegex) {
+    return cf.error(`"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`);
+  }
+  const addr = splitAddress(hostPart, 0);
+  if (typeof addr === 'string') return cf.error(addr.replace('upstream', `"${text}"`).replace('in "', 'in "'));
+  const group = addUpstreamReference(cf, addr.host, addr.port, 80, addr.path);
+  const port = addr.path !== undefined ? '' : String(addr.port || 80);
+  const host = addr.path !== undefined ? 'localhost' : addr.port && addr.port !== 80 ? `${addr.host}:${addr.port}` : addr.host;
+  return { group, url: null, uri, host, port, locationName, locationIsRegex };
+}
+
+const directives: DirectiveSpec[] = [
+  ...upstreamDirectives('proxy_', (cf) => loc(cf).upstream),
+  {
+    name: 'proxy_pass', contexts: Ctx.Location | Ctx.LocationIf | Ctx.LimitExcept, args: [1, 1],
+    set(cf, d) {
+      const c = loc(cf);
+      const core = cf.loc(httpCoreModule) as CoreLocConf;
+      if (c.pass || core.handler) return cf.duplicate();
+      c.pass = parseProxyPass(cf, d.args[0]);
+      core.handler = proxyHandler;
+    },
+  },
+  {
+    name: 'proxy_set_header', contexts: HTTP_MAIN_SRV_LOC, args: [2, 2],
+    set(cf, d) { (loc(cf).setHeaders ??= []).push([d.args[0], vars(cf).compile(d.args[1], cf.position)]); },
+  },
+  {
+    name: 'proxy_method', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) { if (loc(cf).method) return cf.duplicate(); loc(cf).method = vars(cf).compile(d.args[0], cf.position); },
+  },
+  {
+    name: 'proxy_http_version', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) {
+      const v = d.args[0];
+      if (v !== '1.0' && v !== '1.1') return cf.invalid(`invalid value "${v}"`);
+      if (loc(cf).httpVersion) return cf.duplicate();
+      loc(cf).httpVersion = v;
+    },
+  },
+  {
+    name: 'proxy_set_body', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) { if (loc(cf).setBody) return cf.duplicate(); loc(cf).setBody = vars(cf).compile(d.args[0], cf.position); },
+  },
+  {
+    name: 'proxy_redirect', contexts: HTTP_ANY_LOC, args: [1, 2],
+    set(cf, d) {
+      const c = loc(cf);
+      if (d.args.length === 1) {
+        if (d.args[0] !== 'default' && d.args[0] !== 'off') return cf.invalid(`invalid parameter "${d.args[0]}"`);
+        if (Array.isArray(c.redirect) && d.args[0] === 'default') {
+          c.redirect.push(['default', vars(cf).compile('', cf.position)]);
+          return;
+        }
+        c.redirect = d.args[0];
+        return;
+      }
+      if (!Array.isArray(c.redirect)) c.redirect = [];
+      c.redirect.push([d.args[0], vars(cf).compile(d.args[1], cf.position)]);
+    },
+  },
+  { name: 'proxy_headers_hash_max_size', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: () => {} },
+  { name: 'proxy_headers_hash_bucket_size', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: () => {} },
+];
+
+export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
+  kind: 'http',
+  name: 'http_proxy',
+  directives,
+  createLoc: () => ({ upstream: {} }),
+  initMain(_main, cf) {
+    const v = vars(cf);
+    defineUpstreamVariables(v);
+    v.define('proxy_host', (r) => (r as WithPass)[kProxyPass]?.host);
+    v.define('proxy_port', (r) => (r as WithPass)[kProxyPass]?.port);
+    v.define('proxy_add_x_forwarded_for', (r) => {
+      const xff = r.req.headers['x-forwarded-for'];
+      return xff ? `${xff}, ${r.conn.remoteAddress}` : r.conn.remoteAddress;
+    });
+    v.definePrefix('upstream_http_', (r, name) => {
+      const head = lastUpstreamHead(r);
+      if (!head) return undefined;
+      const lname = name.toLowerCase().replace(/_/g, '-');
+      const i = head.lowerNames.indexOf(lname);
+      return i === -1 ? undefined : head.values[i];
+    });
+    v.definePrefix('upstream_trailer_', (r, name) => lastUpstreamTrailer(r, name.toLowerCase().replace(/_/g, '-')));
+    v.definePrefix('upstream_cookie_', (r, name) => {
+      const head = lastUpstreamHead(r);
+      if (!head) return undefined;
+      for (let i = 0; i < head.lowerNames.length; i++) {
+        if (head.lowerNames[i] !== 'set-cookie') continue;
+        const v0 = head.values[i];
+        const eq = v0.indexOf('=');
+        if (eq > 0 && v0.slice(0, eq).trim() === name) {
+          const end = v0.indexOf(';', eq);
+          return v0.slice(eq + 1, end === -1 ? undefined : end);
+        }
+      }
+      return undefined;
+    });
+  },
+  mergeLoc(p, c, cf) {
+    mergeUpstreamConf(p.upstream, c.upstream);
+    inherit(c, p, 'setHeaders', [['Host', vars(cf).compile('$proxy_host')]]);
+    if (c.method === undefined) c.method = p.method ?? null;
+    inherit(c, p, 'httpVersion', '1.1');
+    if (c.setBody === undefined) c.setBody = p.setBody ?? null;
+    inherit(c, p, 'redirect', 'default');
+  },
+  postConfiguration(cf) {
+    proxyIndex = cf.registry.indexOf(proxyModule);
+    const main = cf.main(httpCoreModule);
+    const ups = cf.main(upstreamModule);
+    const dyn = new Map<string, UpstreamGroup>();
+    for (const [key, g] of ups.groups) dyn.set(key, g);
+    dynamicGroups.set(main, dyn);
+    const visit = (level: import('../../config/module.js').HttpConfLevel): void => {
+      const c = level.loc[proxyIndex] as ProxyLocConf;
+      c.template = compileTemplate(cf, c);
+      const core = level.loc[cf.registry.indexOf(httpCoreModule)] as CoreLocConf;
+      for (const nested of core.nestedLevels) visit(nested);
+    };
+    for (const server of main.servers) {
+      visit(server.level);
+      const walk = (entries: typeof server.locations): void => {
+        for (const e of entries) { visit(e.level); walk(e.children); }
+      };
+      walk(server.locations);
+    }
+  },
+};
+
+function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate {
+  const setHeaders = c.setHeaders!.slice();
+  const skip = new Set(ALWAYS_SKIP_CLIENT);
+  if (!setHeaders.some(([n]) => n.toLowerCase() === 'host')) skip.add('host');
+  for (const [name] of setHeaders) skip.add(name.toLowerCase());
+  if (setHeaders.some(([n]) => n.toLowerCase() === 'connection')) skip.add('connection!set');
+  skip.add('host');
+  const hide = new Set(DEFAULT_HIDE);
+  for (const h of c.upstream.hideHeaders!) hide.add(h);
+  for (const h of c.upstream.passHeaders!) hide.delete(h);
+  const pass = c.pass;
+  let redirect: ProxyRequestTemplate['redirect'] = null;
+  if (c.redirect === 'default' && pass && pass.group && !pass.locationIsRegex) {
+    const from = `http://${pass.host}${pass.uri ?? '/'}`;
+    const to = pass.uri !== null ? pass.locationName : '/';
+    redirect = (_r, value) => (value.startsWith(from) ? to + value.slice(from.length) : value);
+  } else if (Array.isArray(c.redirect)) {
+    const rules = c.redirect;
+    redirect = (r, value) => {
+      for (const [from, to] of rules) {
+        if (from !== 'default' && value.startsWith(from)) return to.evaluate(r) + value.slice(from.length);
+      }
+      return value;
+    };
+  }
+  void cf;
+  return {
+    method: c.method ?? null,
+    httpVersion: c.httpVersion!,
+    setHeaders,
+    skipClientHeaders: skip,
+    passRequestHeaders: c.upstream.passRequestHeaders!,
+    setBody: c.setBody ?? null,
+    hideResponseHeaders: hide,
+    redirect,
+  };
+}
+
+export { PHASE_DONE };

@@ -1,0 +1,221 @@
+/**
+ * The HTTP proxy protocol module's callbacks (ngx_http_proxy_create_request,
+ * _reinit_request, _process_status_line/_process_header, _input_filter_init,
+ * the non-buffered filters): builds the upstream request from parsed fields
+ * (never raw client bytes), parses the response strictly, strips hop-by-hop
+ * headers both ways and regenerates framing.
+ *
+ * Differences from nginx: headers the client names in its Connection header
+ * are dropped before proxy_set_header adds its own (RELIABILITY R29); header
+ * values computed from variables that contain CR, LF or NUL are not sent
+ * (the header is dropped and an error logged: C1).
+ */
+import type { HttpRequest } from '../../http/request.js';
+import type { ComplexValue } from '../../http/variables.js';
+import type { Upstream, UpstreamProtocol } from '../../upstream/upstream.js';
+import { BodyReader } from './body-framing.js';
+import { ResponseHeadParser, type ResponseHead } from './response-parser.js';
+import { escapeUri, EscapeType } from '../../http/uri.js';
+
+/** Compiled per location at config time. */
+export interface ProxyRequestTemplate {
+  /** proxy_method, or null for the client's method. */
+  readonly method: ComplexValue | null;
+  readonly httpVersion: '1.0' | '1.1';
+  /** proxy_set_header pairs in order (an empty value removes the header). */
+  readonly setHeaders: ReadonlyArray<readonly [string, ComplexValue]>;
+  /** Lower-case names that client headers may not supply (set by us, or hop-by-hop). */
+  readonly skipClientHeaders: ReadonlySet<string>;
+  readonly passRequestHeaders: boolean;
+  readonly setBody: ComplexValue | null;
+  /** Lower-case response header names hidden from the client. */
+  readonly hideResponseHeaders: ReadonlySet<string>;
+  /** proxy_redirect default: [from, to] or null (off). */
+  readonly redirect: ((r: HttpRequest, value: string) => string) | null;
+}
+
+/** Where to send, decided per request (proxy_pass with variables may change it). */
+export interface ProxyTarget {
+  /** The request target to send: path and query. */
+  readonly uri: string;
+}
+
+const HOP_BY_HOP_RESPONSE = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'content-length', 'te', 'trailer', 'upgrade',
+]);
+
+function hasBadByte(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0x00) return true;
+  }
+  return false;
+}
+
+const kUpstreamHead = Symbol('weir.upstreamHead');
+type WithHead = HttpRequest & { [kUpstreamHead]?: ResponseHead; [kUpstreamTrailers]?: BodyReader };
+const kUpstreamTrailers = Symbol('weir.upstreamTrailers');
+
+/** The last upstream response head of the request ($upstream_http_NAME). */
+export function lastUpstreamHead(r: HttpRequest): ResponseHead | undefined {
+  return (r as WithHead)[kUpstreamHead];
+}
+
+export function lastUpstreamTrailer(r: HttpRequest, lname: string): string | undefined {
+  return (r as WithHead)[kUpstreamTrailers]?.trailer(lname);
+}
+
+export class ProxyProtocol implements UpstreamProtocol {
+  readonly name = 'http';
+  private readonly parser: ResponseHeadParser;
+  private reader: BodyReader | null = null;
+
+  constructor(private readonly t: ProxyRequestTemplate, private readonly target: ProxyTarget, bufferSize: number) {
+    this.parser = new ResponseHeadParser(bufferSize);
+  }
+
+  createRequest(u: Upstream): Buffer[] {
+    const r = u.r;
+    const t = this.t;
+    const method = t.method ? t.method.evaluate(r) : r.method;
+    let head = `${method} ${this.target.uri} HTTP/${t.httpVersion}\r\n`;
+    for (const [name, value] of t.setHeaders) {
+      const v = value.evaluate(r);
+      if (v === '') continue;
+      if (hasBadByte(v)) {
+        r.log('error', `header "${name}" value contains CR, LF or NUL, not sent`);
+        continue;
+      }
+      head += `${name}: ${v}\r\n`;
+    }
+    if (t.passRequestHeaders) head += clientHeaders(r, t.skipClientHeaders);
+    let body: Buffer | null = null;
+    if (t.setBody) {
+      body = Buffer.from(t.setBody.evaluate(r), 'latin1');
+      head += `Content-Length: ${body.length}\r\n`;
+    } else if (r.body && u.conf.passRequestBody) {
+      head += `Content-Length: ${r.body.length}\r\n`;
+    } else if (u.conf.passRequestBody && (r.contentLength > 0 || r.chunked)) {
+      // Unbuffered body: the body module streams it after the head.
+      head += r.contentLength >= 0 ? `Content-Length: ${r.contentLength}\r\n` : 'Transfer-Encoding: chunked\r\n';
+    }
+    if (t.httpVersion === '1.0' && !t.skipClientHeaders.has('connection!set')) head += 'Connection: close\r\n';
+    head += '\r\n';
+    const bufs: Buffer[] = [Buffer.from(head, 'latin1')];
+    if (body) bufs.push(body);
+    return bufs;
+  }
+
+  reinitRequest(): void {
+    this.parser.reset();
+    this.reader = null;
+  }
+
+  processHeader(u: Upstream, data: Buffer): 'again' | 'ok' | 'invalid' {
+    const r = u.r;
+    let chunk = data;
+    let consumedBefore = 0;
+    for (;;) {
+      const rc = this.parser.feed(chunk);
+      if (rc === 'again') return 'again';
+      if (rc === 'invalid') { u.invalidReason = this.parser.reason; return 'invalid'; }
+      if (rc === 'interim') {
+        const head = this.parser.head!;
+        if (head.statusCode === 103 && r.req.httpVersionMinor >= 1) forwardEarlyHints(r, head);
+        consumedBefore += this.parser.consumed;
+        chunk = chunk.subarray(this.parser.consumed);
+        this.parser.reset();
+        continue;
+      }
+      break;
+    }
+    const head = this.parser.head!;
+    if (head.upgrade) {
+      u.invalidReason = 'upstream sent "101 Switching Protocols" which weir does not tunnel yet';
+      return 'invalid';
+    }
+    u.headerConsumed = consumedBefore + this.parser.consumed;
+    u.status = head.statusCode;
+    (r as WithHead)[kUpstreamHead] = head;
+    const hidden = this.t.hideResponseHeaders;
+    const out: string[] = [];
+    const tokens = head.connectionTokens;
+    for (let i = 0; i < head.names.length; i++) {
+      const lname = head.lowerNames[i];
+      if (hidden.has(lname) || HOP_BY_HOP_RESPONSE.has(lname)) continue;
+      if (tokens.length > 0 && tokens.includes(lname)) continue;
+      let value = head.values[i];
+      if (this.t.redirect && (lname === 'location' || lname === 'refresh')) value = this.t.redirect(r, value);
+      out.push(head.names[i], value);
+    }
+    u.headersOut = out;
+    this.reader = BodyReader.forHead(head, r.method === 'HEAD');
+    u.contentLength = head.contentLength >= 0 && !head.chunked ? head.contentLength : this.reader.done ? 0 : -1;
+    if (r.method === 'HEAD' && head.contentLength >= 0) u.contentLength = head.contentLength;
+    return 'ok';
+  }
+
+  inputFilterInit(): void {}
+
+  inputFilter(u: Upstream, data: Buffer): void {
+    const reader = this.reader!;
+    const rc = reader.feed(data);
+    const views = reader.views;
+    for (let i = 0; i < views.length; i++) u.sendToClient(views[i]);
+    if (rc === 'again') return;
+    if (rc === 'invalid') { u.bodyInvalid(reader.reason); return; }
+    if (reader.sawExtra) u.r.log('warn', `${reader.extraReason} while reading upstream`, u.upstreamUrl());
+    if (reader.chunked) (u.r as WithHead)[kUpstreamTrailers] = reader;
+    const head = this.parser.head!;
+    u.bodyComplete(reader.reusable && !reader.sawExtra && !head.connectionClose);
+  }
+
+  inputEof(): 'complete' | 'truncated' {
+    const rc = this.reader ? this.reader.eof() : 'truncated';
+    return rc === 'done' ? 'complete' : 'truncated';
+  }
+
+  abortRequest(): void {}
+
+  finalizeRequest(): void {}
+}
+
+/** Client header lines to forward, as received (names and values are latin1 strings from llhttp). */
+function clientHeaders(r: HttpRequest, skip: ReadonlySet<string>): string {
+  const raw = r.req.rawHeaders;
+  const dropped = r.droppedHeaders;
+  // Headers the client declared hop-by-hop in its Connection header (R29).
+  const connection = r.req.headers.connection;
+  const nominated = connection ? connection.toLowerCase().split(',').map((s) => s.trim()) : null;
+  let out = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    if (dropped !== null && dropped.includes(i)) continue;
+    const lname = raw[i].toLowerCase();
+    if (skip.has(lname)) continue;
+    if (nominated !== null && nominated.includes(lname)) continue;
+    out += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  return out;
+}
+
+function forwardEarlyHints(r: HttpRequest, head: ResponseHead): void {
+  const links: string[] = [];
+  for (let i = 0; i < head.lowerNames.length; i++) if (head.lowerNames[i] === 'link') links.push(head.values[i]);
+  if (links.length > 0 && !r.res.headersSent) {
+    try { r.res.writeEarlyHints({ link: links }); } catch { /* client gone */ }
+  }
+}
+
+/** The URI to send for a proxy_pass with a URI part (location prefix replaced), escaped as nginx does. */
+export function replacePrefix(r: HttpRequest, locationName: string, passUri: string): string {
+  const rest = r.uri.startsWith(locationName) ? r.uri.slice(locationName.length) : r.uri;
+  const path = passUri + escapeUri(rest, EscapeType.Uri);
+  return r.hasArgs ? `${path}?${r.args}` : path;
+}
+
+/** The URI to send for a proxy_pass without a URI part. */
+export function unchangedUri(r: HttpRequest): string {
+  if (!r.internal && r.uriUnchanged()) return r.requestUri;
+  const path = escapeUri(r.uri, EscapeType.Uri);
+  return r.hasArgs ? `${path}?${r.args}` : path;
+}

@@ -1,0 +1,341 @@
+/**
+ * `upstream` blocks (ngx_http_upstream_module's config half): servers, the
+ * balancing directive, the keep-alive cache settings, and the implicit groups
+ * that `proxy_pass http://host:port` creates (ngx_http_upstream_add).
+ *
+ * A group named in proxy_pass may be defined later in the file (nginx matches
+ * by name at the end). Host names are resolved once at start-up, every address
+ * becoming a peer; names that need DNS are resolved by prepareUpstreams(),
+ * which the loader runs after the config was read.
+ *
+ * Keep-alive: on by default for upstream blocks (`keepalive 32`, nginx 1.29.7+),
+ * and for implicit groups too, as nginx 1.31 does.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { getBalancer, balancerNames, defaultBalancer } from '../balancer/registry.js';
+import { parseServerParameters } from '../balancer/server-params.js';
+import type {
+  BalancerModule, BalancerRequest, PeerAddress, PeerFactory, PeerSession, UpstreamGroupConf, UpstreamServerConf,
+} from '../balancer/types.js';
+import { dataKey, type ConfContext } from '../config/conf-context.js';
+import { ConfigError, atPosition } from '../config/errors.js';
+import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
+import { parseNumber, parseTime } from '../config/units.js';
+import { httpCoreModule } from '../http/core-module.js';
+import { KeepaliveCache } from '../keepalive/cache.js';
+import { KeepalivePeerSession } from '../keepalive/session.js';
+
+export interface KeepaliveSettings {
+  max: number;
+  requests: number;
+  time: number;
+  timeout: number;
+}
+
+/** A `server` line before its name is resolved. */
+interface PendingServer {
+  params: ReturnType<typeof parseServerParameters>;
+  file: string;
+  line: number;
+  /** Index in the group's slots, reserved until the name resolves. */
+  slot?: number;
+}
+
+export class UpstreamGroup {
+  /** In config order; a slot stays null until its host name is resolved. */
+  readonly slots: (UpstreamServerConf | null)[] = [];
+  readonly pending: PendingServer[] = [];
+  balancer: BalancerModule = defaultBalancer;
+  balancerOptions: unknown = undefined;
+  balancerDirective = '';
+  keepalive: KeepaliveSettings = { max: 32, requests: 1000, time: 3600_000, timeout: 60_000 };
+  keepaliveSet = false;
+  /** Defined by an `upstream` block (false: made by proxy_pass host:port). */
+  defined = false;
+  file = '';
+  line = 0;
+  zone = '';
+  private factory: PeerFactory | null = null;
+  cache: KeepaliveCache | null = null;
+
+  constructor(readonly name: string, readonly implicitPort: number) {}
+
+  get servers(): UpstreamServerConf[] {
+    return this.slots.filter((s): s is UpstreamServerConf => s !== null);
+  }
+
+  get conf(): UpstreamGroupConf {
+    return { name: this.name, servers: this.servers, implicit: !this.defined };
+  }
+
+  /** Builds the peer table and the cache (once per worker: each process loads its own config). */
+  init(log: (level: 'warn' | 'error' | 'info', msg: string) => void): void {
+    if (this.factory) return;
+    this.factory = this.balancer.initUpstream(this.conf, this.balancerOptions, { now: Date.now, random: Math.random });
+    if (this.keepalive.max > 0) {
+      this.cache = new KeepaliveCache({
+        max: this.keepalive.max,
+        requests: this.keepalive.requests,
+        time: this.keepalive.time,
+        timeout: this.keepalive.timeout,
+        upstreamName: this.name,
+        log,
+      });
+    }
+  }
+
+  get peers(): PeerFactory {
+    if (!this.factory) throw new Error(`upstream "${this.name}" is not initialised`);
+    return this.factory;
+  }
+
+  /** nginx's init_peer: a per-request session, wrapped by the keep-alive cache. */
+  createSession(request: BalancerRequest, log: (level: 'warn' | 'error' | 'info', msg: string) => void): PeerSession {
+    if (!this.factory) this.init(log);
+    const inner = this.peers.createSession(request);
+    return this.cache ? new KeepalivePeerSession(inner, this.cache) : inner;
+  }
+}
+
+export interface UpstreamMainConf {
+  readonly groups: Map<string, UpstreamGroup>;
+  /** Names to resolve before start (DNS). */
+  readonly unresolved: Array<{ group: UpstreamGroup; server: PendingServer }>;
+}
+
+const GROUP_KEY = dataKey<UpstreamGroup>('upstream');
+
+/** Parses `host:port`, `[v6]:port`, `unix:/path` of a `server` line or proxy_pass. */
+export function splitAddress(text: string, defaultPort: number): { host: string; port: number; path?: string } | string {
+  if (text.startsWith('unix:')) return { host: '', port: 0, path: text.slice(5) };
+  let host: string;
+  let portText = '';
+  if (text.startsWith('[')) {
+    const end = text.indexOf(']');
+    if (end === -1) return `invalid host in upstream "${text}"`;
+    host = text.slice(1, end);
+    if (text[end + 1] === ':') portText = text.slice(end + 2);
+    else if (end + 1 !== text.length) return `invalid host in upstream "${text}"`;
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon === -1) host = text;
+    else { host = text.slice(0, colon); portText = text.slice(colon + 1); }
+  }
+  if (host === '') return `no host in upstream "${text}"`;
+  let port = defaultPort;
+  if (portText !== '') {
+    port = Number(portText);
+    if (!/^[0-9]+$/.test(portText) || port < 1 || port > 65535) return `invalid port in upstream "${text}"`;
+  }
+  return { host, port };
+}
+
+export function peerAddress(host: string, port: number): PeerAddress {
+  const family = isIP(host) === 6 ? 6 : 4;
+  return { name: family === 6 ? `[${host}]:${port}` : `${host}:${port}`, host, port, family };
+}
+
+function unixAddress(path: string): PeerAddress {
+  return { name: `unix:${path}`, path, family: 0 };
+}
+
+/** Addresses known without DNS: IP literals, `localhost`, unix sockets. */
+function staticAddresses(host: string, port: number, path: string | undefined): PeerAddress[] | null {
+  if (path !== undefined) return [unixAddress(path)];
+  if (isIP(host)) return [peerAddress(host, port)];
+  if (host === 'localhost') return [peerAddress('127.0.0.1', port)];
+  return null;
+}
+
+function addServer(group: UpstreamGroup, server: PendingServer, addresses: PeerAddress[]): void {
+  const { address: _address, ...params } = server.params;
+  const conf: UpstreamServerConf = { ...params, addresses, file: server.file, line: server.line };
+  if (server.slot !== undefined) group.slots[server.slot] = conf;
+  else group.slots.push(conf);
+}
+
+function deferServer(main: UpstreamMainConf, group: UpstreamGroup, server: PendingServer): void {
+  server.slot = group.slots.length;
+  group.slots.push(null);
+  group.pending.push(server);
+  main.unresolved.push({ group, server });
+}
+
+function getGroup(main: UpstreamMainConf, name: string, port: number): UpstreamGroup {
+  const key = port ? `${name}:${port}` : name;
+  let g = main.groups.get(key);
+  if (!g) { g = new UpstreamGroup(name, port); main.groups.set(key, g); }
+  return g;
+}
+
+/**
+ * Finds or creates the group a `proxy_pass`/`memcached_pass`/`fastcgi_pass` names
+ * (ngx_http_upstream_add). `port` 0 means the URL had none: an `upstream` block of
+ * that name wins; without a block, the host is used with `defaultPort`.
+ */
+export function addUpstreamReference(cf: ConfContext, host: string, port: number, defaultPort: number, path?: string): UpstreamGroup {
+  const main = cf.main(upstreamModule);
+  if (path !== undefined) {
+    const g = getGroup(main, `unix:${path}`, 0);
+    if (g.slots.length === 0) addServer(g, implicitServer(cf, `unix:${path}`), [unixAddress(path)]);
+    return g;
+  }
+  if (port === 0) {
+    const g = getGroup(main, host, 0);
+    if (!g.file) { g.file = cf.node?.file ?? ''; g.line = cf.node?.line ?? 0; }
+    (g as { implicitDefaultPort?: number }).implicitDefaultPort = defaultPort;
+    return g;
+  }
+  const g = getGroup(main, host, port);
+  if (g.slots.length === 0) {
+    const server = implicitServer(cf, `${host}:${port}`);
+    const known = staticAddresses(host, port, undefined);
+    if (known) addServer(g, server, known);
+    else deferServer(main, g, server);
+  }
+  return g;
+}
+
+function implicitServer(cf: ConfContext, address: string): PendingServer {
+  return { params: parseServerParameters([address]), file: cf.node?.file ?? '', line: cf.node?.line ?? 0 };
+}
+
+function group(cf: ConfContext): UpstreamGroup {
+  return cf.get(GROUP_KEY)!;
+}
+
+function keepaliveTime(name: 'time' | 'timeout'): DirectiveSpec {
+  return {
+    name: `keepalive_${name}`, contexts: Ctx.Upstream, args: [1, 1],
+    set(cf, d) {
+      const v = parseTime(d.args[0]);
+      if (v === null) return cf.invalid('invalid value');
+      group(cf).keepalive[name] = v;
+    },
+  };
+}
+
+function balancerDirective(name: string): DirectiveSpec {
+  return {
+    name, contexts: Ctx.Upstream, args: [0, Infinity],
+    set(cf, d) {
+      const g = group(cf);
+      if (g.balancerDirective) return cf.error(`load balancing method redefined`);
+      const module = getBalancer(name)!;
+      const vars = cf.main(httpCoreModule).variables;
+      try {
+        g.balancerOptions = module.parseArgs
+          ? module.parseArgs(d.args, (text) => vars.compile(text, cf.position))
+          : (d.args.length ? (() => { throw new Error(`invalid number of arguments in "${name}" directive`); })() : undefined);
+      } catch (e) {
+        throw atPosition(e, cf.position!);
+      }
+      g.balancer = module;
+      g.balancerDirective = name;
+    },
+  };
+}
+
+const staticDirectives: DirectiveSpec[] = [
+  {
+    name: 'upstream', contexts: Ctx.Http, args: [1, 1], block: true,
+    set(cf, d) {
+      const main = cf.main(upstreamModule);
+      const name = d.args[0];
+      const g = getGroup(main, name, 0);
+      if (g.defined) return cf.error(`duplicate upstream "${name}"`);
+      g.defined = true;
+      g.file = d.file;
+      g.line = d.line;
+      cf.child(Ctx.Upstream, cf.level, [GROUP_KEY, g]).walk(d.block!);
+      if (g.slots.length === 0) {
+        return cf.error(`no servers are inside upstream`);
+      }
+    },
+  },
+  {
+    name: 'server', contexts: Ctx.Upstream, args: [1, Infinity],
+    set(cf, d) {
+      const g = group(cf);
+      let params;
+      try { params = parseServerParameters(d.args); } catch (e) { throw atPosition(e, cf.position!); }
+      const addr = splitAddress(params.address, 80);
+      if (typeof addr === 'string') return cf.error(addr);
+      const server: PendingServer = { params, file: d.file, line: d.line };
+      const known = staticAddresses(addr.host, addr.port, addr.path);
+      if (known) addServer(g, server, known);
+      else deferServer(cf.main(upstreamModule), g, server);
+    },
+  },
+  {
+    name: 'keepalive', contexts: Ctx.Upstream, args: [1, 1],
+    set(cf, d) {
+      const g = group(cf);
+      if (g.keepaliveSet) return cf.duplicate();
+      const n = parseNumber(d.args[0]);
+      if (n === null) return cf.error(`invalid value "${d.args[0]}" in "keepalive" directive`);
+      g.keepalive.max = n;
+      g.keepaliveSet = true;
+    },
+  },
+  {
+    name: 'keepalive_requests', contexts: Ctx.Upstream, args: [1, 1],
+    set(cf, d) {
+      const n = parseNumber(d.args[0]);
+      if (n === null) return cf.invalid('invalid number');
+      group(cf).keepalive.requests = n;
+    },
+  },
+  keepaliveTime('time'),
+  keepaliveTime('timeout'),
+  {
+    name: 'zone', contexts: Ctx.Upstream, args: [1, 2],
+    set(cf, d) { group(cf).zone = d.args[0]; },
+  },
+];
+
+export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> = {
+  kind: 'http',
+  name: 'http_upstream',
+  get directives(): DirectiveSpec[] {
+    return [...staticDirectives, ...balancerNames().map(balancerDirective)];
+  },
+  createMain: () => ({ groups: new Map(), unresolved: [] }),
+  initMain(main, cf) {
+    // proxy_pass http://name without a port and no `upstream name {}`: the host itself.
+    for (const [key, g] of [...main.groups]) {
+      if (g.defined || g.implicitPort !== 0 || key.startsWith('unix:')) continue;
+      const defaultPort = (g as { implicitDefaultPort?: number }).implicitDefaultPort ?? 80;
+      const server = implicitServer(cf, `${g.name}:${defaultPort}`);
+      (server as { file: string }).file = g.file;
+      (server as { line: number }).line = g.line;
+      const known = staticAddresses(g.name, defaultPort, undefined);
+      if (known) addServer(g, server, known);
+      else deferServer(main, g, server);
+    }
+    if (main.unresolved.length > 0) cf.pendingTasks.push(() => prepareUpstreams(main));
+  },
+};
+
+/** Resolves host names of `server` lines and implicit groups (nginx does it while reading the config). */
+export async function prepareUpstreams(main: UpstreamMainConf): Promise<void> {
+  await Promise.all(main.unresolved.map(async ({ group, server }) => {
+    const addr = splitAddress(server.params.address, 80) as { host: string; port: number };
+    let found;
+    try {
+      found = await lookup(addr.host, { all: true });
+    } catch {
+      throw new ConfigError(`host not found in upstream "${server.params.address}"`, { file: server.file, line: server.line });
+    }
+    const seen = new Set<string>();
+    const addresses: PeerAddress[] = [];
+    for (const a of found) {
+      const p = peerAddress(a.address, addr.port);
+      if (!seen.has(p.name)) { seen.add(p.name); addresses.push(p); }
+    }
+    addServer(group, server, addresses);
+  }));
+  main.unresolved.length = 0;
+  for (const g of main.groups.values()) g.pending.length = 0;
+}

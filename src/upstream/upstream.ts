@@ -1,0 +1,504 @@
+/**
+ * The upstream core: one Upstream per request drives pick → connect → send →
+ * read header → stream body → finalize, and on failure goes to the next peer
+ * under the `*_next_upstream` rules (ngx_http_upstream_init, _connect,
+ * _send_request, _process_header, _next, _finalize_request, _cleanup).
+ *
+ * Two exits only: `next(ft)` and `finalize(rc)`; finalize is idempotent and
+ * releases everything: the peer (free with its state), the connection (to the
+ * keep-alive cache only when clean, else destroyed), the timer.
+ *
+ * The protocol (HTTP proxy, memcached, FastCGI, a user's own) plugs in with
+ * nginx's callbacks and never touches the socket; the core never parses
+ * protocol bytes and never chooses a peer.
+ *
+ * Deliberate differences from nginx:
+ *   - a try that failed with `error` on a reused keep-alive connection before
+ *     any response byte is retried without charging the peer (nginx charges it
+ *     and leaves a TODO; Pingora does the same as we do);
+ *   - response buffering keeps at most proxy_buffers in memory and then holds
+ *     the upstream by backpressure (no temp file yet): memory stays bounded,
+ *     but a slow client holds the upstream connection longer than in nginx.
+ */
+import { createReadStream } from 'node:fs';
+import type { UpstreamPeerConnection } from '../keepalive/session.js';
+import { GetResult, PeerState } from '../balancer/types.js';
+import { finalize as finalizeHttp, sendHeader } from '../http/phases.js';
+import type { HttpRequest } from '../http/request.js';
+import type { ConnectionOwner } from './connection.js';
+import { UpstreamConnection } from './connection.js';
+import { FT, failureStatus, isNonIdempotent, STATUS_FAILURE } from './failure.js';
+import type { UpstreamLocConf } from './upstream-conf.js';
+import type { UpstreamGroup } from './upstream-module.js';
+import { UpstreamTryState, pushUpstreamStates } from './state.js';
+
+/** What processHeader and the input filter report. */
+export type HeaderResult = 'again' | 'ok' | 'invalid';
+
+/**
+ * A protocol module: nginx's u->create_request ... u->finalize_request. One
+ * instance per request; it owns its parser state.
+ */
+export interface UpstreamProtocol {
+  /** Log name in messages: "upstream" for all of nginx's modules. */
+  readonly name: string;
+  /** Builds the request head bytes (the core sends the body after them). Called once per request. */
+  createRequest(u: Upstream): Buffer[];
+  /** Before each retry: reset parser state (the request bytes are reused). */
+  reinitRequest(u: Upstream): void;
+  /**
+   * Fed response bytes until it returns 'ok' (head complete: it set u.status,
+   * u.headersOut, u.contentLength and u.headerConsumed) or 'invalid' (u.invalidReason).
+   */
+  processHeader(u: Upstream, data: Buffer): HeaderResult;
+  /** Once the head is accepted: prepare the body filter. */
+  inputFilterInit(u: Upstream): void;
+  /**
+   * Body bytes: call u.sendToClient(view) for each piece of body, u.bodyComplete()
+   * at the end of a well-framed body, u.bodyInvalid(reason) on bad framing.
+   */
+  inputFilter(u: Upstream, data: Buffer): void;
+  /** The upstream closed the connection after the head: complete (close-delimited) or truncated. */
+  inputEof(u: Upstream): 'complete' | 'truncated';
+  /** The client went away, or the request is being cut. */
+  abortRequest(u: Upstream): void;
+  /** Last call of every request, whatever the outcome. */
+  finalizeRequest(u: Upstream, rc: number): void;
+}
+
+/** What the request body is, for sending and for retries. */
+interface BodySource {
+  readonly buffers: readonly Buffer[];
+  readonly file: string | null;
+  readonly length: number;
+}
+
+
+const enum Stage {
+  Idle = 0,
+  Connecting = 1,
+  Sending = 2,
+  ReadingHeader = 3,
+  ReadingBody = 4,
+  Done = 5,
+}
+
+const STAGE_TEXT = [
+  '', 'while connecting to upstream', 'while sending request to upstream',
+  'while reading response header from upstream', 'while reading upstream', '',
+];
+
+export class Upstream implements ConnectionOwner {
+  // What the protocol fills in processHeader.
+  status = 0;
+  /** Response headers for the client, flat [name, value, ...]. */
+  headersOut: string[] = [];
+  /** -1 unknown. */
+  contentLength = -1;
+  /** Bytes of the last chunk fed to processHeader that belonged to the head. */
+  headerConsumed = 0;
+  invalidReason = '';
+  /** The connection may be reused: set by the protocol when the body ended cleanly. */
+  keepalive = false;
+
+  readonly pc: UpstreamPeerConnection;
+  private readonly session;
+  private conn: UpstreamConnection | null = null;
+  private stage = Stage.Idle;
+  private timer: NodeJS.Timeout | null = null;
+  private timerStage = Stage.Idle;
+  private requestBufs: Buffer[] | null = null;
+  private requestSent = false;
+  private headerSentToClient = false;
+  private finalized = false;
+  private state: UpstreamTryState | null = null;
+  private readonly states: UpstreamTryState[] = [];
+  private readonly startMs = Date.now();
+  private tryStart = 0;
+  private paused = false;
+  private body: BodySource | null = null;
+
+  constructor(
+    readonly r: HttpRequest,
+    readonly conf: UpstreamLocConf,
+    readonly group: UpstreamGroup,
+    readonly protocol: UpstreamProtocol,
+  ) {
+    this.session = group.createSession({
+      remoteAddress: r.conn.remoteAddress,
+      evaluate: (v) => (v as unknown as { evaluate(r: HttpRequest): string }).evaluate(r),
+      addResponseHeader: (name, value) => { r.headersOut.push(name, value); },
+    }, (level, msg) => r.errorLog.log(level, msg));
+    const tries = conf.nextUpstreamTries! > 0 ? Math.min(conf.nextUpstreamTries!, this.session.tries) : this.session.tries;
+    this.pc = {
+      address: null, peer: null, tries, cached: false, headerTime: -1, responseTime: -1,
+      connection: null, keepalive: false,
+      log: (level, message) => r.log(level, message),
+    };
+    pushUpstreamStates(r, this.states);
+  }
+
+  /** Starts the first try; the request body (if any) was already read when buffered. */
+  start(): void {
+    this.body = this.conf.passRequestBody ? this.r.body : null;
+    this.r.onAbort = () => this.clientAbort();
+    this.connect();
+  }
+
+  /** nginx's ngx_http_upstream_connect: a new try. */
+  private connect(): void {
+    if (this.finalized) return;
+    this.tryStart = Date.now();
+    const state = new UpstreamTryState();
+    this.state = state;
+    this.states.push(state);
+    this.pc.cached = false;
+    this.pc.connection = null;
+    this.pc.keepalive = false;
+    const rc = this.session.get(this.pc);
+    if (rc === GetResult.Busy) {
+      state.addr = this.group.name;
+      this.r.log('error', `no live upstreams while connecting to upstream`, this.upstreamUrl());
+      this.next(FT.nolive);
+      return;
+    }
+    state.addr = this.pc.address!.name;
+    const cached = this.pc.connection as UpstreamConnection | null;
+    if (rc === GetResult.Cached && cached) {
+      this.conn = cached;
+      cached.owner = this;
+      this.pc.cached = true;
+      state.connectTime = 0;
+      this.sendRequest();
+      return;
+    }
+    this.stage = Stage.Connecting;
+    this.group.cache?.noteConnect();
+    const conn = UpstreamConnection.connect(this.pc.address!, () => this.onConnected());
+    conn.owner = this;
+    this.conn = conn;
+    this.pc.connection = conn;
+    this.armTimer(Stage.Connecting, this.conf.connectTimeout!);
+  }
+
+  private onConnected(): void {
+    if (this.finalized || this.stage !== Stage.Connecting) return;
+    this.state!.connectTime = Date.now() - this.tryStart;
+    if (this.conf.socketKeepalive) this.conn!.socket.setKeepAlive(true);
+    this.sendRequest();
+  }
+
+  /** The upstream URL for log lines: `http://127.0.0.1:8081/uri`. */
+  upstreamUrl(): string {
+    const name = this.pc.address ? this.pc.address.name : this.group.name;
+    return `${this.protocol.name === 'memcached' ? 'memcached' : this.protocol.name === 'fastcgi' ? 'fastcgi' : 'http'}://${name}${this.protocol.name === 'http' ? this.r.uri : ''}`;
+  }
+
+  private sendRequest(): void {
+    const conn = this.conn!;
+    if (!this.requestBufs) this.requestBufs = this.protocol.createRequest(this);
+    else this.protocol.reinitRequest(this);
+    this.stage = Stage.Sending;
+    conn.requests++;
+    const socket = conn.socket;
+    socket.cork();
+    let ok = true;
+    let sent = 0;
+    for (const b of this.requestBufs) { ok = socket.write(b); sent += b.length; }
+    const body = this.body;
+    if (body && body.file === null) {
+      for (const b of body.buffers) { ok = socket.write(b); sent += b.length; }
+    }
+    socket.uncork();
+    this.state!.bytesSent += sent;
+    this.requestSent = true;
+    if (body && body.file !== null) {
+      this.state!.bytesSent += body.length;
+      this.sendFileBody(body.file);
+      return;
+    }
+    if (!ok) { this.armTimer(Stage.Sending, this.conf.sendTimeout!); return; }
+    this.requestWritten();
+  }
+
+  private sendFileBody(file: string): void {
+    this.armTimer(Stage.Sending, this.conf.sendTimeout!);
+    const conn = this.conn!;
+    const stream = createReadStream(file);
+    stream.on('data', (chunk) => {
+      if (this.conn !== conn || this.finalized) { stream.destroy(); return; }
+      if (!conn.socket.write(chunk)) stream.pause();
+      this.timer?.refresh();
+    });
+    const resume = (): void => { stream.resume(); };
+    conn.socket.on('drain', resume);
+    stream.on('error', (err) => {
+      conn.socket.off('drain', resume);
+      this.r.log('crit', `could not read request body file "${file}": ${err.message}`);
+      this.finalize(500);
+    });
+    stream.on('end', () => {
+      conn.socket.off('drain', resume);
+      if (this.conn === conn && !this.finalized) this.requestWritten();
+    });
+  }
+
+  private requestWritten(): void {
+    if (this.stage !== Stage.Sending) return;
+    this.stage = Stage.ReadingHeader;
+    this.armTimer(Stage.ReadingHeader, this.conf.readTimeout!);
+  }
+
+  // ConnectionOwner: socket events for the connection in use.
+
+  onDrain(conn: UpstreamConnection): void {
+    if (conn !== this.conn) return;
+    if (this.stage === Stage.Sending && this.body?.file == null) this.requestWritten();
+  }
+
+  onData(conn: UpstreamConnection, chunk: Buffer): void {
+    if (conn !== this.conn || this.finalized) return;
+    this.state!.bytesReceived += chunk.length;
+    if (this.stage === Stage.Sending) {
+      // An early response (before the whole request went out) is still a response.
+      this.stage = Stage.ReadingHeader;
+    }
+    if (this.stage === Stage.ReadingHeader) {
+      this.timer?.refresh();
+      const rc = this.protocol.processHeader(this, chunk);
+      if (rc === 'again') return;
+      if (rc === 'invalid') {
+        this.r.log('error', `${this.invalidReason} while reading response header from upstream`, this.upstreamUrl());
+        this.next(FT.invalid_header);
+        return;
+      }
+      this.processHeaderDone(chunk.subarray(this.headerConsumed));
+      return;
+    }
+    if (this.stage === Stage.ReadingBody) {
+      this.timer?.refresh();
+      this.state!.responseLength += chunk.length;
+      this.protocol.inputFilter(this, chunk);
+    }
+  }
+
+  onEnd(conn: UpstreamConnection): void {
+    if (conn !== this.conn || this.finalized) return;
+    this.upstreamClosed(null);
+  }
+
+  onError(conn: UpstreamConnection, err: NodeJS.ErrnoException): void {
+    if (conn !== this.conn || this.finalized) return;
+    this.upstreamClosed(err);
+  }
+
+  onClose(conn: UpstreamConnection): void {
+    if (conn !== this.conn || this.finalized) return;
+    this.upstreamClosed(null);
+  }
+
+  private upstreamClosed(err: NodeJS.ErrnoException | null): void {
+    const stage = this.stage;
+    if (stage === Stage.ReadingBody) {
+      if (!err && this.protocol.inputEof(this) === 'complete') { this.finalize(0); return; }
+      this.r.log('error', `upstream prematurely closed connection while reading upstream`, this.upstreamUrl());
+      this.finalize(502);
+      return;
+    }
+    if (stage === Stage.Connecting) {
+      const code = err?.errno !== undefined ? -err.errno : 111;
+      this.r.log('error', `connect() failed (${code}: ${errnoText(err)}) while connecting to upstream`, this.upstreamUrl());
+    } else if (err) {
+      const code = err.errno !== undefined ? -err.errno : 104;
+      this.r.log('error', `${stage === Stage.Sending ? 'writev()' : 'recv()'} failed (${code}: ${errnoText(err)}) ${STAGE_TEXT[stage]}`, this.upstreamUrl());
+    } else {
+      this.r.log('error', `upstream prematurely closed connection ${STAGE_TEXT[stage]}`, this.upstreamUrl());
+    }
+    this.next(FT.error);
+  }
+
+  private processHeaderDone(rest: Buffer): void {
+    const r = this.r;
+    const state = this.state!;
+    state.status = this.status;
+    state.headerTime = Date.now() - this.tryStart;
+    this.pc.headerTime = state.headerTime;
+    // Retry on listed statuses while other peers remain (ngx_http_upstream_test_next).
+    const ft = STATUS_FAILURE.get(this.status);
+    if (ft !== undefined && this.pc.tries > 1 && this.retryAllowed(ft)) {
+      this.next(ft);
+      return;
+    }
+    if (this.conf.interceptErrors && this.status >= 300 && hasErrorPage(r, this.status)) {
+      this.keepalive = false;
+      this.finalize(this.status);
+      return;
+    }
+    this.stage = Stage.ReadingBody;
+    this.protocol.inputFilterInit(this);
+    this.headerSentToClient = true;
+    if (!sendHeader(r, this.status, this.headersOut, this.contentLength)) {
+      this.finalize(499);
+      return;
+    }
+    r.res.on('drain', () => this.clientDrained());
+    if (this.finalized) return;
+    if (rest.length > 0) {
+      state.responseLength += rest.length;
+      this.protocol.inputFilter(this, rest);
+    }
+  }
+
+  /** Whether the rules allow another try for failure `ft` (without looking at tries). */
+  private retryAllowed(ft: number): boolean {
+    let mask = ft;
+    if (this.requestSent && isNonIdempotent(this.r.method)) mask |= FT.non_idempotent;
+    if ((this.conf.nextUpstream! & mask) !== mask) return false;
+    const timeout = this.conf.nextUpstreamTimeout!;
+    if (timeout > 0 && Date.now() - this.startMs >= timeout) return false;
+    return true;
+  }
+
+  // Called by the protocol's input filter.
+
+  /** One piece of response body for the client (a view; written without copying). */
+  sendToClient(view: Buffer): void {
+    if (view.length === 0 || this.finalized) return;
+    const res = this.r.res;
+    if (this.r.method === 'HEAD') return;
+    if (!res.write(view) && !this.paused) {
+      this.paused = true;
+      this.conn?.socket.pause();
+    }
+  }
+
+  private clientDrained(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.conn?.socket.resume();
+  }
+
+  /** The body ended and was well framed; `reusable` when the connection is clean. */
+  bodyComplete(reusable: boolean): void {
+    this.keepalive = reusable;
+    this.finalize(0);
+  }
+
+  /** Bad framing in the body: the client sees the truncation. */
+  bodyInvalid(reason: string): void {
+    this.r.log('error', `${reason} while reading upstream`, this.upstreamUrl());
+    this.finalize(502);
+  }
+
+  private armTimer(stage: Stage, ms: number): void {
+    this.timerStage = stage;
+    if (this.timer) {
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => this.onTimeout(), ms);
+  }
+
+  private onTimeout(): void {
+    this.timer = null;
+    if (this.finalized) return;
+    const stage = this.timerStage;
+    this.r.log('error', `upstream timed out (110: Connection timed out) ${STAGE_TEXT[stage]}`, this.upstreamUrl());
+    if (this.headerSentToClient) { this.finalize(504); return; }
+    this.next(FT.timeout);
+  }
+
+  /** nginx's ngx_http_upstream_next: this try failed with `ft`. */
+  next(ft: number): void {
+    if (this.finalized) return;
+    const cachedError = this.pc.cached && ft === FT.error && this.stage !== Stage.ReadingBody;
+    if (this.pc.peer) {
+      const st = ft === FT.http_403 || ft === FT.http_404 || cachedError || ft === FT.nolive ? PeerState.Next : PeerState.Failed;
+      this.freePeer(st);
+    }
+    this.dropConnection();
+    const status = failureStatus(ft);
+    if (this.state && !this.state.status) this.state.status = status;
+    if (cachedError) this.pc.tries++;
+    if (this.r.clientAborted) { this.finalize(499); return; }
+    if (this.pc.tries === 0 || ft === FT.nolive || !this.retryAllowed(ft)
+      || (this.requestSent && this.body === null && this.r.bodyStreamed)) {
+      this.finalize(status);
+      return;
+    }
+    this.requestSent = false;
+    this.stage = Stage.Idle;
+    this.connect();
+  }
+
+  private freePeer(state: PeerState): void {
+    const pc = this.pc;
+    pc.responseTime = this.state ? Date.now() - this.tryStart : -1;
+    if (state !== PeerState.Ok) pc.keepalive = false;
+    this.session.free(pc, state);
+    pc.peer = null;
+  }
+
+  /** Destroys the connection unless the keep-alive cache took it. */
+  private dropConnection(): void {
+    const conn = this.conn;
+    this.conn = null;
+    this.pc.connection = null;
+    if (conn && conn.owner === this) conn.destroy();
+  }
+
+  private clientAbort(): void {
+    if (this.finalized) return;
+    if (this.conf.ignoreClientAbort && this.stage !== Stage.ReadingBody) return;
+    this.r.log('info', `client prematurely closed connection ${STAGE_TEXT[this.stage] || 'while sending to client'}`, this.upstreamUrl());
+    this.protocol.abortRequest(this);
+    this.keepalive = false;
+    this.finalize(499);
+  }
+
+  /** nginx's ngx_http_upstream_finalize_request: the only way out. Idempotent. */
+  finalize(rc: number): void {
+    if (this.finalized) return;
+    this.finalized = true;
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    const state = this.state;
+    if (state) {
+      state.responseTime = Date.now() - this.tryStart;
+      if (!state.status && rc >= 100) state.status = rc;
+    }
+    this.stage = Stage.Done;
+    this.r.onAbort = null;
+    if (this.pc.peer) {
+      this.pc.keepalive = rc === 0 && this.keepalive && this.conn !== null && this.conn.usable;
+      this.freePeer(PeerState.Ok);
+    }
+    this.dropConnection();
+    this.protocol.finalizeRequest(this, rc);
+    const res = this.r.res;
+    if (this.headerSentToClient) {
+      if (rc === 0) { if (!res.writableEnded) res.end(); }
+      else if (!res.writableEnded) res.destroy();
+      return;
+    }
+    if (rc === 0) rc = 502;
+    finalizeHttp(this.r, rc);
+  }
+}
+
+function errnoText(err: NodeJS.ErrnoException | null): string {
+  switch (err?.code) {
+    case 'ECONNREFUSED': return 'Connection refused';
+    case 'ECONNRESET': return 'Connection reset by peer';
+    case 'EPIPE': return 'Broken pipe';
+    case 'ETIMEDOUT': return 'Connection timed out';
+    case 'EHOSTUNREACH': return 'No route to host';
+    case 'ENETUNREACH': return 'Network is unreachable';
+    case 'ENOENT': return 'No such file or directory';
+    case 'EACCES': return 'Permission denied';
+    default: return err?.message ?? 'Connection refused';
+  }
+}
+
+function hasErrorPage(r: HttpRequest, status: number): boolean {
+  const pages = r.locConf.errorPages;
+  return !!pages && pages.some((p) => p.codes.includes(status));
+}
