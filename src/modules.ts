@@ -10,6 +10,11 @@ import { proxyModule } from './protocols/http/proxy-module.js';
 import { httpIndexModule } from './http/index-module.js';
 import { httpStaticModule } from './http/static-module.js';
 import { httpTryFilesModule } from './http/try-files.js';
+import { httpVariablesModule } from './http/variables-core.js';
+import { rewriteModule } from './http/rewrite-module.js';
+import { mapModule } from './http/map-module.js';
+import { headersModule } from './http/headers-module.js';
+import { accessLogModule } from './observability/access-log.js';
 
 export const builtinModules: Module[] = [
   coreModule,
@@ -20,4 +25,9 @@ export const builtinModules: Module[] = [
   httpIndexModule,
   httpStaticModule,
   httpTryFilesModule,
+  httpVariablesModule,
+  rewriteModule,
+  mapModule,
+  headersModule,
+  accessLogModule,
 ];

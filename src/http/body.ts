@@ -275,7 +275,7 @@ abstract class Reader {
     this.received += chunk.length;
     const max = this.r.locConf.clientMaxBodySize!;
     if (this.r.chunked && max > 0 && this.received > max) {
-      this.r.log('error', `client intended to send too large chunked body: ${this.received} bytes`);
+      this.r.log('error', `client intended to send too large chunked body: ${this.received - chunk.length}+${chunk.length} bytes`);
       this.fail(413);
       return;
     }

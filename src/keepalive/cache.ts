@@ -36,7 +36,7 @@
  * - keepalive_timeout 0 refuses every connection (nginx stores it and its
  *   0 ms timer closes it on the next loop turn: the same, without the churn).
  * - The churn warning (issue 6) is weir's own: nginx has no such message. See
- *   ChurnRule below.
+ *   the churn rule above DEFAULT_CHURN_RATE.
  * - Shutdown: closeAll() destroys the idle connections and makes put() refuse
  *   from then on, where nginx relies on ngx_exiting in free and on closing
  *   idle connections (c->idle) at exit.
@@ -60,7 +60,7 @@ export interface KeepaliveCacheOptions {
   log(level: KeepaliveLogLevel, message: string): void;
   /** ms clock (Date.now-compatible: compared with UpstreamConnection.createdAt); tests pass a fake one. */
   readonly now?: () => number;
-  /** The churn rule (see ChurnRule): closes-while-opening per second that count as churn. Default 10. */
+  /** The churn rule (above DEFAULT_CHURN_RATE): closes-while-opening per second that count as churn. Default 10. */
   readonly churnRate?: number;
   /** ... for this many consecutive seconds before the warning. Default 5. */
   readonly churnSeconds?: number;
@@ -375,7 +375,7 @@ export class KeepaliveCache {
     this.bucketEvicted++;
   }
 
-  /** Closes the current churn bucket if a second has passed (see ChurnRule above). */
+  /** Closes the current churn bucket if a second has passed (the churn rule above DEFAULT_CHURN_RATE). */
   private roll(now: number): void {
     if (this.bucketStart < 0) {
       this.bucketStart = now;

@@ -50,11 +50,14 @@
  * NGX_HTTP_UPSTREAM_FT_ERROR). free() needs nothing special for this: with
  * state Next and pc.keepalive false the connection is simply destroyed.
  *
+ * Which states store: like nginx, any state but Failed (nginx: `state &
+ * NGX_PEER_FAILED` → invalid), gated on pc.keepalive as nginx gates on
+ * u->keepalive. A Next try is in practice never clean (http_403/404 retries
+ * happen before the body is read, a stale cached connection failed), so Ok is
+ * the state that caches; a core that did read a 404 completely before retrying
+ * elsewhere may set pc.keepalive and keep the connection, as nginx would.
+ *
  * Differences from nginx, on purpose:
- * - nginx stores the connection for any state without NGX_PEER_FAILED (so also
- *   NEXT); so does this, gated on pc.keepalive as nginx gates on u->keepalive.
- *   In practice a Next try is never clean (nginx's http_403/404 retries happen
- *   before the body is read), so Ok is the only state that caches.
  * - free() destroys a connection it does not store (nginx leaves closing it to
  *   ngx_http_upstream_next/finalize); a core that runs a group without this
  *   wrapper (keepalive 0, implicit upstreams) destroys it itself.

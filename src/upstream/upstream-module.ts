@@ -21,17 +21,12 @@ import type {
 import { dataKey, type ConfContext } from '../config/conf-context.js';
 import { ConfigError, atPosition } from '../config/errors.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
-import { parseNumber, parseTime } from '../config/units.js';
 import { httpCoreModule } from '../http/core-module.js';
 import { KeepaliveCache } from '../keepalive/cache.js';
-import { KeepalivePeerSession } from '../keepalive/session.js';
-
-export interface KeepaliveSettings {
-  max: number;
-  requests: number;
-  time: number;
-  timeout: number;
-}
+import {
+  applyKeepaliveDirective, KEEPALIVE_DIRECTIVES, resolveKeepalive, type KeepaliveDirectives, type KeepaliveSettings,
+} from '../keepalive/directives.js';
+import { KeepalivePeerSession, PoolKeys } from '../keepalive/session.js';
 
 /** A `server` line before its name is resolved. */
 interface PendingServer {
@@ -49,8 +44,10 @@ export class UpstreamGroup {
   balancer: BalancerModule = defaultBalancer;
   balancerOptions: unknown = undefined;
   balancerDirective = '';
-  keepalive: KeepaliveSettings = { max: 32, requests: 1000, time: 3600_000, timeout: 60_000 };
-  keepaliveSet = false;
+  /** The keepalive* directives as written in the block. */
+  readonly keepaliveDirectives: KeepaliveDirectives = {};
+  keepalive: KeepaliveSettings | null = null;
+  private readonly sharedKeys = new PoolKeys();
   /** Defined by an `upstream` block (false: made by proxy_pass host:port). */
   defined = false;
   file = '';
@@ -73,7 +70,8 @@ export class UpstreamGroup {
   init(log: (level: 'warn' | 'error' | 'info', msg: string) => void): void {
     if (this.factory) return;
     this.factory = this.balancer.initUpstream(this.conf, this.balancerOptions, { now: Date.now, random: Math.random });
-    if (this.keepalive.max > 0) {
+    this.keepalive = resolveKeepalive(this.keepaliveDirectives, { implicit: !this.defined });
+    if (this.keepalive) {
       this.cache = new KeepaliveCache({
         max: this.keepalive.max,
         requests: this.keepalive.requests,
@@ -90,11 +88,15 @@ export class UpstreamGroup {
     return this.factory;
   }
 
-  /** nginx's init_peer: a per-request session, wrapped by the keep-alive cache. */
-  createSession(request: BalancerRequest, log: (level: 'warn' | 'error' | 'info', msg: string) => void): PeerSession {
+  /**
+   * nginx's init_peer: a per-request session, wrapped by the keep-alive cache.
+   * `localKeys` scope the cache to one location (`keepalive ... local`, the default).
+   */
+  createSession(request: BalancerRequest, localKeys: PoolKeys, log: (level: 'warn' | 'error' | 'info', msg: string) => void): PeerSession {
     if (!this.factory) this.init(log);
     const inner = this.peers.createSession(request);
-    return this.cache ? new KeepalivePeerSession(inner, this.cache) : inner;
+    if (!this.cache) return inner;
+    return new KeepalivePeerSession(inner, this.cache, this.keepalive!.local ? localKeys : this.sharedKeys);
   }
 }
 
@@ -205,13 +207,11 @@ function group(cf: ConfContext): UpstreamGroup {
   return cf.get(GROUP_KEY)!;
 }
 
-function keepaliveTime(name: 'time' | 'timeout'): DirectiveSpec {
+function keepaliveDirective(name: (typeof KEEPALIVE_DIRECTIVES)[number]): DirectiveSpec {
   return {
-    name: `keepalive_${name}`, contexts: Ctx.Upstream, args: [1, 1],
+    name, contexts: Ctx.Upstream, args: [1, 2],
     set(cf, d) {
-      const v = parseTime(d.args[0]);
-      if (v === null) return cf.invalid('invalid value');
-      group(cf).keepalive[name] = v;
+      try { applyKeepaliveDirective(group(cf).keepaliveDirectives, name, d.args); } catch (e) { throw atPosition(e, cf.position!); }
     },
   };
 }
@@ -268,27 +268,7 @@ const staticDirectives: DirectiveSpec[] = [
       else deferServer(cf.main(upstreamModule), g, server);
     },
   },
-  {
-    name: 'keepalive', contexts: Ctx.Upstream, args: [1, 1],
-    set(cf, d) {
-      const g = group(cf);
-      if (g.keepaliveSet) return cf.duplicate();
-      const n = parseNumber(d.args[0]);
-      if (n === null) return cf.error(`invalid value "${d.args[0]}" in "keepalive" directive`);
-      g.keepalive.max = n;
-      g.keepaliveSet = true;
-    },
-  },
-  {
-    name: 'keepalive_requests', contexts: Ctx.Upstream, args: [1, 1],
-    set(cf, d) {
-      const n = parseNumber(d.args[0]);
-      if (n === null) return cf.invalid('invalid number');
-      group(cf).keepalive.requests = n;
-    },
-  },
-  keepaliveTime('time'),
-  keepaliveTime('timeout'),
+  ...KEEPALIVE_DIRECTIVES.map(keepaliveDirective),
   {
     name: 'zone', contexts: Ctx.Upstream, args: [1, 2],
     set(cf, d) { group(cf).zone = d.args[0]; },

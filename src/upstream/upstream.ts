@@ -21,7 +21,7 @@
  *     but a slow client holds the upstream connection longer than in nginx.
  */
 import { createReadStream } from 'node:fs';
-import type { UpstreamPeerConnection } from '../keepalive/session.js';
+import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
 import { GetResult, PeerState } from '../balancer/types.js';
 import { finalize as finalizeHttp, sendHeader } from '../http/phases.js';
 import type { HttpRequest } from '../http/request.js';
@@ -123,12 +123,14 @@ export class Upstream implements ConnectionOwner {
     readonly conf: UpstreamLocConf,
     readonly group: UpstreamGroup,
     readonly protocol: UpstreamProtocol,
+    /** The location's pool scope for `keepalive ... local` (one PoolKeys per location and protocol). */
+    poolKeys: PoolKeys,
   ) {
     this.session = group.createSession({
       remoteAddress: r.conn.remoteAddress,
       evaluate: (v) => (v as unknown as { evaluate(r: HttpRequest): string }).evaluate(r),
       addResponseHeader: (name, value) => { r.headersOut.push(name, value); },
-    }, (level, msg) => r.errorLog.log(level, msg));
+    }, poolKeys, (level, msg) => r.errorLog.log(level, msg));
     const tries = conf.nextUpstreamTries! > 0 ? Math.min(conf.nextUpstreamTries!, this.session.tries) : this.session.tries;
     this.pc = {
       address: null, peer: null, tries, cached: false, headerTime: -1, responseTime: -1,

@@ -2,7 +2,7 @@
  * Raw-socket helpers for integration tests: start weir in-process on a config
  * with free ports, send exact bytes, and split what comes back into responses.
  */
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,8 @@ export interface Weir {
   readonly prefix: string;
   readonly errorLogPath: string;
   errorLog(): string;
+  /** Waits (up to 2 s) until the error log matches; returns the log. */
+  waitForLog(re: RegExp): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -41,15 +43,17 @@ export interface Weir {
  */
 export async function startWeir(conf: string, files: Record<string, string | Buffer> = {}, extraModules: readonly Module[] = []): Promise<Weir> {
   const prefix = mkdtempSync(join(tmpdir(), 'weir-test-'));
+  mkdirSync(join(prefix, 'logs'));
   for (const [name, content] of Object.entries(files)) {
     const p = join(prefix, name);
     const dir = p.slice(0, p.lastIndexOf('/'));
-    if (!existsSync(dir)) (await import('node:fs')).mkdirSync(dir, { recursive: true });
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
     if (name.endsWith('/')) continue;
     writeFileSync(p, content);
   }
   const port = await freePort();
-  const text = conf.replaceAll('%PORT%', String(port)).replaceAll('%PREFIX%', prefix);
+  let text = conf.replaceAll('%PORT%', String(port)).replaceAll('%PREFIX%', prefix);
+  if (!/\bevents\s*\{/.test(text)) text = `events {}\n${text}`;
   const loaded = loadConfigText(text, prefix, [...builtinModules, ...extraModules]);
   const errorLogPath = join(prefix, 'error.log');
   const rt = createHttpRuntime(loaded, new ErrorLog([{ path: errorLogPath, level: 'info' }]));
@@ -57,6 +61,15 @@ export async function startWeir(conf: string, files: Record<string, string | Buf
   return {
     rt, port, prefix, errorLogPath,
     errorLog: () => (existsSync(errorLogPath) ? readFileSync(errorLogPath, 'utf8') : ''),
+    async waitForLog(re: RegExp) {
+      let text = '';
+      for (let i = 0; i < 40; i++) {
+        text = existsSync(errorLogPath) ? readFileSync(errorLogPath, 'utf8') : '';
+        if (re.test(text)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return text;
+    },
     async stop() {
       await rt.stop(false);
       rmSync(prefix, { recursive: true, force: true });
@@ -151,7 +164,7 @@ export function parseResponses(raw: Buffer, methods: readonly string[] = []): Ra
     pos = headEnd + 4;
     if (status >= 100 && status < 200) { out.push({ status, statusLine, headers, body: Buffer.alloc(0) }); continue; }
     const method = methods[reqIndex++];
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     if (method === 'HEAD' || status === 204 || status === 304) {
       // no body
     } else if (headers['transfer-encoding']?.toLowerCase() === 'chunked') {

@@ -24,6 +24,7 @@ import { finalize } from '../../http/phases.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
 import { addUpstreamReference, splitAddress, upstreamModule, type UpstreamGroup } from '../../upstream/upstream-module.js';
 import { Upstream } from '../../upstream/upstream.js';
+import { PoolKeys } from '../../keepalive/session.js';
 import { defineUpstreamVariables } from '../../upstream/state.js';
 import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
 
@@ -52,6 +53,8 @@ export interface ProxyLocConf {
   redirect?: 'default' | 'off' | Array<[string, ComplexValue]>;
   /** Compiled at postconfiguration. */
   template?: ProxyRequestTemplate;
+  /** This location's keep-alive pool scope (`keepalive ... local`). */
+  poolKeys?: PoolKeys;
 }
 
 const DEFAULT_HIDE = ['date', 'server', 'x-pad', 'x-accel-expires', 'x-accel-redirect', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset'];
@@ -87,7 +90,7 @@ const proxyHandler: ContentHandler = {
       uri = unchangedUri(r);
     }
     const protocol = new ProxyProtocol(conf.template!, { uri }, conf.upstream.bufferSize!);
-    const u = new Upstream(r, conf.upstream, group, protocol);
+    const u = new Upstream(r, conf.upstream, group, protocol, conf.poolKeys!);
     if (conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked)) {
       readRequestBody(r, (status) => {
         if (status !== 0) { finalize(r, status); return; }
@@ -122,6 +125,7 @@ function resolveDynamic(r: HttpRequest, pass: ProxyPass): { group: UpstreamGroup
 const dynamicGroups = new WeakMap<object, Map<string, UpstreamGroup>>();
 
 let proxyIndex = -1;
+let locationSerial = 0;
 
 function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   const core = cf.loc(httpCoreModule) as CoreLocConf;
@@ -219,6 +223,7 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   createLoc: () => ({ upstream: {} }),
   initMain(_main, cf) {
     const v = vars(cf);
+    proxyHostValue.set(v, v.compile('$proxy_host'));
     defineUpstreamVariables(v);
     v.define('proxy_host', (r) => (r as WithPass)[kProxyPass]?.host);
     v.define('proxy_port', (r) => (r as WithPass)[kProxyPass]?.port);
@@ -251,7 +256,7 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   },
   mergeLoc(p, c, cf) {
     mergeUpstreamConf(p.upstream, c.upstream);
-    inherit(c, p, 'setHeaders', [['Host', vars(cf).compile('$proxy_host')]]);
+    inherit(c, p, 'setHeaders', []);
     if (c.method === undefined) c.method = p.method ?? null;
     inherit(c, p, 'httpVersion', '1.1');
     if (c.setBody === undefined) c.setBody = p.setBody ?? null;
@@ -267,6 +272,7 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
     const visit = (level: import('../../config/module.js').HttpConfLevel): void => {
       const c = level.loc[proxyIndex] as ProxyLocConf;
       c.template = compileTemplate(cf, c);
+      c.poolKeys = new PoolKeys({ tag: `proxy:${++locationSerial}`, tls: '' });
       const core = level.loc[cf.registry.indexOf(httpCoreModule)] as CoreLocConf;
       for (const nested of core.nestedLevels) visit(nested);
     };
@@ -280,10 +286,17 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   },
 };
 
+/** `$proxy_host`, compiled once per http block (before variables are resolved). */
+const proxyHostValue = new WeakMap<VariableRegistry, ComplexValue>();
+function hostValue(cf: ConfContext): ComplexValue {
+  return proxyHostValue.get(vars(cf))!;
+}
+
 function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate {
+  // nginx's defaults (ngx_http_proxy_headers) apply under whatever the user set.
   const setHeaders = c.setHeaders!.slice();
+  if (!setHeaders.some(([n]) => n.toLowerCase() === 'host')) setHeaders.unshift(['Host', hostValue(cf)]);
   const skip = new Set(ALWAYS_SKIP_CLIENT);
-  if (!setHeaders.some(([n]) => n.toLowerCase() === 'host')) skip.add('host');
   for (const [name] of setHeaders) skip.add(name.toLowerCase());
   if (setHeaders.some(([n]) => n.toLowerCase() === 'connection')) skip.add('connection!set');
   skip.add('host');
@@ -305,7 +318,6 @@ function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate
       return value;
     };
   }
-  void cf;
   return {
     method: c.method ?? null,
     httpVersion: c.httpVersion!,

@@ -1,0 +1,116 @@
+/**
+ * ngx_http_memcached_module's directives and content handler: `memcached_pass`
+ * sends `get $memcached_key` to a memcached server (or an upstream block) and
+ * returns the value as the response body. The per-request work is the
+ * Upstream core driving a MemcachedProtocol.
+ *
+ * Directive table (nginx's list):
+ *   memcached_pass ADDRESS|UPSTREAM ........ location, if in location
+ *   memcached_connect_timeout, memcached_send_timeout, memcached_read_timeout (60s)
+ *   memcached_buffer_size (4k), memcached_socket_keepalive
+ *   memcached_next_upstream (error timeout), _tries, _timeout
+ *   memcached_gzip_flag FLAG ................ flags & FLAG → Content-Encoding: gzip
+ * Variable: $memcached_key (empty until `set`; empty → 500 as nginx).
+ *
+ * Deliberate differences from nginx:
+ *   - memcached_bind is not supported (an [emerg] "unknown directive");
+ *   - memcached_pass with variables is not supported yet.
+ */
+import type { ConfContext } from '../../config/conf-context.js';
+import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
+import { inherit, setNumber } from '../../config/slots.js';
+import { discardRequestBody } from '../../http/body.js';
+import { httpCoreModule, type ContentHandler, type CoreLocConf } from '../../http/core-module.js';
+import { finalize } from '../../http/phases.js';
+import type { HttpRequest } from '../../http/request.js';
+import type { ComplexValue } from '../../http/variables.js';
+import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
+import { addUpstreamReference, splitAddress, type UpstreamGroup } from '../../upstream/upstream-module.js';
+import { Upstream } from '../../upstream/upstream.js';
+import { createGetRequest, MEMCACHED_KEY_NOT_SET } from './codec.js';
+import { MemcachedProtocol } from './memcached-protocol.js';
+
+export interface MemcachedLocConf {
+  readonly upstream: UpstreamLocConf;
+  group?: UpstreamGroup;
+  gzipFlag?: number;
+  /** `$memcached_key`, compiled once per level that has memcached_pass. */
+  key?: ComplexValue;
+  /** What the core gets: 404 always intercepted (nginx's intercept_404), no body sent. */
+  coreConf?: UpstreamLocConf;
+}
+
+/** The shared upstream directives nginx's memcached module has. */
+const SHARED = new Set([
+  'connect_timeout', 'send_timeout', 'read_timeout', 'buffer_size', 'socket_keepalive',
+  'next_upstream', 'next_upstream_tries', 'next_upstream_timeout',
+].map((n) => `memcached_${n}`));
+
+function loc(cf: ConfContext): MemcachedLocConf {
+  return cf.loc(memcachedModule);
+}
+
+let memcachedIndex = -1;
+
+const memcachedHandler: ContentHandler = {
+  name: 'memcached',
+  handle(r: HttpRequest): void {
+    const conf = r.loc.loc[memcachedIndex] as MemcachedLocConf;
+    if (r.method !== 'GET' && r.method !== 'HEAD') { finalize(r, 405); return; }
+    discardRequestBody(r);
+    const key = conf.key!.evaluate(r);
+    if (key === '') {
+      r.log('alert', MEMCACHED_KEY_NOT_SET);
+      finalize(r, 500);
+      return;
+    }
+    const protocol = new MemcachedProtocol(createGetRequest(key), {
+      bufferSize: conf.upstream.bufferSize!,
+      gzipFlag: conf.gzipFlag!,
+    });
+    new Upstream(r, conf.coreConf!, conf.group!, protocol).start();
+  },
+};
+
+const directives: DirectiveSpec[] = [
+  ...upstreamDirectives('memcached_', (cf) => loc(cf).upstream).filter((d) => SHARED.has(d.name)),
+  {
+    name: 'memcached_pass', contexts: Ctx.Location | Ctx.LocationIf, args: [1, 1],
+    set(cf, d) {
+      const c = loc(cf);
+      const core = cf.loc(httpCoreModule) as CoreLocConf;
+      if (c.group || core.handler) return cf.duplicate();
+      const text = d.args[0];
+      if (text.includes('$')) return cf.error(`"memcached_pass" with variables is not supported by weir yet`);
+      const addr = splitAddress(text, 0);
+      if (typeof addr === 'string') return cf.error(addr);
+      c.group = addUpstreamReference(cf, addr.host, addr.port, 0, addr.path);
+      c.key = cf.main(httpCoreModule).variables.compile('$memcached_key', cf.position);
+      core.handler = memcachedHandler;
+    },
+  },
+  {
+    name: 'memcached_gzip_flag', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) { setNumber(cf, d, loc(cf), 'gzipFlag'); },
+  },
+];
+
+export const memcachedModule: HttpModule<undefined, undefined, MemcachedLocConf> = {
+  kind: 'http',
+  name: 'http_memcached',
+  directives,
+  createLoc: () => ({ upstream: {} }),
+  initMain(_main, cf) {
+    const v = cf.main(httpCoreModule).variables;
+    // Empty until `set $memcached_key`; `set` overrides it per request.
+    if (!v.has('memcached_key')) v.define('memcached_key', () => undefined);
+  },
+  mergeLoc(p, c) {
+    mergeUpstreamConf(p.upstream, c.upstream);
+    inherit(c, p, 'gzipFlag', 0);
+    c.coreConf = { ...c.upstream, interceptErrors: true, passRequestBody: false };
+  },
+  postConfiguration(cf) {
+    memcachedIndex = cf.registry.indexOf(memcachedModule);
+  },
+};
