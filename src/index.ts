@@ -1,1 +1,99 @@
+/**
+ * weir's public TypeScript API.
+ *
+ * Everything the config can do goes through the same modules the CLI uses:
+ * load a config (text or file), prepare it (DNS of upstream servers), start
+ * the HTTP runtime. Users extend weir with their own modules (directives, a
+ * protocol plugged into the upstream core) and their own balancers, against
+ * the typed contracts exported here.
+ *
+ *   import { startWeir } from 'weir';
+ *   const weir = await startWeir({ config: 'events {} http { ... }' });
+ *   ...
+ *   await weir.stop();
+ */
+import { loadConfig, loadConfigText, prepareConfig, type LoadedConfig } from './config/loader.js';
+import type { Module } from './config/module.js';
+import { createHttpRuntime, type HttpRuntime } from './http/runtime.js';
+import { builtinModules } from './modules.js';
+import { ErrorLog, type ErrorLogTarget } from './observability/error-log.js';
+
 export { WEIR_VERSION } from './version.js';
+
+// Config language and modules.
+export { loadConfig, loadConfigText, prepareConfig, coreConf, type LoadedConfig, type LoadOptions } from './config/loader.js';
+export { parseConfigFile, parseConfigText, type ConfNode, type ParsedConfig } from './config/parser.js';
+export { ConfigError } from './config/errors.js';
+export { ConfContext, dataKey, type DataKey } from './config/conf-context.js';
+export { Ctx, type ArgSpec, type CoreModule, type DirectiveSpec, type HttpModule, type HttpConfLevel, type Module } from './config/module.js';
+export * as slots from './config/slots.js';
+export { parseFlag, parseNumber, parseOffset, parseSize, parseTime } from './config/units.js';
+export { builtinModules } from './modules.js';
+
+// The HTTP side.
+export { createHttpRuntime, type HttpRuntime } from './http/runtime.js';
+export {
+  httpCoreModule, PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE,
+  type ContentHandler, type CoreLocConf, type CoreMainConf, type PhaseHandler,
+} from './http/core-module.js';
+export { HttpRequest } from './http/request.js';
+export { finalize, sendHeader } from './http/phases.js';
+export { readRequestBody, streamRequestBody, discardRequestBody, type BodySink, type BodyStream } from './http/body.js';
+export { ComplexValue, VariableRegistry, type VariableGetter } from './http/variables.js';
+
+// The upstream core and its plug-ins.
+export { Upstream, type UpstreamProtocol, type HeaderResult } from './upstream/upstream.js';
+export { UpstreamConnection, type ConnectionOwner } from './upstream/connection.js';
+export { upstreamDirectives, mergeUpstreamConf, type UpstreamLocConf } from './upstream/upstream-conf.js';
+export { upstreamModule, addUpstreamReference, UpstreamGroup } from './upstream/upstream-module.js';
+export { FT, NEXT_UPSTREAM_WORDS } from './upstream/failure.js';
+export { registerBalancer, getBalancer, balancerNames } from './balancer/registry.js';
+export { initRoundRobin, RoundRobinSession, RoundRobinUpstream } from './balancer/round-robin.js';
+export {
+  GetResult, PeerState,
+  type BalancerContext, type BalancerModule, type BalancerRequest, type CompiledValue, type Peer, type PeerAddress,
+  type PeerConnection, type PeerFactory, type PeerSession, type UpstreamGroupConf, type UpstreamServerConf,
+} from './balancer/types.js';
+export { KeepaliveCache, type KeepaliveStats } from './keepalive/cache.js';
+export { ErrorLog, type ErrorLogTarget, type LogLevel } from './observability/error-log.js';
+
+export interface StartOptions {
+  /** Config text (nginx syntax). Exactly one of `config` and `file`. */
+  readonly config?: string;
+  /** A config file path. */
+  readonly file?: string;
+  /** nginx's -p: relative paths in the config resolve against it (default: the current directory). */
+  readonly prefix?: string;
+  /** Modules beyond the built-in ones (yours are appended after them). */
+  readonly modules?: readonly Module[];
+  /** Where the error log goes (default: stderr at `warn`). */
+  readonly errorLog?: readonly ErrorLogTarget[];
+}
+
+export interface RunningWeir {
+  readonly config: LoadedConfig;
+  readonly runtime: HttpRuntime;
+  /** The addresses the listeners are bound to. */
+  addresses(): string[];
+  /** Graceful by default: in-flight requests finish. */
+  stop(graceful?: boolean): Promise<void>;
+}
+
+/** Loads a config and serves it in this process (what `weir -g 'master_process off;'` does). */
+export async function startWeir(options: StartOptions): Promise<RunningWeir> {
+  const prefix = options.prefix ?? process.cwd();
+  const modules = [...builtinModules, ...(options.modules ?? [])];
+  let config: LoadedConfig;
+  if (options.config !== undefined && options.file === undefined) config = loadConfigText(options.config, prefix, modules);
+  else if (options.file !== undefined && options.config === undefined) config = loadConfig({ file: options.file, prefix, modules });
+  else throw new TypeError('startWeir needs exactly one of `config` and `file`');
+  await prepareConfig(config);
+  const runtime = createHttpRuntime(config, new ErrorLog(options.errorLog ?? [{ path: 'stderr', level: 'warn' }]));
+  await runtime.start();
+  return {
+    config,
+    runtime,
+    addresses: () => runtime.addresses(),
+    stop: (graceful = true) => runtime.stop(graceful),
+  };
+}

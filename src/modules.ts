@@ -15,6 +15,8 @@ import { rewriteModule } from './http/rewrite-module.js';
 import { mapModule } from './http/map-module.js';
 import { headersModule } from './http/headers-module.js';
 import { accessLogModule } from './observability/access-log.js';
+import { memcachedModule } from './protocols/memcached/memcached-module.js';
+import { fastcgiModule } from './protocols/fastcgi/fastcgi-module.js';
 
 export const builtinModules: Module[] = [
   coreModule,
@@ -30,4 +32,6 @@ export const builtinModules: Module[] = [
   mapModule,
   headersModule,
   accessLogModule,
+  memcachedModule,
+  fastcgiModule,
 ];

@@ -105,7 +105,8 @@ export class Lexer {
     // nginx requires a separator right after the closing quote.
     if (this.pos < s.length) {
       const n = s.charCodeAt(this.pos);
-      if (!isSpace(n) && n !== CH_SEMI && n !== CH_LBRACE && n !== CH_RBRACE) {
+      // `)` too: `if ($a ~ "x")` closes the condition right after the quote.
+      if (!isSpace(n) && n !== CH_SEMI && n !== CH_LBRACE && n !== CH_RBRACE && n !== 0x29) {
         this.fail(`unexpected "${s[this.pos]}"`);
       }
     }

@@ -36,6 +36,8 @@ export function setLocation(r: HttpRequest, level: HttpConfLevel): void {
   r.loc = level;
   r.locConf = level.loc[coreIndex] as CoreLocConf;
   if (r.locConf.entry) r.locEntry = r.locConf.entry;
+  // An `if` level without a handler keeps its location's (ngx_http_update_location_config).
+  if (r.locConf.handler) r.contentHandler = r.locConf.handler;
 }
 
 /** Called once per runtime (the core module's index is fixed per registry). */
@@ -68,6 +70,7 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
         continue;
       }
       case Phase.FindConfig: {
+        r.contentHandler = null;
         setLocation(r, r.server.findLocation(r, r.uri));
         const lc = r.locConf;
         if (lc.internal && !r.internal) { finalize(r, 404); return; }
@@ -111,7 +114,7 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
         continue;
       }
       case Phase.Content: {
-        const handler = r.locConf.handler;
+        const handler = r.contentHandler;
         if (handler) { handler.handle(r); return; }
         const rc = runList(r, main(r).content);
         if (rc === PHASE_DONE) return;
@@ -153,6 +156,7 @@ export function namedLocation(r: HttpRequest, name: string): void {
   if (--r.uriChangesLeft === 0) { finalize(r, 500); return; }
   r.internal = true;
   r.ctx.length = 0;
+  r.contentHandler = null;
   setLocation(r, level);
   runPhases(r, Phase.Rewrite);
 }

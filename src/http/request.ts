@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog, LogRequestContext } from '../observability/error-log.js';
-import type { CoreLocConf, CoreMainConf, CoreSrvConf, LocationEntry } from './core-module.js';
+import type { ContentHandler, CoreLocConf, CoreMainConf, CoreSrvConf, LocationEntry } from './core-module.js';
 
 /** Per client connection (ngx_connection_t + ngx_http_connection_t). */
 export interface ConnectionState {
@@ -65,6 +65,8 @@ export class HttpRequest {
   loc!: HttpConfLevel;
   locConf!: CoreLocConf;
   locEntry: LocationEntry | undefined;
+  /** The content handler in effect (the location's, kept when an `if` level has none). */
+  contentHandler: ContentHandler | null = null;
   /** `set` variables, by index (VariableRegistry.declareSettable). */
   readonly variables: (string | undefined)[] = [];
   /** The last regex match ($1..$9). */
@@ -102,6 +104,8 @@ export class HttpRequest {
   /** Validated Content-Length (-1: none) and chunked flag of the request. */
   contentLength = -1;
   chunked = false;
+  /** Set for upgrade requests (WebSocket): bytes the client sent after the head. */
+  upgradeHead: Buffer | null = null;
   /** rawHeaders indexes dropped by ignore_invalid_headers (never forwarded). */
   droppedHeaders: number[] | null = null;
   /** The body is being streamed to an upstream as it arrives (not replayable). */

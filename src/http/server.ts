@@ -11,7 +11,7 @@
  * node:http parses (llhttp, strict; never insecureHTTPParser); what it accepts
  * but nginx rejects is caught by validateRequestHead on rawHeaders.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { ConfigError } from '../config/errors.js';
 import type { HttpConfLevel } from '../config/module.js';
@@ -177,6 +177,7 @@ export class HttpServers {
     server.on('checkContinue', (req, res) => this.onRequest(req, res));
     server.on('request', (req, res) => this.onRequest(req, res));
     server.on('connection', (socket: SocketWithState) => this.onConnection(socket));
+    server.on('upgrade', (req: IncomingMessage, socket: SocketWithState, head: Buffer) => this.onUpgrade(req, socket, head));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: SocketWithState) => this.onClientError(err, socket, conf));
     return server;
   }
@@ -217,6 +218,23 @@ export class HttpServers {
     socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Time-out' : 'Bad Request'}\r\nServer: weir\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`);
   }
 
+  /**
+   * A request with `Connection: upgrade` (WebSocket...). node:http hands over the
+   * socket; we give it a ServerResponse so the request runs through the phases
+   * like any other. Only a proxied 101 turns it into a tunnel (Upstream); any
+   * other answer ends the connection, so bytes pipelined after a refused
+   * upgrade are never served (R28 allows closing instead of parsing them).
+   */
+  private onUpgrade(req: IncomingMessage, socket: SocketWithState, head: Buffer): void {
+    if (!socket[kConn]) this.onConnection(socket);
+    const res = new ServerResponse(req);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    res.once('finish', () => { res.detachSocket(socket); socket.end(); });
+    socket.once('error', () => socket.destroy());
+    this.onRequest(req, res, head);
+  }
+
   private serversFor(socket: SocketWithState, listener: Listener): AddressServers {
     if (listener.byAddress.size === 1) return listener.byAddress.get('')!;
     let addr = socket.localAddress ?? '';
@@ -224,7 +242,7 @@ export class HttpServers {
     return listener.byAddress.get(addr) ?? listener.byAddress.get('')!;
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+  private onRequest(req: IncomingMessage, res: ServerResponse, upgradeHead: Buffer | null = null): void {
     const socket = req.socket as SocketWithState;
     const conn = socket[kConn]!;
     conn.requests++;
@@ -264,6 +282,7 @@ export class HttpServers {
     const r = new HttpRequest(req, res, conn, server, this.errorLog, head.target, uri.uri, uri.args, uri.hasArgs, head.host);
     r.quotedUri = uri.quoted;
     r.droppedHeaders = head.dropHeaders;
+    r.upgradeHead = upgradeHead;
     r.contentLength = head.contentLength;
     r.chunked = head.chunked;
     if (match.captures) r.captures = match.captures;

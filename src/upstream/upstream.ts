@@ -24,6 +24,7 @@ import { createReadStream } from 'node:fs';
 import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
 import { GetResult, PeerState } from '../balancer/types.js';
 import { finalize as finalizeHttp, sendHeader } from '../http/phases.js';
+import { streamRequestBody, type BodyStream } from '../http/body.js';
 import type { HttpRequest } from '../http/request.js';
 import type { ConnectionOwner } from './connection.js';
 import { UpstreamConnection } from './connection.js';
@@ -80,12 +81,13 @@ const enum Stage {
   Sending = 2,
   ReadingHeader = 3,
   ReadingBody = 4,
-  Done = 5,
+  Tunnel = 5,
+  Done = 6,
 }
 
 const STAGE_TEXT = [
   '', 'while connecting to upstream', 'while sending request to upstream',
-  'while reading response header from upstream', 'while reading upstream', '',
+  'while reading response header from upstream', 'while reading upstream', 'while proxying upgraded connection', '',
 ];
 
 export class Upstream implements ConnectionOwner {
@@ -117,6 +119,10 @@ export class Upstream implements ConnectionOwner {
   private tryStart = 0;
   private paused = false;
   private body: BodySource | null = null;
+  /** Unbuffered body (proxy_request_buffering off): streamed after the head, once. */
+  private streamBody = false;
+  private bodyStream: BodyStream | null = null;
+  private chunkBody = false;
 
   constructor(
     readonly r: HttpRequest,
@@ -140,9 +146,15 @@ export class Upstream implements ConnectionOwner {
     pushUpstreamStates(r, this.states);
   }
 
-  /** Starts the first try; the request body (if any) was already read when buffered. */
-  start(): void {
+  /**
+   * Starts the first try. A buffered body was already read into r.body; with
+   * `streamBody` the body is read while it is sent (proxy_request_buffering off),
+   * chunk-framed when `chunked` (length unknown, HTTP/1.1 upstream).
+   */
+  start(streamBody = false, chunked = false): void {
     this.body = this.conf.passRequestBody ? this.r.body : null;
+    this.streamBody = streamBody;
+    this.chunkBody = chunked;
     this.r.onAbort = () => this.clientAbort();
     this.connect();
   }
@@ -219,8 +231,38 @@ export class Upstream implements ConnectionOwner {
       this.sendFileBody(body.file);
       return;
     }
+    if (this.streamBody) { this.sendStreamedBody(); return; }
     if (!ok) { this.armTimer(Stage.Sending, this.conf.sendTimeout!); return; }
     this.requestWritten();
+  }
+
+  /** Unbuffered: body bytes go to the upstream as the client sends them; never replayable. */
+  private sendStreamedBody(): void {
+    const conn = this.conn!;
+    const chunked = this.chunkBody;
+    this.armTimer(Stage.Sending, this.conf.sendTimeout!);
+    this.r.bodyStreamed = true;
+    this.bodyStream = streamRequestBody(this.r, {
+      write: (chunk) => {
+        if (this.conn !== conn || this.finalized) return true;
+        this.state!.bytesSent += chunk.length;
+        if (!chunked) return conn.socket.write(chunk);
+        conn.socket.write(`${chunk.length.toString(16)}\r\n`);
+        conn.socket.write(chunk);
+        return conn.socket.write('\r\n');
+      },
+      end: () => {
+        this.bodyStream = null;
+        if (this.conn !== conn || this.finalized) return;
+        if (chunked) conn.socket.write('0\r\n\r\n');
+        this.requestWritten();
+      },
+      error: (status) => {
+        this.bodyStream = null;
+        this.keepalive = false;
+        this.finalize(status);
+      },
+    });
   }
 
   private sendFileBody(file: string): void {
@@ -255,6 +297,7 @@ export class Upstream implements ConnectionOwner {
 
   onDrain(conn: UpstreamConnection): void {
     if (conn !== this.conn) return;
+    if (this.bodyStream) { this.timer?.refresh(); this.bodyStream.resume(); return; }
     if (this.stage === Stage.Sending && this.body?.file == null) this.requestWritten();
   }
 
@@ -281,11 +324,14 @@ export class Upstream implements ConnectionOwner {
       this.timer?.refresh();
       this.state!.responseLength += chunk.length;
       this.protocol.inputFilter(this, chunk);
+      return;
     }
+    if (this.stage === Stage.Tunnel) this.tunnelToClient(chunk);
   }
 
   onEnd(conn: UpstreamConnection): void {
     if (conn !== this.conn || this.finalized) return;
+    if (this.stage === Stage.Tunnel) { this.tunnelHalfClose(true); return; }
     this.upstreamClosed(null);
   }
 
@@ -301,6 +347,7 @@ export class Upstream implements ConnectionOwner {
 
   private upstreamClosed(err: NodeJS.ErrnoException | null): void {
     const stage = this.stage;
+    if (stage === Stage.Tunnel) { this.finalize(0); return; }
     if (stage === Stage.ReadingBody) {
       if (!err && this.protocol.inputEof(this) === 'complete') { this.finalize(0); return; }
       this.r.log('error', `upstream prematurely closed connection while reading upstream`, this.upstreamUrl());
@@ -336,6 +383,7 @@ export class Upstream implements ConnectionOwner {
       this.finalize(this.status);
       return;
     }
+    if (this.status === 101) { this.startTunnel(rest); return; }
     this.stage = Stage.ReadingBody;
     this.protocol.inputFilterInit(this);
     this.headerSentToClient = true;
@@ -349,6 +397,52 @@ export class Upstream implements ConnectionOwner {
       state.responseLength += rest.length;
       this.protocol.inputFilter(this, rest);
     }
+  }
+
+  /**
+   * The upstream switched protocols (101) for a client that asked to upgrade:
+   * from now on bytes flow both ways untouched until either side closes
+   * (ngx_http_upstream_upgrade / _process_upgraded). Idle is bounded by
+   * the read timeout; a side's FIN is passed on once its bytes are delivered.
+   */
+  private startTunnel(rest: Buffer): void {
+    const r = this.r;
+    const client = r.conn.socket;
+    this.stage = Stage.Tunnel;
+    this.headerSentToClient = true;
+    this.keepalive = false;
+    r.status = 101;
+    let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+    const h = this.headersOut;
+    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    client.write(head + '\r\n');
+    if (rest.length > 0) this.tunnelToClient(rest);
+    const up = this.conn!.socket;
+    if (r.upgradeHead && r.upgradeHead.length > 0) up.write(r.upgradeHead);
+    client.on('data', (chunk: Buffer) => {
+      this.timer?.refresh();
+      if (!up.write(chunk)) client.pause();
+    });
+    client.on('end', () => this.tunnelHalfClose(false));
+    client.on('close', () => this.finalize(0));
+    up.on('drain', () => client.resume());
+    client.on('drain', () => up.resume());
+    this.armTimer(Stage.Tunnel, this.conf.readTimeout!);
+  }
+
+  private tunnelToClient(chunk: Buffer): void {
+    this.timer?.refresh();
+    const client = this.r.conn.socket;
+    if (!client.write(chunk)) this.conn?.socket.pause();
+  }
+
+  private tunnelEnded = 0;
+  /** One side sent FIN: pass it on; when both did, the tunnel is over. */
+  private tunnelHalfClose(fromUpstream: boolean): void {
+    if (this.finalized) return;
+    if (fromUpstream) this.r.conn.socket.end();
+    else this.conn?.socket.end();
+    if (++this.tunnelEnded === 2) this.finalize(0);
   }
 
   /** Whether the rules allow another try for failure `ft` (without looking at tries). */
@@ -467,8 +561,10 @@ export class Upstream implements ConnectionOwner {
       state.responseTime = Date.now() - this.tryStart;
       if (!state.status && rc >= 100) state.status = rc;
     }
+    const stageAtEnd = this.stage;
     this.stage = Stage.Done;
     this.r.onAbort = null;
+    if (this.bodyStream) { this.bodyStream.abort(); this.bodyStream = null; }
     if (this.pc.peer) {
       this.pc.keepalive = rc === 0 && this.keepalive && this.conn !== null && this.conn.usable;
       this.freePeer(PeerState.Ok);
@@ -476,6 +572,12 @@ export class Upstream implements ConnectionOwner {
     this.dropConnection();
     this.protocol.finalizeRequest(this, rc);
     const res = this.r.res;
+    if (stageAtEnd === Stage.Tunnel) {
+      const client = this.r.conn.socket;
+      if (rc === 0 && !client.destroyed) client.end(); else client.destroy();
+      setImmediate(() => client.destroy());
+      return;
+    }
     if (this.headerSentToClient) {
       if (rc === 0) { if (!res.writableEnded) res.end(); }
       else if (!res.writableEnded) res.destroy();

@@ -36,6 +36,7 @@ export interface ProxyWeir {
  */
 export async function startProxy(conf: string, files: Record<string, string> = {}): Promise<ProxyWeir> {
   const prefix = mkdtempSync(join(tmpdir(), 'weir-up-'));
+  mkdirSync(join(prefix, 'logs'));
   for (const [name, content] of Object.entries(files)) {
     const p = join(prefix, name);
     mkdirSync(dirname(p), { recursive: true });

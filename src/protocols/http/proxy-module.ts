@@ -91,7 +91,12 @@ const proxyHandler: ContentHandler = {
     }
     const protocol = new ProxyProtocol(conf.template!, { uri }, conf.upstream.bufferSize!);
     const u = new Upstream(r, conf.upstream, group, protocol, conf.poolKeys!);
-    if (conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked)) {
+    const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked) && conf.setBody === null;
+    if (hasBody && !conf.upstream.requestBuffering && (r.contentLength >= 0 || conf.httpVersion === '1.1')) {
+      u.start(true, r.contentLength < 0);
+      return;
+    }
+    if (hasBody) {
       readRequestBody(r, (status) => {
         if (status !== 0) { finalize(r, status); return; }
         u.start();
@@ -256,6 +261,9 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   },
   mergeLoc(p, c, cf) {
     mergeUpstreamConf(p.upstream, c.upstream);
+    // `if` blocks proxy with their location's proxy_pass (nginx merges it into "noname" levels).
+    // Harmless for nested locations: only a level whose handler is proxy's uses it.
+    if (c.pass === undefined) c.pass = p.pass;
     inherit(c, p, 'setHeaders', []);
     if (c.method === undefined) c.method = p.method ?? null;
     inherit(c, p, 'httpVersion', '1.1');
@@ -326,6 +334,7 @@ function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate
     passRequestHeaders: c.upstream.passRequestHeaders!,
     setBody: c.setBody ?? null,
     hideResponseHeaders: hide,
+    passUpgrade: setHeaders.some(([n]) => n.toLowerCase() === 'upgrade'),
     redirect,
   };
 }

@@ -30,6 +30,8 @@ export interface ProxyRequestTemplate {
   readonly setBody: ComplexValue | null;
   /** Lower-case response header names hidden from the client. */
   readonly hideResponseHeaders: ReadonlySet<string>;
+  /** proxy_set_header passes Upgrade to the upstream (nginx's WebSocket recipe): a 101 may be tunnelled. */
+  readonly passUpgrade: boolean;
   /** proxy_redirect default: [from, to] or null (off). */
   readonly redirect: ((r: HttpRequest, value: string) => string) | null;
 }
@@ -100,6 +102,7 @@ export class ProxyProtocol implements UpstreamProtocol {
       head += r.contentLength >= 0 ? `Content-Length: ${r.contentLength}\r\n` : 'Transfer-Encoding: chunked\r\n';
     }
     if (t.httpVersion === '1.0' && !t.skipClientHeaders.has('connection!set')) head += 'Connection: close\r\n';
+    if (r.upgradeHead !== null && !t.passUpgrade) r.keepalive = false;
     head += '\r\n';
     const bufs: Buffer[] = [Buffer.from(head, 'latin1')];
     if (body) bufs.push(body);
@@ -130,8 +133,10 @@ export class ProxyProtocol implements UpstreamProtocol {
       break;
     }
     const head = this.parser.head!;
-    if (head.upgrade) {
-      u.invalidReason = 'upstream sent "101 Switching Protocols" which weir does not tunnel yet';
+    const upgrading = head.upgrade && r.upgradeHead !== null && this.t.passUpgrade;
+    if (head.upgrade && !upgrading) {
+      // A 101 the client did not ask for (U7), or a location that does not forward Upgrade.
+      u.invalidReason = 'upstream sent "101 Switching Protocols" to a request that did not ask to upgrade';
       return 'invalid';
     }
     u.headerConsumed = consumedBefore + this.parser.consumed;
@@ -142,8 +147,9 @@ export class ProxyProtocol implements UpstreamProtocol {
     const tokens = head.connectionTokens;
     for (let i = 0; i < head.names.length; i++) {
       const lname = head.lowerNames[i];
-      if (hidden.has(lname) || HOP_BY_HOP_RESPONSE.has(lname)) continue;
-      if (tokens.length > 0 && tokens.includes(lname)) continue;
+      if (hidden.has(lname)) continue;
+      if (HOP_BY_HOP_RESPONSE.has(lname) && !(upgrading && (lname === 'upgrade' || lname === 'connection'))) continue;
+      if (tokens.length > 0 && tokens.includes(lname) && !(upgrading && lname === 'upgrade')) continue;
       let value = head.values[i];
       if (this.t.redirect && (lname === 'location' || lname === 'refresh')) value = this.t.redirect(r, value);
       out.push(head.names[i], value);

@@ -27,6 +27,7 @@ import type { ComplexValue } from '../../http/variables.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
 import { addUpstreamReference, splitAddress, type UpstreamGroup } from '../../upstream/upstream-module.js';
 import { Upstream } from '../../upstream/upstream.js';
+import { PoolKeys } from '../../keepalive/session.js';
 import { createGetRequest, MEMCACHED_KEY_NOT_SET } from './codec.js';
 import { MemcachedProtocol } from './memcached-protocol.js';
 
@@ -38,6 +39,8 @@ export interface MemcachedLocConf {
   key?: ComplexValue;
   /** What the core gets: 404 always intercepted (nginx's intercept_404), no body sent. */
   coreConf?: UpstreamLocConf;
+  /** The location's keep-alive pool scope (`keepalive ... local`). */
+  poolKeys?: PoolKeys;
 }
 
 /** The shared upstream directives nginx's memcached module has. */
@@ -51,6 +54,7 @@ function loc(cf: ConfContext): MemcachedLocConf {
 }
 
 let memcachedIndex = -1;
+let locationSerial = 0;
 
 const memcachedHandler: ContentHandler = {
   name: 'memcached',
@@ -68,7 +72,7 @@ const memcachedHandler: ContentHandler = {
       bufferSize: conf.upstream.bufferSize!,
       gzipFlag: conf.gzipFlag!,
     });
-    new Upstream(r, conf.coreConf!, conf.group!, protocol).start();
+    new Upstream(r, conf.coreConf!, conf.group!, protocol, conf.poolKeys!).start();
   },
 };
 
@@ -108,6 +112,7 @@ export const memcachedModule: HttpModule<undefined, undefined, MemcachedLocConf>
   mergeLoc(p, c) {
     mergeUpstreamConf(p.upstream, c.upstream);
     inherit(c, p, 'gzipFlag', 0);
+    c.poolKeys = new PoolKeys({ tag: `memcached:${++locationSerial}`, tls: '' });
     c.coreConf = { ...c.upstream, interceptErrors: true, passRequestBody: false };
   },
   postConfiguration(cf) {

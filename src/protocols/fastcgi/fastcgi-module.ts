@@ -1,0 +1,193 @@
+/**
+ * ngx_http_fastcgi_module's directives, variables and content handler:
+ * `fastcgi_pass` runs the request through a FastCGI application (php-fpm)
+ * with the Upstream core driving a FastcgiProtocol.
+ *
+ * Directive table (beyond the shared upstream ones in upstream-conf.ts,
+ * all of which exist with the `fastcgi_` prefix):
+ *   fastcgi_pass ADDRESS|UPSTREAM|unix:PATH ... location, if in location
+ *   fastcgi_param NAME VALUE [if_not_empty] ... a level with any fastcgi_param
+ *                                               replaces the parent's whole list
+ *   fastcgi_index NAME ........................ appended to $fastcgi_script_name ending in /
+ *   fastcgi_split_path_info REGEX ............. two captures: script name, path info
+ *   fastcgi_keep_conn on|off (off) ............ KEEP_CONN flag; reuse after END_REQUEST
+ *   fastcgi_catch_stderr STRING ............... stderr holding STRING → invalid header
+ * Variables: $fastcgi_script_name, $fastcgi_path_info.
+ *
+ * Deliberate differences from nginx:
+ *   - fastcgi_request_buffering off still reads the whole body first (the
+ *     body goes out as STDIN records, which the core's raw streaming cannot
+ *     frame); a body spilled to a temp file is read back into memory;
+ *   - fastcgi_pass with variables, fastcgi_cache*, fastcgi_store*,
+ *     fastcgi_bind are not supported ([emerg] unknown directive / error);
+ *   - the regex of fastcgi_split_path_info is a JavaScript RegExp (PCRE
+ *     syntax differences apply: see the rewrite module).
+ */
+import { readFile } from 'node:fs/promises';
+import type { ConfContext } from '../../config/conf-context.js';
+import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
+import { inherit, setFlag } from '../../config/slots.js';
+import { readRequestBody } from '../../http/body.js';
+import { httpCoreModule, type ContentHandler, type CoreLocConf } from '../../http/core-module.js';
+import { finalize } from '../../http/phases.js';
+import type { HttpRequest } from '../../http/request.js';
+import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
+import { addUpstreamReference, splitAddress, type UpstreamGroup } from '../../upstream/upstream-module.js';
+import { Upstream } from '../../upstream/upstream.js';
+import { PoolKeys } from '../../keepalive/session.js';
+import { FASTCGI_DEFAULT_HIDE, FastcgiProtocol, type FastcgiParamSpec, type FastcgiRequestTemplate } from './fastcgi-protocol.js';
+
+export interface FastcgiLocConf {
+  readonly upstream: UpstreamLocConf;
+  group?: UpstreamGroup;
+  params?: FastcgiParamSpec[];
+  index?: string;
+  splitPathInfo?: RegExp | null;
+  keepConn?: boolean;
+  catchStderr?: string[];
+  /** What the core gets: the body is framed as STDIN by the protocol, never sent raw. */
+  coreConf?: UpstreamLocConf;
+  /** The location's keep-alive pool scope (`keepalive ... local`). */
+  poolKeys?: PoolKeys;
+  template?: FastcgiRequestTemplate;
+}
+
+function loc(cf: ConfContext): FastcgiLocConf {
+  return cf.loc(fastcgiModule);
+}
+
+let fastcgiIndex = -1;
+let locationSerial = 0;
+
+function confOf(r: HttpRequest): FastcgiLocConf {
+  return r.loc.loc[fastcgiIndex] as FastcgiLocConf;
+}
+
+function template(c: FastcgiLocConf): FastcgiRequestTemplate {
+  if (c.template) return c.template;
+  const params = c.params!;
+  const httpNames = new Set<string>();
+  for (const p of params) if (p.name.startsWith('HTTP_')) httpNames.add(p.name);
+  const hide = new Set(FASTCGI_DEFAULT_HIDE);
+  for (const h of c.upstream.hideHeaders!) hide.add(h);
+  for (const h of c.upstream.passHeaders!) hide.delete(h);
+  c.template = {
+    params,
+    paramHttpNames: httpNames,
+    passRequestHeaders: c.upstream.passRequestHeaders!,
+    keepConn: c.keepConn!,
+    hide,
+    catchStderr: c.catchStderr!,
+    bufferSize: c.upstream.bufferSize!,
+  };
+  return c.template;
+}
+
+const fastcgiHandler: ContentHandler = {
+  name: 'fastcgi',
+  handle(r: HttpRequest): void {
+    const conf = confOf(r);
+    const t = template(conf);
+    const start = (body: Buffer | null): void => {
+      new Upstream(r, conf.coreConf!, conf.group!, new FastcgiProtocol(t, body), conf.poolKeys!).start();
+    };
+    if (!conf.upstream.passRequestBody) { start(null); return; }
+    readRequestBody(r, (status) => {
+      if (status !== 0) { finalize(r, status); return; }
+      const b = r.body;
+      if (!b || b.length === 0) { start(null); return; }
+      if (b.file === null) { start(b.buffers.length === 1 ? b.buffers[0] : Buffer.concat(b.buffers, b.length)); return; }
+      readFile(b.file).then(start, (err: Error) => {
+        r.log('crit', `could not read request body file "${b.file}": ${err.message}`);
+        finalize(r, 500);
+      });
+    });
+  },
+};
+
+/** ngx_http_fastcgi_split: script name and path info of the current URI. */
+function split(r: HttpRequest, c: FastcgiLocConf): [string, string] {
+  const re = c.splitPathInfo;
+  if (!re) return [r.uri, ''];
+  const m = re.exec(r.uri);
+  if (!m) return [r.uri, ''];
+  return [m[1] ?? '', m[2] ?? ''];
+}
+
+const directives: DirectiveSpec[] = [
+  ...upstreamDirectives('fastcgi_', (cf) => loc(cf).upstream),
+  {
+    name: 'fastcgi_pass', contexts: Ctx.Location | Ctx.LocationIf, args: [1, 1],
+    set(cf, d) {
+      const c = loc(cf);
+      const core = cf.loc(httpCoreModule) as CoreLocConf;
+      if (c.group || core.handler) return cf.duplicate();
+      const text = d.args[0];
+      if (text.includes('$')) return cf.error(`"fastcgi_pass" with variables is not supported by weir yet`);
+      const addr = splitAddress(text, 0);
+      if (typeof addr === 'string') return cf.error(addr);
+      c.group = addUpstreamReference(cf, addr.host, addr.port, 0, addr.path);
+      core.handler = fastcgiHandler;
+    },
+  },
+  {
+    name: 'fastcgi_param', contexts: HTTP_MAIN_SRV_LOC, args: [2, 3],
+    set(cf, d) {
+      if (d.args.length === 3 && d.args[2] !== 'if_not_empty') return cf.invalid(`invalid parameter "${d.args[2]}"`);
+      const vars = cf.main(httpCoreModule).variables;
+      (loc(cf).params ??= []).push({
+        name: d.args[0],
+        value: vars.compile(d.args[1], cf.position),
+        ifNotEmpty: d.args.length === 3,
+      });
+    },
+  },
+  {
+    name: 'fastcgi_index', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) { if (loc(cf).index !== undefined) return cf.duplicate(); loc(cf).index = d.args[0]; },
+  },
+  {
+    name: 'fastcgi_split_path_info', contexts: Ctx.Location, args: [1, 1],
+    set(cf, d) {
+      let re: RegExp;
+      try { re = new RegExp(d.args[0]); } catch (err) { return cf.error(`${(err as Error).message} in "${d.args[0]}"`); }
+      const captures = new RegExp(`${re.source}|`).exec('')!.length - 1;
+      if (captures !== 2) return cf.error(`pattern "${d.args[0]}" must have 2 captures`);
+      loc(cf).splitPathInfo = re;
+    },
+  },
+  { name: 'fastcgi_keep_conn', contexts: HTTP_MAIN_SRV_LOC, args: 'flag', set: (cf, d) => setFlag(cf, d, loc(cf), 'keepConn') },
+  {
+    name: 'fastcgi_catch_stderr', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) { (loc(cf).catchStderr ??= []).push(d.args[0]); },
+  },
+];
+
+export const fastcgiModule: HttpModule<undefined, undefined, FastcgiLocConf> = {
+  kind: 'http',
+  name: 'http_fastcgi',
+  directives,
+  createLoc: () => ({ upstream: {} }),
+  initMain(_main, cf) {
+    const v = cf.main(httpCoreModule).variables;
+    v.define('fastcgi_script_name', (r) => {
+      const c = confOf(r);
+      const [script] = split(r, c);
+      return c.index && script.endsWith('/') ? script + c.index : script;
+    });
+    v.define('fastcgi_path_info', (r) => split(r, confOf(r))[1]);
+  },
+  mergeLoc(p, c) {
+    mergeUpstreamConf(p.upstream, c.upstream);
+    inherit(c, p, 'params', []);
+    inherit(c, p, 'index', '');
+    if (c.splitPathInfo === undefined) c.splitPathInfo = p.splitPathInfo ?? null;
+    inherit(c, p, 'keepConn', false);
+    inherit(c, p, 'catchStderr', []);
+    c.poolKeys = new PoolKeys({ tag: `fastcgi:${++locationSerial}`, tls: '' });
+    c.coreConf = { ...c.upstream, passRequestBody: false };
+  },
+  postConfiguration(cf) {
+    fastcgiIndex = cf.registry.indexOf(fastcgiModule);
+  },
+};

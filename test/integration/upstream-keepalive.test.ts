@@ -1,0 +1,177 @@
+/**
+ * The upstream keep-alive cache through the proxy (nginx 1.29.7+: on by
+ * default, `keepalive 32`): connections are reused (counted at the fixture),
+ * `Connection: close` from the upstream is honoured, no reuse after a
+ * truncated, over-long or malformed response, keepalive_requests and
+ * keepalive_timeout, and a failure on a reused connection (the upstream
+ * closed it just as a request arrived) is retried without a client error and
+ * without charging the peer. Every scenario ends with no handle left.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFaultUpstream, type FaultOptions, type FaultUpstream, type ReceivedRequest } from '../helpers/fault-upstream.js';
+import { GET, leakSnapshot, request, sleep, startProxy, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir } from '../helpers/proxy-harness.js';
+
+const unhandled = trackUnhandled();
+
+async function scenario(
+  fixtureOpts: FaultOptions[],
+  conf: (fx: FaultUpstream[]) => string,
+  fn: (w: ProxyWeir, fx: FaultUpstream[]) => Promise<void>,
+): Promise<void> {
+  const leaks = leakSnapshot();
+  const fx: FaultUpstream[] = [];
+  for (const o of fixtureOpts) fx.push(await startFaultUpstream(o));
+  let w: ProxyWeir | null = null;
+  try {
+    w = await startProxy(`log_format up '$request_uri $status ua="$upstream_addr" us="$upstream_status"';\n${conf(fx)}`);
+    await fn(w, fx);
+  } finally {
+    await w?.stop();
+    for (const f of fx) await f.stop();
+  }
+  const left = await leaks();
+  assert.equal(left, '', `handles left after the scenario: ${left}`);
+  assert.deepEqual(unhandled.take(), []);
+}
+
+const srv = (loc = ''): string => `  server { listen 127.0.0.1:%PORT%; server_name localhost; access_log %PREFIX%/access.log up;
+    location / { proxy_pass http://be; ${loc} } }`;
+
+/** Requests already received on the connection of `req`, before it. */
+const earlierOnConn = (fx: () => FaultUpstream, req: ReceivedRequest): number =>
+  fx().requests.filter((q) => q.conn === req.conn && q.index < req.index).length;
+
+test('connections are reused across client connections (keepalive on by default)', async () => {
+  await scenario([{ mode: 'ok' }], ([a]) => upstreamBlock('be', [a.addr]) + srv(), async (w, [a]) => {
+    for (let i = 0; i < 5; i++) assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal(a.requests.length, 5);
+    assert.equal(a.connections, 1);
+    // HTTP/1.1 upstream request, and no "Connection: close" (nginx 1.29.7+).
+    assert.match(a.requests[0].head, /^GET \/ HTTP\/1\.1\r\n/);
+    assert.equal(a.requests[0].headers.connection, undefined);
+    assert.equal(a.requests[0].headers.host, 'be');
+  });
+});
+
+test('explicit keepalive 32 with proxy_http_version 1.1 (what nginx 1.22 needs) reuses too', async () => {
+  await scenario([{ mode: 'ok' }], ([a]) => upstreamBlock('be', [a.addr], 'keepalive 32;') + srv('proxy_http_version 1.1; proxy_set_header Connection "";'), async (w, [a]) => {
+    for (let i = 0; i < 4; i++) assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal(a.connections, 1);
+  });
+});
+
+test('Connection: close from the upstream is honoured (no reuse)', async () => {
+  await scenario([{ mode: 'ok', extraHeaders: ['Connection: close'] }], ([a]) => upstreamBlock('be', [a.addr]) + srv(), async (w, [a]) => {
+    for (let i = 0; i < 3; i++) assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal(a.connections, 3);
+  });
+});
+
+test('no reuse after an over-long response (bytes beyond Content-Length)', async () => {
+  let n = 0;
+  await scenario([{ mode: () => (n++ === 0 ? 'raw' : 'ok'), raw: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA', closeAfterRaw: false }],
+    ([a]) => upstreamBlock('be', [a.addr]) + srv(), async (w, [a]) => {
+      assert.equal((await GET(w.port)).res?.body.toString(), 'ok');
+      assert.equal((await GET(w.port)).res?.body.toString(), `port=${a.port}`);
+      assert.equal(a.connections, 2);
+    });
+});
+
+test('no reuse after a malformed chunked body (the client sees the truncation)', async () => {
+  let n = 0;
+  await scenario([{ mode: () => (n++ === 0 ? 'raw' : 'ok'), raw: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokZZ\r\n0\r\n\r\n', closeAfterRaw: false }],
+    ([a]) => upstreamBlock('be', [a.addr]) + srv(), async (w, [a]) => {
+      const x = await GET(w.port);
+      assert.equal(x.res?.status, 200);
+      assert.doesNotMatch(x.ex.raw.toString('latin1'), /\r\n0\r\n\r\n$/);
+      assert.ok(x.ex.closed);
+      assert.equal((await GET(w.port)).res?.body.toString(), `port=${a.port}`);
+      assert.equal(a.connections, 2);
+    });
+});
+
+test('no reuse after a response the client aborted (body not drained)', async () => {
+  let n = 0;
+  await scenario([{ mode: (i) => (n++ === 0 ? 'hang' : 'ok') }], ([a]) => upstreamBlock('be', [a.addr]) + srv(), async (w, [a]) => {
+    await request(w.port, 'GET', '/abort', { idleMs: 200, totalMs: 200 });
+    await sleep(100);
+    assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal(a.connections, 2);
+  });
+});
+
+test('keepalive_requests 2: a connection carries at most 2 requests', async () => {
+  await scenario([{ mode: 'ok' }], ([a]) => upstreamBlock('be', [a.addr], 'keepalive 8; keepalive_requests 2;') + srv(), async (w, [a]) => {
+    for (let i = 0; i < 5; i++) assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal(a.connections, 3);
+  });
+});
+
+test('keepalive_timeout 150ms: an idle cached connection is closed by weir', async () => {
+  await scenario([{ mode: 'ok' }], ([a]) => upstreamBlock('be', [a.addr], 'keepalive 8; keepalive_timeout 150ms;') + srv(), async (w, [a]) => {
+    assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal(a.open, 1);
+    await sleep(400);
+    assert.equal(a.open, 0, 'idle connection still open after keepalive_timeout');
+    assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal(a.connections, 2);
+  });
+});
+
+test('the upstream closes an idle connection (FIN): weir drops it from the cache, the next GET succeeds', async () => {
+  await scenario([{ mode: 'ok' }], ([a]) => upstreamBlock('be', [a.addr]) + srv(), async (w, [a]) => {
+    assert.equal((await GET(w.port)).res?.status, 200);
+    a.closeIdle();
+    await sleep(50);
+    assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal(a.connections, 2);
+  });
+});
+
+test('a reused connection reset as the request arrives: GET retried without a client error, peer not charged', async () => {
+  let fx: FaultUpstream;
+  await scenario([{ mode: (_i, req) => (earlierOnConn(() => fx, req) > 0 ? 'reset' : 'ok') }],
+    ([a]) => { fx = a; return upstreamBlock('be', [`${a.addr} max_fails=1 fail_timeout=30s`]) + srv(); }, async (w, [a]) => {
+      for (let i = 0; i < 4; i++) {
+        const x = await GET(w.port, `/r${i}`);
+        assert.equal(x.res?.status, 200, `request ${i}: ${x.ex.raw.toString('latin1').slice(0, 100)}`);
+      }
+      assert.equal(a.connections, 4, 'each stale connection replaced by a fresh one');
+      assert.doesNotMatch(w.errorLog(), /temporarily disabled/);
+    });
+});
+
+test('a reused connection closed (FIN, no answer) as the request arrives: GET retried; two peers, neither skipped', async () => {
+  let fa: FaultUpstream;
+  let fb: FaultUpstream;
+  const opts = (get: () => FaultUpstream): FaultOptions => ({ mode: (_i, req) => (earlierOnConn(get, req) > 0 ? 'raw' : 'ok'), raw: '' });
+  await scenario([opts(() => fa), opts(() => fb)],
+    ([a, b]) => { fa = a; fb = b; return upstreamBlock('be', [`${a.addr} max_fails=1 fail_timeout=30s`, `${b.addr} max_fails=1 fail_timeout=30s`]) + srv(); },
+    async (w, [a, b]) => {
+      for (let i = 0; i < 6; i++) assert.equal((await GET(w.port, `/f${i}`)).res?.status, 200);
+      // Both peers keep getting traffic: a stale keep-alive connection is not a peer failure.
+      assert.ok(a.requests.length >= 3 && b.requests.length >= 3, `${a.requests.length} / ${b.requests.length}`);
+      const lines = await waitAccess(w, 6);
+      assert.equal(lines.length, 6);
+    });
+});
+
+test('tries are not consumed by stale cached connections: single peer, proxy_next_upstream_tries 1', async () => {
+  let fx: FaultUpstream;
+  await scenario([{ mode: (_i, req) => (earlierOnConn(() => fx, req) > 0 ? 'reset' : 'ok') }],
+    ([a]) => { fx = a; return upstreamBlock('be', [a.addr]) + srv('proxy_next_upstream_tries 1;'); }, async (w) => {
+      assert.equal((await GET(w.port)).res?.status, 200);
+      assert.equal((await GET(w.port)).res?.status, 200);
+    });
+});
+
+test('cached connections are closed when weir stops (no socket left at the fixture)', async () => {
+  await scenario([{ mode: 'ok' }, { mode: 'ok' }], ([a, b]) => upstreamBlock('be', [a.addr, b.addr]) + srv(), async (w, [a, b]) => {
+    for (let i = 0; i < 4; i++) assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal(a.open + b.open, 2);
+    await w.stop();
+    for (let i = 0; i < 40 && a.open + b.open > 0; i++) await sleep(25);
+    assert.equal(a.open + b.open, 0);
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * RELIABILITY.md U1–U12 through the proxy: the upstream sends the row's bytes
+ * (and keeps its connection open, so that only weir can decide to close it);
+ * we check the client's answer, that the upstream connection is not reused
+ * where the row says so (the next request arrives on a new connection), and
+ * that nothing is left open afterwards.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
+import { exchange, leakSnapshot, request, startProxy, trackUnhandled, upstreamBlock, type ProxyWeir } from '../helpers/proxy-harness.js';
+
+const unhandled = trackUnhandled();
+
+/**
+ * The first request gets `raw` (connection left open unless `close`); every
+ * later request gets a normal 200 (`port=N`). Runs `fn`, then checks leaks.
+ */
+async function row(raw: string | Buffer, fn: (w: ProxyWeir, a: FaultUpstream) => Promise<void>, opts: { close?: boolean; loc?: string } = {}): Promise<void> {
+  const leaks = leakSnapshot();
+  const a = await startFaultUpstream({ mode: (i) => (i === 0 ? 'raw' : 'ok'), raw, closeAfterRaw: opts.close ?? false });
+  const w = await startProxy(`${upstreamBlock('be', [`${a.addr} max_fails=0`])}
+  server { listen 127.0.0.1:%PORT%; server_name localhost; location / { proxy_pass http://be; ${opts.loc ?? ''} } }`);
+  try {
+    await fn(w, a);
+  } finally {
+    await w.stop();
+    await a.stop();
+  }
+  const left = await leaks();
+  assert.equal(left, '', `handles left: ${left}`);
+  assert.deepEqual(unhandled.take(), []);
+}
+
+/** The row answers 502, and the next request goes out on a new upstream connection and succeeds. */
+async function expect502NotReused(raw: string, logRe: RegExp = /upstream sent|upstream prematurely|invalid/): Promise<void> {
+  await row(raw, async (w, a) => {
+    const x = await request(w.port, 'GET', '/');
+    assert.equal(x.res?.status, 502, `${JSON.stringify(raw)} → ${JSON.stringify(x.ex.raw.toString('latin1').slice(0, 200))}`);
+    const y = await request(w.port, 'GET', '/');
+    assert.equal(y.res?.status, 200);
+    assert.equal(y.res?.body.toString(), `port=${a.port}`);
+    assert.equal(a.connections, 2, `${JSON.stringify(raw)}: the bad connection was reused`);
+    assert.equal(a.requests[1].conn, 1);
+    const log = await w.waitLog(logRe);
+    assert.match(log, logRe);
+  });
+}
+
+const H = 'HTTP/1.1 200 OK\r\n';
+
+test('U1: Content-Length with Transfer-Encoding (either order) → 502, connection closed', async () => {
+  await expect502NotReused(`${H}Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
+  await expect502NotReused(`${H}Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n`);
+});
+
+test('U2: duplicate Content-Length (even equal), Content-Length: foo → 502', async () => {
+  await expect502NotReused(`${H}Content-Length: 2\r\nContent-Length: 2\r\n\r\nok`);
+  await expect502NotReused(`${H}Content-Length: 2, 2\r\n\r\nok`);
+  await expect502NotReused(`${H}Content-Length: foo\r\n\r\nok`);
+});
+
+test('U3: Transfer-Encoding foo / two chunked lines → 502', async () => {
+  await expect502NotReused(`${H}Transfer-Encoding: foo\r\n\r\nok`);
+  await expect502NotReused(`${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n`);
+});
+
+test('U4: response-queue poisoning: forward "ok", discard the rest, never reuse (20 rounds, 0 mix-ups)', async () => {
+  let n = 0;
+  const leaks = leakSnapshot();
+  const poison = `${H}Content-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!`;
+  const a = await startFaultUpstream({ mode: () => (n++ % 2 === 0 ? 'raw' : 'ok'), raw: poison, closeAfterRaw: false });
+  const w = await startProxy(`${upstreamBlock('be', [a.addr])}
+  server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`);
+  try {
+    for (let i = 0; i < 20; i++) {
+      const x = await request(w.port, 'GET', '/');
+      assert.equal(x.res?.status, 200);
+      assert.equal(x.res?.body.toString(), i % 2 === 0 ? 'ok' : `port=${a.port}`, `round ${i}`);
+      assert.doesNotMatch(x.ex.raw.toString('latin1'), /EVIL/);
+    }
+    // Every poisoned response is the last request its connection carried.
+    for (const r of a.requests) {
+      if (r.index % 2 === 0) assert.ok(!a.requests.some((q) => q.conn === r.conn && q.index > r.index), `connection ${r.conn} reused after poisoning`);
+    }
+    assert.equal(a.connections, 11);
+  } finally {
+    await w.stop();
+    await a.stop();
+  }
+  assert.equal(await leaks(), '');
+});
+
+test('U5: CL 10 but 3 bytes then FIN; chunked without the last chunk → truncated for the client, not reused', async () => {
+  for (const raw of [`${H}Content-Length: 10\r\n\r\nabc`, `${H}Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`]) {
+    await row(raw, async (w, a) => {
+      const x = await request(w.port, 'GET', '/');
+      assert.ok(x.ex.closed);
+      const text = x.ex.raw.toString('latin1');
+      assert.doesNotMatch(text, /\r\n0\r\n\r\n$/);
+      if (x.res?.headers['content-length'] !== undefined) assert.ok(x.res.body.length < Number(x.res.headers['content-length']));
+      const y = await request(w.port, 'GET', '/');
+      assert.equal(y.res?.status, 200);
+      assert.equal(a.connections, 2);
+    }, { close: true });
+  }
+});
+
+test('U6: 100 Continue then 200 → 200; 103 forwarded to a 1.1 client; 50 × 1xx never taken as final', async () => {
+  await row(`HTTP/1.1 100 Continue\r\n\r\n${H}Content-Length: 2\r\n\r\nhi`, async (w) => {
+    const x = await request(w.port, 'GET', '/');
+    assert.deepEqual(x.ex.responses.map((r) => r.status), [200]);
+    assert.equal(x.res?.body.toString(), 'hi');
+  });
+  await row(`HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n${H}Content-Length: 2\r\n\r\nhi`, async (w) => {
+    const x = await request(w.port, 'GET', '/');
+    assert.deepEqual(x.ex.responses.map((r) => r.status), [103, 200]);
+    assert.equal(x.ex.responses[0].headers.link, '</a.css>; rel=preload');
+    assert.equal(x.ex.responses[1].body.toString(), 'hi');
+  });
+  await row(`${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(50)}${H}Content-Length: 2\r\n\r\nhi`, async (w) => {
+    const x = await request(w.port, 'GET', '/');
+    const final = x.ex.responses.filter((r) => r.status >= 200);
+    assert.equal(final.length, 1);
+    assert.ok(final[0].status === 200 || final[0].status === 502, String(final[0].status));
+  });
+});
+
+test('U7: 101 Switching Protocols without an Upgrade request → 502, closed', async () => {
+  await expect502NotReused('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', /101|upstream sent/);
+});
+
+test('U8: HEAD with CL 100 + 100 body bytes → no body to the client, connection not reused', async () => {
+  await row(`${H}Content-Length: 100\r\n\r\n${'b'.repeat(100)}`, async (w, a) => {
+    const x = await request(w.port, 'HEAD', '/');
+    assert.equal(x.res?.status, 200);
+    assert.equal(x.res?.headers['content-length'], '100');
+    const head = x.ex.raw.toString('latin1');
+    assert.equal(head.slice(head.indexOf('\r\n\r\n') + 4), '', 'HEAD got body bytes');
+    const y = await request(w.port, 'GET', '/');
+    assert.equal(y.res?.body.toString(), `port=${a.port}`);
+    assert.equal(a.connections, 2);
+  });
+});
+
+test('U8: 204 with a body and 304 with CL 10 + bytes → no body to the client, connection not reused', async () => {
+  for (const raw of ['HTTP/1.1 204 No Content\r\n\r\nBODY', 'HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n0123456789']) {
+    await row(raw, async (w, a) => {
+      const x = await request(w.port, 'GET', '/');
+      assert.ok(x.res?.status === 204 || x.res?.status === 304);
+      const text = x.ex.raw.toString('latin1');
+      assert.equal(text.slice(text.indexOf('\r\n\r\n') + 4), '', `${raw}: body bytes reached the client`);
+      const y = await request(w.port, 'GET', '/');
+      assert.equal(y.res?.body.toString(), `port=${a.port}`);
+      assert.equal(a.connections, 2, `${JSON.stringify(raw)}: reused after extra bytes`);
+    });
+  }
+});
+
+test('U9: CR/NUL in a header value, obs-fold, bare LF → 502', async () => {
+  await expect502NotReused(`${H}X: a\rb\r\nContent-Length: 2\r\n\r\nok`);
+  await expect502NotReused(`${H}X: a\x00b\r\nContent-Length: 2\r\n\r\nok`);
+  await expect502NotReused(`${H}X: a\r\n b\r\nContent-Length: 2\r\n\r\nok`);
+  await expect502NotReused('HTTP/1.1 200 OK\nContent-Length: 2\n\nok');
+});
+
+test('U10: headers over proxy_buffer_size, SSH banner, HTTP/0.9 → 502 (invalid_header)', async () => {
+  await expect502NotReused(`${H}X-Big: ${'a'.repeat(5000)}\r\nContent-Length: 2\r\n\r\nok`, /too big header|upstream sent/);
+  await expect502NotReused('SSH-2.0-OpenSSH_9.6\r\n');
+  await expect502NotReused('hello, this is HTTP/0.9\r\n');
+});
+
+test('U10: invalid_header is retryable when listed: the other peer answers', async () => {
+  const leaks = leakSnapshot();
+  const a = await startFaultUpstream({ mode: 'raw', raw: 'SSH-2.0-OpenSSH_9.6\r\n', closeAfterRaw: false });
+  const b = await startFaultUpstream({ mode: 'ok' });
+  const w = await startProxy(`${upstreamBlock('be', [a.addr, b.addr])}
+  server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; proxy_next_upstream error invalid_header; } }`);
+  try {
+    const x = await request(w.port, 'GET', '/');
+    assert.equal(x.res?.status, 200);
+    assert.equal(x.res?.body.toString(), `port=${b.port}`);
+  } finally {
+    await w.stop(); await a.stop(); await b.stop();
+  }
+  assert.equal(await leaks(), '');
+});
+
+test('U11: close-delimited response: streamed to EOF, complete framing for a 1.1 client, not pooled', async () => {
+  await row(`${H}X: 1\r\n\r\nclose-delimited body`, async (w, a) => {
+    const x = await request(w.port, 'GET', '/');
+    assert.equal(x.res?.status, 200);
+    assert.equal(x.res?.body.toString(), 'close-delimited body');
+    if (x.res?.headers['transfer-encoding']) assert.match(x.ex.raw.toString('latin1'), /\r\n0\r\n\r\n$/);
+    const y = await request(w.port, 'GET', '/');
+    assert.equal(y.res?.status, 200);
+    assert.equal(a.connections, 2);
+  }, { close: true });
+});
+
+test('U11: close-delimited response to a keep-alive 1.1 client: chunked (or close), and the client connection stays usable', async () => {
+  await row(`${H}\r\nclose-delimited body`, async (w) => {
+    const ex = await exchange(w.port, [
+      'GET /1 HTTP/1.1\r\nHost: a\r\n\r\n',
+    ], { methods: ['GET'], idleMs: 600 });
+    assert.equal(ex.responses[0]?.status, 200);
+    assert.equal(ex.responses[0].body.toString(), 'close-delimited body');
+    assert.ok(ex.responses[0].headers['transfer-encoding'] === 'chunked' || ex.closed);
+  }, { close: true });
+});
+
+test('U12: hop-by-hop response headers are stripped', async () => {
+  const raw = `${H}Connection: X-Foo, keep-alive\r\nX-Foo: secret\r\nKeep-Alive: timeout=99\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\nok`;
+  await row(raw, async (w) => {
+    const ex = await exchange(w.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { methods: ['GET'], idleMs: 500 });
+    const res = ex.responses[0];
+    assert.equal(res?.status, 200);
+    assert.equal(res.body.toString(), 'ok');
+    assert.equal(res.headers['x-kept'], 'yes');
+    for (const h of ['x-foo', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']) {
+      assert.equal(res.headers[h], undefined, `${h} passed to the client`);
+    }
+    assert.doesNotMatch(res.headers.connection ?? '', /x-foo/i);
+  });
+});
