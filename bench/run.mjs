@@ -213,6 +213,18 @@ function ticksDelta (before, after) {
   return d
 }
 
+/** Jiffies spent in user+nice+system on all CPUs (softirq, the loopback traffic, is left out). */
+function machineBusyTicks () {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  return f[0] + f[1] + f[2]
+}
+/** This harness and the children it has reaped (wrk): utime+stime+cutime+cstime. */
+function selfTicks () {
+  const s = fs.readFileSync('/proc/self/stat', 'utf8')
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
+}
+
 function rssKiB (root) {
   let sum = 0
   for (const p of treePids(root)) {
@@ -719,6 +731,9 @@ async function main () {
         const root = c.handle?.pid ?? null
         const before = root ? cpuTicks(root) : null
         const upBefore = cpuTicks(upstream.pid)
+        const busyBefore = machineBusyTicks()
+        const selfBefore = selfTicks()
+        const t0 = Date.now()
         let peak = 0
         const sample = () => { if (root) peak = Math.max(peak, rssKiB(root)) }
         sample()
@@ -728,7 +743,10 @@ async function main () {
         sample()
         const after = root ? cpuTicks(root) : null
         const upAfter = cpuTicks(upstream.pid)
-        const run = { round }
+        // CPU used by processes that are not part of the bench (other users of the machine).
+        const ours = (root ? ticksDelta(before, after) : 0) + ticksDelta(upBefore, upAfter) + (selfTicks() - selfBefore)
+        const foreignPct = Math.max(0, (machineBusyTicks() - busyBefore - ours) / tck / ((Date.now() - t0) / 1000) * 100)
+        const run = { round, otherLoadPct: Math.round(foreignPct) }
         if (!r.parsed) {
           run.failed = `wrk exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`
         } else {
@@ -746,7 +764,8 @@ async function main () {
         log(`bench: [${elapsed}s] ${s.name} round ${round}/${rounds} ${c.name}: ` + (run.failed
           ? `FAILED ${run.failed}`
           : `${fmtInt(run.rps)} req/s, p50 ${fmtFix(run.p50ms, 2)} ms, p99 ${fmtFix(run.p99ms, 2)} ms, ` +
-            `${root ? fmtFix(run.cpuUsPerReq, 1) + ' µs/req, ' + fmtFix(run.peakRssMB, 1) + ' MB, ' : ''}errors ${run.errors}`))
+            `${root ? fmtFix(run.cpuUsPerReq, 1) + ' µs/req, ' + fmtFix(run.peakRssMB, 1) + ' MB, ' : ''}errors ${run.errors}`) +
+          (foreignPct >= 10 ? ` [other processes used ${Math.round(foreignPct)}% of a CPU]` : ''))
       }
     }
   }
@@ -772,6 +791,7 @@ async function main () {
         errors: runs.reduce((a, r) => a + r.errors, 0),
         requests: runs.reduce((a, r) => a + r.requests, 0),
         upstreamCpuUsPerReq: median(runs.map((r) => r.upstreamCpuUsPerReq)),
+        otherLoadPct: Math.max(...runs.map((r) => r.otherLoadPct)),
         rounds: runs.length
       }
     }
@@ -829,6 +849,12 @@ async function main () {
   const failedOnes = contenders.filter((c) => c.failed)
   for (const c of failedOnes) out(`- ${c.name} failed: ${c.failed}`)
   for (const c of contenders) for (const n of c.notes) out(`- ${c.name}: ${n}`)
+  const allRuns = contenders.flatMap((c) => Object.values(c.runs).flat())
+  const noisy = allRuns.filter((r) => r.otherLoadPct >= 10)
+  if (noisy.length) {
+    const worst = Math.max(...noisy.map((r) => r.otherLoadPct))
+    out(`- WARNING: other processes on this machine used ≥10% of a CPU during ${noisy.length} of ${allRuns.length} runs (up to ${worst}%); those figures are disturbed`)
+  }
   out(`- measured in ${elapsedMin.toFixed(1)} min; JSON in ${path.relative(process.cwd(), opts.out) || opts.out}`)
   out()
 

@@ -32,7 +32,7 @@ const row = (name: string, builtByDefault: boolean, provided = false): NginxModu
 /** nginx's modules (auto/options), in configure's order. */
 export const NGINX_MODULES: readonly NginxModuleRow[] = [
   // The http core: `--without-http` drops everything below it.
-  row('http', true),
+  row('http', true, true),
   row('http-cache', true),
   // Built unless --without-*.
   row('http_charset_module', true),
@@ -44,11 +44,11 @@ export const NGINX_MODULES: readonly NginxModuleRow[] = [
   row('http_mirror_module', true),
   row('http_autoindex_module', true),
   row('http_geo_module', true),
-  row('http_map_module', true),
+  row('http_map_module', true, true),
   row('http_split_clients_module', true),
   row('http_referer_module', true),
-  row('http_rewrite_module', true),
-  row('http_proxy_module', true),
+  row('http_rewrite_module', true, true),
+  row('http_proxy_module', true, true),
   row('http_fastcgi_module', true),
   row('http_uwsgi_module', true),
   row('http_scgi_module', true),
@@ -58,12 +58,12 @@ export const NGINX_MODULES: readonly NginxModuleRow[] = [
   row('http_limit_req_module', true),
   row('http_empty_gif_module', true),
   row('http_browser_module', true),
-  row('http_upstream_hash_module', true),
-  row('http_upstream_ip_hash_module', true),
-  row('http_upstream_least_conn_module', true),
-  row('http_upstream_random_module', true),
-  row('http_upstream_keepalive_module', true),
-  row('http_upstream_zone_module', true),
+  row('http_upstream_hash_module', true, true),
+  row('http_upstream_ip_hash_module', true, true),
+  row('http_upstream_least_conn_module', true, true),
+  row('http_upstream_random_module', true, true),
+  row('http_upstream_keepalive_module', true, true),
+  row('http_upstream_zone_module', true, true),
   // Built only with --with-*.
   row('http_ssl_module', false),
   row('http_v2_module', false),

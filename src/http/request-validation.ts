@@ -370,6 +370,22 @@ function parseAbsoluteForm(url: string): AbsoluteTarget | null {
   return null;
 }
 
+const KNOWN_CODINGS = new Set(['chunked', 'identity', 'gzip', 'x-gzip', 'deflate', 'compress', 'x-compress', 'br', 'zstd']);
+
+/** `gzip, chunked`: every element a known coding, no empty element, chunked at most once. */
+function wellFormedCodings(te: string): boolean {
+  let chunkedSeen = false;
+  for (const part of te.split(',')) {
+    const coding = part.trim().toLowerCase();
+    if (!KNOWN_CODINGS.has(coding)) return false;
+    if (coding === 'chunked') {
+      if (chunkedSeen) return false;
+      chunkedSeen = true;
+    }
+  }
+  return true;
+}
+
 /*
  * Validate what node:http parsed. Called once per request, right after the head is parsed
  * and before anything reads the body; a failure means: answer `status` (Connection: close),
@@ -388,6 +404,8 @@ export function validateRequestHead(
 
   // --- request line (ngx_http_parse_request_line / ngx_http_process_request_line)
   if (method.length === 0) return fail(400, 'client sent invalid method', LINE);
+  // llhttp lets `GET  /` (two spaces) through as a target starting with a space.
+  if (url.length === 0 || url.charCodeAt(0) === 0x20) return fail(400, 'client sent invalid request', LINE);
   for (let i = 0; i < method.length; i++) {
     const c = method.charCodeAt(i);
     if ((c < 0x41 || c > 0x5a) && c !== 0x5f && c !== 0x2d) return fail(400, 'client sent invalid method', LINE);
@@ -508,7 +526,10 @@ export function validateRequestHead(
     }
     const te = trimOws(rawHeaders[u7 + 1]!);
     if (!nameIs(te, 'chunked')) {
-      return fail(501, `client sent unknown "Transfer-Encoding": "${te}"`, HEADERS);
+      // A well-formed list of real codings is nginx's 501; anything malformed
+      // (`,chunked`, quotes, `chunk`, `chunked, chunked`) is 400 (RELIABILITY R6).
+      const status = wellFormedCodings(te) ? 501 : 400;
+      return fail(status, `client sent unknown "Transfer-Encoding": "${te}"`, HEADERS);
     }
     if (contentLength >= 0) {
       return fail(400, 'client sent "Content-Length" and "Transfer-Encoding" headers at the same time', HEADERS);

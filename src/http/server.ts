@@ -20,6 +20,7 @@ import { httpCoreModule, type CoreMainConf, type CoreLocConf, type CoreSrvConf, 
 import type { ListenConf } from './listen.js';
 import { LocationTree, type LocationSpec } from './location-tree.js';
 import { bindCoreIndex, logRequest, Phase, runPhases, sendSpecial, setLocation } from './phases.js';
+import { specialPage, statusText } from './special-response.js';
 import { HttpRequest, type ConnectionState, type ServerRuntime } from './request.js';
 import { validateRequestHead } from './request-validation.js';
 import { ServerNames } from './server-names.js';
@@ -30,6 +31,11 @@ const kConn = Symbol('weir.connection');
 type SocketWithState = Socket & { [kConn]?: ConnectionState };
 
 let connectionSerial = 0;
+
+/** The page for errors found by node:http itself (no request, hence no server_tokens: the short token). */
+function badRequestPage(status: number): Buffer {
+  return specialPage(status, 'off')!;
+}
 
 class ServerRuntimeImpl implements ServerRuntime {
   readonly name: string;
@@ -202,7 +208,28 @@ export class HttpServers {
 
   /** node:http rejected the bytes (llhttp error, header overflow, header timeout). */
   private onClientError(err: NodeJS.ErrnoException, socket: SocketWithState, conf: ListenConf): void {
-    if (!socket.writable || (socket as unknown as { _httpMessage?: unknown })._httpMessage) { socket.destroy(); return; }
+    if (!socket.writable) { socket.destroy(); return; }
+    // Bad bytes after a request whose response is still being produced: answer
+    // that request first, then the 400 (as nginx does for a pipelined bad request).
+    // When the bad bytes are the request's own body, its handler answers; just close.
+    const inFlight = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (inFlight && !inFlight.writableFinished) {
+      if (inFlight.req?.complete !== true) {
+        // The bad bytes are this request's own body (chunk framing, trailers):
+        // answer 400 if nothing was sent yet, and close.
+        if (!inFlight.headersSent) {
+          const page = badRequestPage(400);
+          inFlight.writeHead(400, 'Bad Request', ['Server', 'weir', 'Content-Type', 'text/html', 'Content-Length', String(page.length), 'Connection', 'close']);
+          inFlight.end(page);
+          inFlight.once('finish', () => socket.destroySoon());
+        } else socket.destroy();
+        return;
+      }
+      inFlight.once('finish', () => setImmediate(() => { if (socket.writable) this.onClientError(err, socket, conf); }));
+      inFlight.once('close', () => { if (!inFlight.writableFinished) socket.destroy(); });
+      return;
+    }
+    if ((socket as unknown as { _httpMessage?: unknown })._httpMessage) { socket.destroy(); return; }
     const code = err.code ?? '';
     let status = 400;
     let page = 400;
@@ -214,8 +241,8 @@ export class HttpServers {
       const text = status === 408 ? 'client timed out' : page === 494 ? 'client sent too large request' : 'client sent invalid request';
       this.errorLog.log('info', `${text} while reading client request headers, client: ${state?.remoteAddress ?? ''}, server: ${conf.key}`);
     }
-    const body = Buffer.from(`<html>\r\n<head><title>${page === 494 ? '400 Request Header Or Cookie Too Large' : status === 408 ? '408 Request Time-out' : '400 Bad Request'}</title></head>\r\n<body>\r\n<center><h1>${page === 494 ? '400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large' : status === 408 ? '408 Request Time-out' : '400 Bad Request'}</h1></center>\r\n<hr><center>weir</center>\r\n</body>\r\n</html>\r\n`);
-    socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Time-out' : 'Bad Request'}\r\nServer: weir\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`);
+    const body = badRequestPage(page === 494 ? 494 : status);
+    socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nServer: weir\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`);
   }
 
   /**

@@ -22,14 +22,19 @@ export type MasterMessage =
   | { readonly weir: 'terminate' }   // fast stop
   | { readonly weir: 'reopen' };     // reopen log files
 
-/** Worker → master. */
+/**
+ * Worker → master. `hello` comes first, as soon as the worker listens for
+ * commands: IPC messages that reach a process before it has a 'message'
+ * listener are dropped, so the master holds its commands until then.
+ */
 export type WorkerMessage =
+  | { readonly weir: 'hello' }
   | { readonly weir: 'ready' }                             // every listener accepts connections
   | { readonly weir: 'failed'; readonly message: string }; // the config or a listener failed; the worker exits 2
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   const w = (m as { weir?: unknown } | null)?.weir;
-  return w === 'ready' || (w === 'failed' && typeof (m as { message?: unknown }).message === 'string');
+  return w === 'hello' || w === 'ready' || (w === 'failed' && typeof (m as { message?: unknown }).message === 'string');
 }
 
 export function isMasterMessage(m: unknown): m is MasterMessage {

@@ -30,7 +30,10 @@
  *
  * Differences from nginx:
  * - Workers get commands over the cluster IPC channel (nginx uses its channel
- *   socketpair too, with signals as the fallback).
+ *   socketpair too, with signals as the fallback). A command is held until the
+ *   worker's first message (`hello`): Node drops IPC messages that arrive
+ *   before the child has a 'message' listener, and a QUIT that reached a worker
+ *   still loading its modules was lost that way (its master then waited forever).
  * - The pid file is written once every worker listens (see pid-file.ts).
  * - A reload waits until each new worker reports that it listens before the old
  *   generation is told to quit (nginx waits a fixed 100 ms). A new generation
@@ -61,6 +64,8 @@ interface WorkerRecord {
   failure: string | null;
   /** Settles a start wait: null once listening, a message on failure. */
   started: ((failure: string | null) => void) | null;
+  /** Commands held until the worker says hello (see ipc.ts). */
+  held: MasterMessage[] | null;
 }
 
 export type StartResult = { readonly ok: true } | { readonly ok: false; readonly message: string };
@@ -78,6 +83,8 @@ export class Master {
   private reloadAgain = false;
   private pidPath: string | null = null;
   private killTimer: NodeJS.Timeout | null = null;
+  /** False until the first generation listens: a HUP before then waits for it. */
+  private running = false;
 
   constructor(cycle: Cycle, log: ErrorLog) {
     this.cycle = cycle;
@@ -102,6 +109,8 @@ export class Master {
         // `pid off`: no file.
         if (pid) writePidFile(pid);
         this.pidPath = pid || null;
+        this.running = true;
+        if (this.reloadAgain) { this.reloadAgain = false; this.requestReload(); }
         return { ok: true };
       } catch (err) {
         return this.abortStart((err as Error).message);
@@ -133,7 +142,7 @@ export class Master {
     on('SIGQUIT', () => this.shutdown('quit'));
     on('SIGTERM', () => this.shutdown('terminate'));
     on('SIGINT', () => this.shutdown('terminate'));
-    on('SIGHUP', () => { void this.reload(); });
+    on('SIGHUP', () => this.requestReload());
     on('SIGUSR1', () => this.reopen());
     on('SIGUSR2', () => this.log.log('notice', 'binary upgrade is not supported by weir, ignored'));
     on('SIGWINCH', () => this.log.log('notice', 'SIGWINCH is not supported by weir, ignored'));
@@ -172,7 +181,7 @@ export class Master {
     const spec: WorkerSpec = { ...cycle.options, generation };
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(spec) });
     const rec: WorkerRecord = {
-      worker, pid: worker.process.pid ?? 0, generation, cycle, state: 'starting', failure: null, started: null,
+      worker, pid: worker.process.pid ?? 0, generation, cycle, state: 'starting', failure: null, started: null, held: [],
     };
     this.workers.set(worker.id, rec);
     this.log.log('notice', `start worker process ${rec.pid}`);
@@ -185,6 +194,12 @@ export class Master {
 
   private onMessage(rec: WorkerRecord, m: unknown): void {
     if (!isWorkerMessage(m)) return;
+    if (m.weir === 'hello') {
+      const held = rec.held ?? [];
+      rec.held = null;
+      for (const c of held) this.send(rec, c);
+      return;
+    }
     if (m.weir === 'ready') {
       if (rec.state === 'starting') rec.state = 'ready';
       rec.started?.(null);
@@ -217,7 +232,8 @@ export class Master {
   }
 
   private send(rec: WorkerRecord, message: MasterMessage): void {
-    if (rec.worker.isConnected()) rec.worker.send(message);
+    if (rec.held) rec.held.push(message);
+    else if (rec.worker.isConnected()) rec.worker.send(message);
   }
 
   private stopWorker(rec: WorkerRecord, how: 'quit' | 'terminate'): void {
@@ -264,9 +280,15 @@ export class Master {
     for (const rec of this.workers.values()) this.send(rec, { weir: 'reopen' });
   }
 
+  private requestReload(): void {
+    this.reload().catch((err: unknown) => {
+      this.log.log('alert', `reload failed: ${(err as Error).stack ?? String(err)}`);
+    });
+  }
+
   private async reload(): Promise<void> {
     if (this.exiting) return;
-    if (this.reloading) {
+    if (this.reloading || !this.running) {
       // A HUP during a reload re-reads the config once more when this one ends.
       this.reloadAgain = true;
       return;

@@ -66,7 +66,9 @@ export class SingleProcess {
     on('SIGQUIT', () => { void this.exit(true); });
     on('SIGTERM', () => { void this.exit(false); });
     on('SIGINT', () => { void this.exit(false); });
-    on('SIGHUP', () => { void this.reload(); });
+    on('SIGHUP', () => {
+      this.reload().catch((err: unknown) => this.log.log('alert', `reload failed: ${(err as Error).stack ?? String(err)}`));
+    });
     on('SIGUSR1', () => {
       this.log.log('notice', 'reopening logs');
       reopenErrorLogs();
@@ -83,7 +85,7 @@ export class SingleProcess {
     const runtime = this.runtime;
     if (!first) {
       // TERM after QUIT: cut the graceful stop short; the first exit() finishes.
-      if (runtime) await runtime.stop(false);
+      if (runtime) await runtime.stop(false).catch(() => undefined);
       return;
     }
     if (this.reloading) await this.reloading;

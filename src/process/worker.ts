@@ -39,6 +39,12 @@ export function readWorkerSpec(env: NodeJS.ProcessEnv = process.env): WorkerSpec
 
 export async function runWorker(): Promise<void> {
   for (const sig of IGNORED_SIGNALS) process.on(sig, () => {});
+  // Listen for commands before anything else and queue them until the handler exists.
+  const early: MasterMessage[] = [];
+  let onCommand = (m: MasterMessage): void => { early.push(m); };
+  process.on('message', (m: unknown) => { if (isMasterMessage(m)) onCommand(m); });
+  process.on('SIGTERM', () => { onCommand({ weir: 'terminate' }); });
+  void send({ weir: 'hello' });
 
   let cycle: Cycle;
   let spec: WorkerSpec;
@@ -51,8 +57,8 @@ export async function runWorker(): Promise<void> {
     process.exit(EXIT_FATAL);
   }
 
+  // The config's own notices were logged by the master when it read the config.
   const log = new ErrorLog(cycle.errorLog);
-  for (const notice of cycle.core.notices) log.log('notice', notice);
   let runtime: HttpRuntime;
   let state: 'starting' | 'serving' | 'stopping' = 'starting';
   let pending: MasterMessage | null = null;
@@ -66,7 +72,7 @@ export async function runWorker(): Promise<void> {
   const stop = async (graceful: boolean): Promise<void> => {
     if (state === 'stopping') {
       // A terminate after a quit cuts the graceful stop short.
-      if (!graceful) await runtime.stop(false);
+      if (!graceful) await runtime.stop(false).catch(() => undefined);
       return;
     }
     state = 'stopping';
@@ -92,8 +98,8 @@ export async function runWorker(): Promise<void> {
     }
   };
 
-  process.on('message', (m: unknown) => { if (isMasterMessage(m)) handle(m); });
-  process.on('SIGTERM', () => { handle({ weir: 'terminate' }); });
+  onCommand = handle;
+  for (const m of early.splice(0)) handle(m);
   process.on('uncaughtException', (err) => {
     log.log('alert', `uncaught exception: ${err.stack ?? String(err)}`);
     process.stderr.write(`weir: [alert] uncaught exception in worker ${process.pid}: ${err.stack ?? String(err)}\n`);

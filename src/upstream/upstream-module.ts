@@ -23,6 +23,7 @@ import { ConfigError, atPosition } from '../config/errors.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import { httpCoreModule } from '../http/core-module.js';
 import { KeepaliveCache } from '../keepalive/cache.js';
+import { defineUpstreamVariables } from './state.js';
 import {
   applyKeepaliveDirective, KEEPALIVE_DIRECTIVES, resolveKeepalive, type KeepaliveDirectives, type KeepaliveSettings,
 } from '../keepalive/directives.js';
@@ -283,6 +284,7 @@ export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> 
   },
   createMain: () => ({ groups: new Map(), unresolved: [] }),
   initMain(main, cf) {
+    defineUpstreamVariables(cf.main(httpCoreModule).variables);
     // proxy_pass http://name without a port and no `upstream name {}`: the host itself.
     for (const [key, g] of [...main.groups]) {
       if (g.defined || g.implicitPort !== 0 || key.startsWith('unix:')) continue;
@@ -295,6 +297,8 @@ export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> 
       else deferServer(main, g, server);
     }
     if (main.unresolved.length > 0) cf.pendingTasks.push(() => prepareUpstreams(main));
+    // Idle upstream connections close with the worker.
+    cf.main(httpCoreModule).stopHooks.push(() => { for (const g of main.groups.values()) g.cache?.closeAll(); });
   },
 };
 

@@ -141,7 +141,10 @@ export class Upstream implements ConnectionOwner {
     this.pc = {
       address: null, peer: null, tries, cached: false, headerTime: -1, responseTime: -1,
       connection: null, keepalive: false,
-      log: (level, message) => r.log(level, message),
+      log: (level, message) => {
+        const stage = STAGE_TEXT[this.stage];
+        r.log(level, stage ? `${message} ${stage}` : message, this.upstreamUrl());
+      },
     };
     pushUpstreamStates(r, this.states);
   }
@@ -186,6 +189,11 @@ export class Upstream implements ConnectionOwner {
       this.sendRequest();
       return;
     }
+    this.openConnection();
+  }
+
+  /** A new connection to the chosen peer (not from the cache). */
+  private openConnection(): void {
     this.stage = Stage.Connecting;
     this.group.cache?.noteConnect();
     const conn = UpstreamConnection.connect(this.pc.address!, () => this.onConnected());
@@ -393,10 +401,9 @@ export class Upstream implements ConnectionOwner {
     }
     r.res.on('drain', () => this.clientDrained());
     if (this.finalized) return;
-    if (rest.length > 0) {
-      state.responseLength += rest.length;
-      this.protocol.inputFilter(this, rest);
-    }
+    // Even empty: a body that is already complete (Content-Length: 0, HEAD) ends here.
+    state.responseLength += rest.length;
+    this.protocol.inputFilter(this, rest);
   }
 
   /**
@@ -506,16 +513,31 @@ export class Upstream implements ConnectionOwner {
   /** nginx's ngx_http_upstream_next: this try failed with `ft`. */
   next(ft: number): void {
     if (this.finalized) return;
-    const cachedError = this.pc.cached && ft === FT.error && this.stage !== Stage.ReadingBody;
+    const status = failureStatus(ft);
+    if (this.state && !this.state.status) this.state.status = status;
+    if (this.r.clientAborted) { this.finalize(499); return; }
+    // A reused keep-alive connection that failed before any response byte was most
+    // likely closed by the peer while idle: retry the same peer on a fresh
+    // connection, without charging it or spending a try (Pingora's rule; nginx
+    // charges the peer and moves on). A fresh connection that fails is charged.
+    if (this.pc.cached && ft === FT.error && this.state!.bytesReceived === 0 && this.pc.peer
+      && this.retryAllowed(ft) && !(this.requestSent && this.r.bodyStreamed)) {
+      this.dropConnection();
+      this.pc.cached = false;
+      this.requestSent = false;
+      const state = new UpstreamTryState();
+      state.addr = this.pc.address!.name;
+      this.state = state;
+      this.states.push(state);
+      this.tryStart = Date.now();
+      this.openConnection();
+      return;
+    }
     if (this.pc.peer) {
-      const st = ft === FT.http_403 || ft === FT.http_404 || cachedError || ft === FT.nolive ? PeerState.Next : PeerState.Failed;
+      const st = ft === FT.http_403 || ft === FT.http_404 || ft === FT.nolive ? PeerState.Next : PeerState.Failed;
       this.freePeer(st);
     }
     this.dropConnection();
-    const status = failureStatus(ft);
-    if (this.state && !this.state.status) this.state.status = status;
-    if (cachedError) this.pc.tries++;
-    if (this.r.clientAborted) { this.finalize(499); return; }
     if (this.pc.tries === 0 || ft === FT.nolive || !this.retryAllowed(ft)
       || (this.requestSent && this.body === null && this.r.bodyStreamed)) {
       this.finalize(status);
@@ -571,7 +593,8 @@ export class Upstream implements ConnectionOwner {
     }
     this.dropConnection();
     this.protocol.finalizeRequest(this, rc);
-    const res = this.r.res;
+    const r = this.r;
+    const res = r.res;
     if (stageAtEnd === Stage.Tunnel) {
       const client = this.r.conn.socket;
       if (rc === 0 && !client.destroyed) client.end(); else client.destroy();
@@ -579,8 +602,16 @@ export class Upstream implements ConnectionOwner {
       return;
     }
     if (this.headerSentToClient) {
-      if (rc === 0) { if (!res.writableEnded) res.end(); }
-      else if (!res.writableEnded) res.destroy();
+      if (rc === 0) { if (!res.writableEnded) res.end(); return; }
+      // Cut the response where it is: what was written reaches the client, then
+      // the connection closes without completing the framing (nginx flushes first).
+      const socket = res.socket;
+      if (!res.writableEnded && socket && !socket.destroyed) {
+        res.flushHeaders();
+        r.keepalive = false;
+        socket.uncork();
+        socket.destroySoon();
+      } else if (!res.writableEnded) res.destroy();
       return;
     }
     if (rc === 0) rc = 502;

@@ -40,7 +40,14 @@ export const STDOUT = 6;
 export const STDERR = 7;
 export const END_REQUEST = 3;
 
-export function stdout(text: Buffer | string): Buffer { return record(STDOUT, text); }
+/** STDOUT records (split at 32 KB, as a real application would for big output). */
+export function stdout(text: Buffer | string): Buffer {
+  const b = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
+  if (b.length <= 32768) return record(STDOUT, b);
+  const parts: Buffer[] = [];
+  for (let off = 0; off < b.length; off += 32768) parts.push(record(STDOUT, b.subarray(off, off + 32768)));
+  return Buffer.concat(parts);
+}
 export function stderr(text: string): Buffer { return record(STDERR, text); }
 export function endRequest(appStatus = 0): Buffer {
   const b = Buffer.alloc(8);

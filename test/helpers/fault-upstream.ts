@@ -73,6 +73,8 @@ export interface FaultUpstream {
   restart(): Promise<void>;
   /** Close every open connection now (FIN), as an upstream's idle timeout does. */
   closeIdle(): void;
+  /** Forget the counts and recorded requests, and close open connections (same port, same options). */
+  reset(): void;
   /** Resolves when `n` requests have been received (or rejects after ms). */
   waitRequests(n: number, ms?: number): Promise<void>;
 }
@@ -235,6 +237,11 @@ export async function startFaultUpstream(opts: FaultOptions = {}, fixedPort = 0)
     },
     restart: listen,
     closeIdle() { for (const s of sockets) s.end(); },
+    reset() {
+      for (const s of sockets) s.destroy();
+      requests.length = 0;
+      connections = 0;
+    },
     waitRequests(n, ms = 3000) {
       if (requests.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {

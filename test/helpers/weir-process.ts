@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 /** The repository's bin/weir (this file runs from dist/test/helpers/). */
 export const WEIR_BIN = fileURLToPath(new URL('../../../bin/weir', import.meta.url));
 
-const DEFAULT_TIMEOUT = 10_000;
+const DEFAULT_TIMEOUT = 15_000;
 const POLL_MS = 20;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -351,7 +351,10 @@ export function httpGet(port: number, path = '/', o: { agent?: http.Agent | fals
       res.on('error', reject);
     });
     req.setTimeout(o.timeoutMs ?? 5000, () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
+    req.on('error', (err: Error & { reusedSocket?: boolean }) => {
+      err.reusedSocket = req.reusedSocket;
+      reject(err);
+    });
     req.end();
   });
 }

@@ -181,7 +181,7 @@ http {
   server {
     listen 127.0.0.1:%PORT%;
     location / { set $memcached_key $uri; memcached_pass 127.0.0.1:${good.port}; }
-    location /retry/ { set $memcached_key /ok; memcached_pass retry; memcached_next_upstream error timeout invalid_header; }
+    location /retry/ { set $memcached_key /ok; memcached_pass retry; memcached_next_upstream error timeout invalid_response; }
     location /noretry/ { set $memcached_key /ok; memcached_pass noretry; memcached_next_upstream off; }
     location /k/ { set $memcached_key /$arg_k; memcached_pass one; }
     location /lc/ { set $memcached_key /ok; memcached_pass lc; }
@@ -229,7 +229,7 @@ http {
     assert.equal(res.body.toString(), 'ok');
   });
 
-  test('memcached_next_upstream invalid_header retries on the second server', async () => {
+  test('memcached_next_upstream invalid_response retries on the second server', async () => {
     const res = await one(w, get('/retry/'));
     assert.equal(res.status, 200);
     assert.equal(res.body.toString(), 'ok');

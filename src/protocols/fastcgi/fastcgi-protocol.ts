@@ -65,6 +65,8 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
   private pending: Buffer[] = [];
   private first = true;
   private caught: string | null = null;
+  /** The CGI header was parsed (stderr after it is logged "while reading upstream", as nginx). */
+  private headerSeen = false;
   /** Body bytes still expected when the application sent Content-Length (-1: none). */
   private rest = -1;
   private overflow = false;
@@ -91,13 +93,16 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
     this.pending = [];
     this.first = true;
     this.caught = null;
+    this.headerSeen = false;
     this.rest = -1;
     this.overflow = false;
   }
 
   // FcgiResponseSink
 
-  onHeader(): void {}
+  onHeader(): void {
+    this.headerSeen = true;
+  }
 
   onBody(view: Buffer): void {
     if (this.rest >= 0) {
@@ -112,8 +117,8 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
   onStderr(text: Buffer): void {
     const u = this.u!;
     const s = text.toString('latin1');
-    u.r.log('error', `${FcgiMessages.stderr(s)} ${this.phase === Phase.Header ? 'while reading response header from upstream' : 'while reading upstream'}`, u.upstreamUrl());
-    if (this.phase === Phase.Header && this.caught === null) {
+    u.r.log('error', `${FcgiMessages.stderr(s)} ${this.headerSeen ? 'while reading upstream' : 'while reading response header from upstream'}`, u.upstreamUrl());
+    if (!this.headerSeen && this.caught === null) {
       for (const needle of this.t.catchStderr) {
         if (s.includes(needle)) { this.caught = needle; break; }
       }

@@ -25,7 +25,6 @@ import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../
 import { addUpstreamReference, splitAddress, upstreamModule, type UpstreamGroup } from '../../upstream/upstream-module.js';
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
-import { defineUpstreamVariables } from '../../upstream/state.js';
 import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
 
 interface ProxyPass {
@@ -229,7 +228,6 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   initMain(_main, cf) {
     const v = vars(cf);
     proxyHostValue.set(v, v.compile('$proxy_host'));
-    defineUpstreamVariables(v);
     v.define('proxy_host', (r) => (r as WithPass)[kProxyPass]?.host);
     v.define('proxy_port', (r) => (r as WithPass)[kProxyPass]?.port);
     v.define('proxy_add_x_forwarded_for', (r) => {

@@ -8,7 +8,8 @@
  *   memcached_pass ADDRESS|UPSTREAM ........ location, if in location
  *   memcached_connect_timeout, memcached_send_timeout, memcached_read_timeout (60s)
  *   memcached_buffer_size (4k), memcached_socket_keepalive
- *   memcached_next_upstream (error timeout), _tries, _timeout
+ *   memcached_next_upstream error|timeout|invalid_response|not_found|off
+ *     (default error timeout; nginx's words, not proxy's), _tries, _timeout
  *   memcached_gzip_flag FLAG ................ flags & FLAG → Content-Encoding: gzip
  * Variable: $memcached_key (empty until `set`; empty → 500 as nginx).
  *
@@ -18,7 +19,8 @@
  */
 import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
-import { inherit, setNumber } from '../../config/slots.js';
+import { inherit, setBitmask, setNumber } from '../../config/slots.js';
+import { FT } from '../../upstream/failure.js';
 import { discardRequestBody } from '../../http/body.js';
 import { httpCoreModule, type ContentHandler, type CoreLocConf } from '../../http/core-module.js';
 import { finalize } from '../../http/phases.js';
@@ -43,10 +45,18 @@ export interface MemcachedLocConf {
   poolKeys?: PoolKeys;
 }
 
+const NEXT_UPSTREAM_WORDS: Readonly<Record<string, number>> = {
+  error: FT.error,
+  timeout: FT.timeout,
+  invalid_response: FT.invalid_header,
+  not_found: FT.http_404,
+  off: FT.off,
+};
+
 /** The shared upstream directives nginx's memcached module has. */
 const SHARED = new Set([
   'connect_timeout', 'send_timeout', 'read_timeout', 'buffer_size', 'socket_keepalive',
-  'next_upstream', 'next_upstream_tries', 'next_upstream_timeout',
+  'next_upstream_tries', 'next_upstream_timeout',
 ].map((n) => `memcached_${n}`));
 
 function loc(cf: ConfContext): MemcachedLocConf {
@@ -91,6 +101,18 @@ const directives: DirectiveSpec[] = [
       c.group = addUpstreamReference(cf, addr.host, addr.port, 0, addr.path);
       c.key = cf.main(httpCoreModule).variables.compile('$memcached_key', cf.position);
       core.handler = memcachedHandler;
+    },
+  },
+  {
+    // nginx's ngx_http_memcached_next_upstream_masks: its own words for the same bits.
+    name: 'memcached_next_upstream', contexts: HTTP_MAIN_SRV_LOC, args: [1, Infinity],
+    set(cf, d) {
+      const c = loc(cf).upstream;
+      setBitmask(cf, d, c, 'nextUpstream', NEXT_UPSTREAM_WORDS);
+      if (c.nextUpstream! & FT.off) {
+        if (d.args.length > 1) cf.error(`invalid value "off" in "${d.name}" directive`);
+        c.nextUpstream = FT.off;
+      }
     },
   },
   {
