@@ -44,7 +44,9 @@ const HELP = `usage: node bench/run.mjs [options]
   --load-cpus=LIST      taskset CPU list for wrk and the upstreams (default 0)
   --no-pin              do not pin anything
   --keep                keep the temp dir (configs, logs) after the run
+  --dry-run             print the plan and the time budget, run nothing
   --out=FILE            JSON results file (default bench/results/latest.json)
+  --weir=PATH           weir's executable (default bin/weir of this repo), run with node
 `
 
 function parseArgs (argv) {
@@ -75,6 +77,7 @@ function parseArgs (argv) {
     if (a === '--quick') { o.quick = true; continue }
     if (a === '--no-pin') { o.pin = false; continue }
     if (a === '--keep') { o.keep = true; continue }
+    if (a === '--dry-run') { o.dryRun = true; continue }
     const m = /^--([a-z-]+)=(.*)$/.exec(a)
     if (!m) throw new Error(`unknown argument ${a} (see --help)`)
     const [, k, v] = m
@@ -91,6 +94,7 @@ function parseArgs (argv) {
       case 'proxy-cpus': o.proxyCpus = v; break
       case 'load-cpus': o.loadCpus = v; break
       case 'out': o.out = path.resolve(v); break
+      case 'weir': o.weirBin = path.resolve(v); break
       default: throw new Error(`unknown option --${k} (see --help)`)
     }
   }
@@ -470,6 +474,7 @@ let opts = null
 let postLua = null
 
 async function runWrk (port, s, seconds, latency) {
+  if (cleaningUp) return { code: 'stopped', stdout: '', stderr: 'stopped', parsed: null }
   const args = ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--timeout', '5s']
   if (latency) args.push('--latency')
   if (s.close) args.push('-H', 'Connection: close')
@@ -551,7 +556,7 @@ async function startContender (c, ports) {
     if (c.kind === 'nginx') {
       c.handle = startProcess(c.name, which('nginx'), ['-p', dir + '/', '-c', conf, '-e', path.join(dir, 'error.log')], { cpus, cwd: dir, logFile })
     } else {
-      const bin = path.join(REPO_DIR, 'bin', 'weir')
+      const bin = opts.weirBin ?? path.join(REPO_DIR, 'bin', 'weir')
       if (!fs.existsSync(bin)) { c.failed = `${path.relative(process.cwd(), bin) || bin} not found`; return }
       c.handle = startProcess(c.name, process.execPath, [bin, '-p', dir + '/', '-c', conf], { cpus, cwd: dir, logFile })
     }
@@ -692,6 +697,7 @@ async function main () {
     out(`- note: weir-n's ${opts.weirWorkers} workers share the proxy CPU set (${pinning.proxy}); use --proxy-cpus to give it more`)
   }
   out()
+  if (opts.dryRun) { clearTimeout(hardTimer); return }
 
   // Ports and processes.
   const ports = { a: await freePort(), b: await freePort() }
@@ -720,6 +726,7 @@ async function main () {
   for (const s of scenarios) {
     for (let round = 1; round <= rounds; round++) {
       for (const c of contenders) {
+        if (cleaningUp) return // SIGINT/SIGTERM: the handler is stopping everything
         if (c.failed) continue
         if (c.handle && c.handle.exited) {
           c.failed = `exited (${c.handle.code}) during the bench\n${tail(c.handle.log).replace(/^/gm, '    | ')}`
@@ -746,6 +753,7 @@ async function main () {
         // CPU used by processes that are not part of the bench (other users of the machine).
         const ours = (root ? ticksDelta(before, after) : 0) + ticksDelta(upBefore, upAfter) + (selfTicks() - selfBefore)
         const foreignPct = Math.max(0, (machineBusyTicks() - busyBefore - ours) / tck / ((Date.now() - t0) / 1000) * 100)
+        if (cleaningUp) return
         const run = { round, otherLoadPct: Math.round(foreignPct) }
         if (!r.parsed) {
           run.failed = `wrk exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`

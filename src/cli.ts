@@ -18,10 +18,10 @@
  * relative `-p` is relative to the working directory. Messages go to stderr in
  * nginx's words with `weir:` for `nginx:`.
  *
- * Differences from nginx: `-p` is made absolute at once, so printed paths are
- * absolute; a config error is printed on stderr only (nginx also appends it to
- * the default error log file when it can open it).
+ * Difference from nginx: `-p` is made absolute at once, so printed paths are
+ * absolute.
  */
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeErrorLogs, ErrorLog } from './observability/error-log.js';
@@ -199,6 +199,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     if (!o.signal) checkErrorLogs(cycle.errorLog);
   } catch (err) {
     emerg((err as Error).message);
+    await logToInitLog(paths.errorLog ?? join(paths.prefix, DEFAULT_ERROR_LOG), (err as Error).message);
     if (o.test) io.stderr(`weir: configuration file ${paths.file} test failed\n`);
     return 1;
   }
@@ -234,6 +235,22 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   }
   await reportToTerminal(true);
   return 'running';
+}
+
+/**
+ * nginx's init log (ngx_log_init): before the config is read, errors go to
+ * stderr and to `-e` (or the default error log). Skipped when that is stderr
+ * or its directory does not exist, where nginx would add an [alert] about it.
+ */
+async function logToInitLog(path: string, message: string): Promise<void> {
+  if (path === 'stderr' || !existsSync(dirname(path))) return;
+  try {
+    checkErrorLogs([{ path, level: 'error' }]);
+  } catch {
+    return;
+  }
+  new ErrorLog([{ path, level: 'error' }]).log('emerg', message);
+  await closeErrorLogs();
 }
 
 /** bin/weir's entry. */

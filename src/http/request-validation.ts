@@ -404,8 +404,6 @@ export function validateRequestHead(
 
   // --- request line (ngx_http_parse_request_line / ngx_http_process_request_line)
   if (method.length === 0) return fail(400, 'client sent invalid method', LINE);
-  // llhttp lets `GET  /` (two spaces) through as a target starting with a space.
-  if (url.length === 0 || url.charCodeAt(0) === 0x20) return fail(400, 'client sent invalid request', LINE);
   for (let i = 0; i < method.length; i++) {
     const c = method.charCodeAt(i);
     if ((c < 0x41 || c > 0x5a) && c !== 0x5f && c !== 0x2d) return fail(400, 'client sent invalid method', LINE);

@@ -38,6 +38,7 @@ export function readWorkerSpec(env: NodeJS.ProcessEnv = process.env): WorkerSpec
 }
 
 export async function runWorker(): Promise<void> {
+  process.title = 'weir: worker process';
   for (const sig of IGNORED_SIGNALS) process.on(sig, () => {});
   // Listen for commands before anything else and queue them until the handler exists.
   const early: MasterMessage[] = [];
@@ -76,7 +77,10 @@ export async function runWorker(): Promise<void> {
       return;
     }
     state = 'stopping';
-    if (graceful) log.log('notice', 'gracefully shutting down');
+    if (graceful) {
+      process.title = 'weir: worker process is shutting down';
+      log.log('notice', 'gracefully shutting down');
+    }
     await stopRuntime(runtime, graceful, cycle.core.workerShutdownTimeout ?? 0, log);
     log.log('notice', 'exiting');
     await exit(0);

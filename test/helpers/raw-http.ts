@@ -101,6 +101,8 @@ export interface ExchangeOptions {
   readonly methods?: readonly string[];
   /** Give up after this long in total (default 5000 ms). */
   readonly totalMs?: number;
+  /** Wait this long for the first byte when the server neither answers nor closes (default 2000 ms). */
+  readonly firstByteMs?: number;
 }
 
 /** Sends `parts` (bytes, written in order) and collects what comes back. */
@@ -123,9 +125,12 @@ export function exchange(port: number, parts: string | Buffer | readonly (string
       resolve({ responses: parseResponses(raw, opts.methods), closed, raw });
     };
     const total = setTimeout(finish, opts.totalMs ?? 5000);
+    // Before the first byte, wait longer: a loaded machine (the whole suite on two
+    // cores) may take more than idleMs to answer at all.
+    const firstByteMs = Math.max(idleMs, opts.firstByteMs ?? 2000);
     const armIdle = (): void => {
       if (idle) clearTimeout(idle);
-      idle = setTimeout(finish, idleMs);
+      idle = setTimeout(finish, chunks.length === 0 ? firstByteMs : idleMs);
     };
     sock.on('data', (d) => { chunks.push(d); armIdle(); });
     sock.on('end', () => { closed = true; finish(); });

@@ -98,10 +98,12 @@ describe('weir command line', { concurrency: true }, () => {
       assert.equal(r.stderr,
         `weir: [emerg] unknown directive "foo" in ${p.confPath}:4\n` +
         `weir: configuration file ${p.confPath} test failed\n`);
-      // Without -t: the same [emerg], exit 1, nothing started.
-      const run = await runWeir(['-p', p.dir, '-g', 'daemon off;']);
+      // Without -t: the same [emerg], exit 1, nothing started; the [emerg]
+      // also goes to -e (nginx's log before the config is read).
+      const run = await runWeir(['-p', p.dir, '-g', 'daemon off;', '-e', 'logs/early.log']);
       assert.equal(run.code, 1);
       assert.equal(run.stderr, `weir: [emerg] unknown directive "foo" in ${p.confPath}:4\n`);
+      assert.match(p.read('logs/early.log'), /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[emerg\] \d+#0: unknown directive "foo" in \S+:4\n$/);
       assert.equal(existsSync(p.pidPath), false);
     } finally {
       p.remove();

@@ -11,10 +11,7 @@
  * Deliberate differences from nginx:
  *   - the parser consumes whole chunks, so body bytes sharing a read with
  *     the end of the CGI header are held as views and flushed by the first
- *     inputFilter call; processHeader reports all but the chunk's last byte
- *     as header so the core makes that call (it skips an empty rest), and
- *     inputFilter ignores that byte. $upstream_response_length is one byte
- *     larger than the record bytes that followed the header.
+ *     inputFilter call (the core makes it even when nothing followed).
  *   - fastcgi_catch_stderr is applied while the header is read (as nginx);
  *     the reason in the core's log line names the matched string.
  *   - the application's Server header is dropped (the core always writes
@@ -139,7 +136,7 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
     }
     const h = this.parser.header;
     u.status = h.status;
-    u.headerConsumed = data.length - 1;
+    u.headerConsumed = data.length;
     u.headersOut = this.responseHeaders(h);
     return 'ok';
   }
@@ -183,7 +180,7 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
 
   inputFilter(u: Upstream, data: Buffer): void {
     if (this.first) {
-      // `data` is the last byte of the header chunk, already parsed.
+      // The whole chunk was parsed with the header (`data` is empty): flush what it held.
       this.first = false;
       const pending = this.pending;
       this.pending = [];

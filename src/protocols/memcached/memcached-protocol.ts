@@ -9,10 +9,7 @@
  * Deliberate differences from nginx:
  *   - the codec parses the whole chunk it is fed, so body bytes that share a
  *     read with the VALUE line are held as views and flushed on the first
- *     inputFilter call; to get that call, processHeader reports all but the
- *     chunk's last byte as header (the core feeds the rest to inputFilter
- *     only when it is non-empty) and inputFilter ignores that byte. The
- *     only visible effect: $upstream_response_length counts one byte more.
+ *     inputFilter call (the core makes it even when nothing followed).
  *   - the 404 page is sent from here when no error_page covers 404 (the core
  *     has no intercept_404); with an error_page the core redirects as nginx,
  *     but then does not keep the connection (nginx does).
@@ -78,7 +75,7 @@ export class MemcachedProtocol implements UpstreamProtocol, MemcachedSink {
     const p = this.parser;
     const r = u.r;
     u.status = p.status;
-    u.headerConsumed = data.length - 1;
+    u.headerConsumed = data.length;
     if (p.status === 404) {
       r.log('info', p.notFoundMessage, u.upstreamUrl());
       this.page = specialPage(404, r.locConf.serverTokens!) ?? Buffer.alloc(0);
@@ -100,7 +97,7 @@ export class MemcachedProtocol implements UpstreamProtocol, MemcachedSink {
 
   inputFilter(u: Upstream, data: Buffer): void {
     if (this.first) {
-      // `data` is the last byte of the header chunk, already parsed.
+      // The whole chunk was parsed with the header (`data` is empty): flush what it held.
       this.first = false;
       if (this.page) u.sendToClient(this.page);
       const pending = this.pending;
