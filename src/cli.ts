@@ -194,7 +194,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
 
   let cycle: Cycle;
   try {
-    cycle = loadCycle(options);
+    cycle = await loadCycle(options);
     if (o.test && !o.quiet) io.stderr(`weir: the configuration file ${paths.file} syntax is ok\n`);
     if (!o.signal) checkErrorLogs(cycle.errorLog);
   } catch (err) {

@@ -10,7 +10,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../config/errors.js';
-import { coreConf, loadConfig, type LoadedConfig } from '../config/loader.js';
+import { coreConf, loadConfig, prepareConfig, type LoadedConfig } from '../config/loader.js';
 import { parseConfigFile } from '../config/parser.js';
 import { builtinModules } from '../modules.js';
 import type { ErrorLogTarget } from '../observability/error-log.js';
@@ -35,9 +35,13 @@ export interface Cycle {
   readonly errorLog: readonly ErrorLogTarget[];
 }
 
-/** Reads and applies the config; throws ConfigError as nginx would report it. */
-export function loadCycle(options: CycleOptions): Cycle {
+/**
+ * Reads and applies the config, then resolves what needs DNS (upstream server
+ * names); throws ConfigError as nginx would report it.
+ */
+export async function loadCycle(options: CycleOptions): Promise<Cycle> {
   const loaded = loadConfig({ file: options.file, prefix: options.prefix, globals: options.globals, modules: builtinModules });
+  await prepareConfig(loaded);
   const core = coreConf(loaded, coreModule);
   let errorLog: readonly ErrorLogTarget[] = core.errorLog;
   if (options.errorLog !== undefined && !hasMainErrorLog(options)) {

@@ -118,7 +118,7 @@ export class SingleProcess {
     this.log.log('notice', 'reconfiguring');
     let cycle: Cycle;
     try {
-      cycle = loadCycle(this.cycle.options);
+      cycle = await loadCycle(this.cycle.options);
       checkErrorLogs(cycle.errorLog);
     } catch (err) {
       this.log.log('emerg', (err as Error).message);

@@ -51,7 +51,7 @@ export async function runWorker(): Promise<void> {
   let spec: WorkerSpec;
   try {
     spec = readWorkerSpec();
-    cycle = loadCycle(spec);
+    cycle = await loadCycle(spec);
   } catch (err) {
     // The master tested this config moments ago; this is rare (a file changed in between).
     await send({ weir: 'failed', message: (err as Error).message });
