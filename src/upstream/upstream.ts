@@ -17,8 +17,9 @@
  *     any response byte is retried without charging the peer (nginx charges it
  *     and leaves a TODO; Pingora does the same as we do);
  *   - response buffering keeps at most proxy_buffers in memory and then holds
- *     the upstream by backpressure (no temp file yet): memory stays bounded,
- *     but a slow client holds the upstream connection longer than in nginx.
+ *     the upstream by backpressure, as nginx does with `proxy_max_temp_file_size 0`
+ *     (no temp file yet): memory per client stays bounded, but a response larger
+ *     than the buffers holds its upstream connection until the client read it.
  */
 import { createReadStream } from 'node:fs';
 import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
@@ -29,7 +30,7 @@ import type { HttpRequest } from '../http/request.js';
 import type { ConnectionOwner } from './connection.js';
 import { UpstreamConnection } from './connection.js';
 import { FT, failureStatus, isNonIdempotent, STATUS_FAILURE } from './failure.js';
-import type { UpstreamLocConf } from './upstream-conf.js';
+import { IGNORE_HEADERS, type UpstreamLocConf } from './upstream-conf.js';
 import type { UpstreamGroup } from './upstream-module.js';
 import { UpstreamTryState, pushUpstreamStates } from './state.js';
 
@@ -393,6 +394,7 @@ export class Upstream implements ConnectionOwner {
     }
     if (this.status === 101) { this.startTunnel(rest); return; }
     this.stage = Stage.ReadingBody;
+    this.bufferBudget = this.buffering() ? this.conf.buffers!.num * this.conf.buffers!.size : 0;
     this.protocol.inputFilterInit(this);
     this.headerSentToClient = true;
     if (!sendHeader(r, this.status, this.headersOut, this.contentLength)) {
@@ -452,6 +454,19 @@ export class Upstream implements ConnectionOwner {
     if (++this.tunnelEnded === 2) this.finalize(0);
   }
 
+  /** proxy_buffering, unless the upstream said `X-Accel-Buffering: no|yes` (and it is not ignored). */
+  private buffering(): boolean {
+    if (!(this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Buffering'])) {
+      const h = this.xAccelBuffering;
+      if (h === 'no') return false;
+      if (h === 'yes') return true;
+    }
+    return this.conf.buffering!;
+  }
+
+  /** Set by the protocol from the response head. */
+  xAccelBuffering: string | null = null;
+
   /** Whether the rules allow another try for failure `ft` (without looking at tries). */
   private retryAllowed(ft: number): boolean {
     let mask = ft;
@@ -469,11 +484,17 @@ export class Upstream implements ConnectionOwner {
     if (view.length === 0 || this.finalized) return;
     const res = this.r.res;
     if (this.r.method === 'HEAD') return;
-    if (!res.write(view) && !this.paused) {
+    // proxy_buffering: keep reading the upstream while what the client has not
+    // taken yet fits proxy_buffers; past that (or at once with buffering off),
+    // hold the upstream by backpressure. nginx would spill to a temp file next.
+    if (!res.write(view) && !this.paused && res.writableLength > this.bufferBudget) {
       this.paused = true;
       this.conn?.socket.pause();
     }
   }
+
+  /** Bytes the client may lag behind before the upstream is paused (set when the header is accepted). */
+  private bufferBudget = 0;
 
   private clientDrained(): void {
     if (!this.paused) return;

@@ -147,6 +147,7 @@ export class ProxyProtocol implements UpstreamProtocol {
     const tokens = head.connectionTokens;
     for (let i = 0; i < head.names.length; i++) {
       const lname = head.lowerNames[i];
+      if (lname === 'x-accel-buffering') u.xAccelBuffering = head.values[i].toLowerCase();
       if (hidden.has(lname)) continue;
       if (HOP_BY_HOP_RESPONSE.has(lname) && !(upgrading && (lname === 'upgrade' || lname === 'connection'))) continue;
       if (tokens.length > 0 && tokens.includes(lname) && !(upgrading && lname === 'upgrade')) continue;
