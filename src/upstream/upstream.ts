@@ -42,7 +42,7 @@ export type HeaderResult = 'again' | 'ok' | 'invalid';
  * instance per request; it owns its parser state.
  */
 export interface UpstreamProtocol {
-  /** Log name in messages: "upstream" for all of nginx's modules. */
+  /** The scheme in log lines' `upstream: "..."` (`http`, `memcached`, `fastcgi`). */
   readonly name: string;
   /** Builds the request head bytes (the core sends the body after them). Called once per request. */
   createRequest(u: Upstream): Buffer[];
@@ -211,10 +211,10 @@ export class Upstream implements ConnectionOwner {
     this.sendRequest();
   }
 
-  /** The upstream URL for log lines: `http://127.0.0.1:8081/uri`. */
+  /** The upstream URL for log lines: `http://127.0.0.1:8081/uri`, `memcached://127.0.0.1:11211`. */
   upstreamUrl(): string {
     const name = this.pc.address ? this.pc.address.name : this.group.name;
-    return `${this.protocol.name === 'memcached' ? 'memcached' : this.protocol.name === 'fastcgi' ? 'fastcgi' : 'http'}://${name}${this.protocol.name === 'http' ? this.r.uri : ''}`;
+    return `${this.protocol.name}://${name}${this.protocol.name === 'http' ? this.r.uri : ''}`;
   }
 
   private sendRequest(): void {
@@ -490,6 +490,8 @@ export class Upstream implements ConnectionOwner {
     if (!res.write(view) && !this.paused && res.writableLength > this.bufferBudget) {
       this.paused = true;
       this.conn?.socket.pause();
+      // While the client holds us back, its send_timeout runs, not the upstream's read timeout.
+      this.armTimer(Stage.ReadingBody, this.r.locConf.sendTimeout!);
     }
   }
 
@@ -499,6 +501,7 @@ export class Upstream implements ConnectionOwner {
   private clientDrained(): void {
     if (!this.paused) return;
     this.paused = false;
+    if (!this.finalized) this.armTimer(Stage.ReadingBody, this.conf.readTimeout!);
     this.conn?.socket.resume();
   }
 
@@ -525,6 +528,12 @@ export class Upstream implements ConnectionOwner {
   private onTimeout(): void {
     this.timer = null;
     if (this.finalized) return;
+    if (this.paused) {
+      this.r.log('info', 'client timed out (110: Connection timed out) while sending to client', this.upstreamUrl());
+      this.keepalive = false;
+      this.finalize(408);
+      return;
+    }
     const stage = this.timerStage;
     this.r.log('error', `upstream timed out (110: Connection timed out) ${STAGE_TEXT[stage]}`, this.upstreamUrl());
     if (this.headerSentToClient) { this.finalize(504); return; }
