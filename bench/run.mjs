@@ -36,6 +36,7 @@ const HELP = `usage: node bench/run.mjs [options]
   --duration=S          seconds per measured run (default: 10, lowered to fit --max-minutes)
   --warmup=S            warm-up seconds before the first round's runs (default 2)
   --warmup-later=S      warm-up seconds before later rounds' runs (default 1)
+  --prime=S             seconds of small-body load on each proxy once after startup (default 2)
   --rounds=N            rounds (default 3; medians are reported)
   --connections=N       wrk connections (default 50)
   --max-minutes=M       time budget used to pick the default duration (default 19)
@@ -65,6 +66,7 @@ function parseArgs (argv) {
     proxyCpus: '1',
     loadCpus: '0',
     keep: false,
+    prime: 2,
     out: RESULTS_FILE
   }
   const num = (k, v) => {
@@ -87,6 +89,7 @@ function parseArgs (argv) {
       case 'duration': o.duration = Math.max(1, Math.round(num(k, v))); break
       case 'warmup': o.warmup = Math.round(num(k, v)); break
       case 'warmup-later': o.warmupLater = Math.round(num(k, v)); break
+      case 'prime': o.prime = Math.round(num(k, v)); break
       case 'rounds': o.rounds = Math.max(1, Math.round(num(k, v))); break
       case 'connections': o.connections = Math.max(1, Math.round(num(k, v))); break
       case 'max-minutes': o.maxMinutes = num(k, v); break
@@ -593,11 +596,11 @@ const fmtInt = (n) => (n === null || n === undefined) ? '–' : Math.round(n).to
 const fmtFix = (n, d) => (n === null || n === undefined || !Number.isFinite(n)) ? '–' : n.toFixed(d)
 const fmtRatio = (n) => (n === null || n === undefined || !Number.isFinite(n)) ? '–' : n.toFixed(2)
 
-function budgetSeconds (nContenders, nScenarios, rounds, warmup, warmupLater, duration) {
+function budgetSeconds (nContenders, nScenarios, rounds, warmup, warmupLater, duration, prime = 0) {
   const PER_RUN_OVERHEAD = 0.6 // wrk start/stop, /proc reads, settling
   const first = nContenders * nScenarios
   const later = first * (rounds - 1)
-  const startup = 15 + nContenders * 3
+  const startup = 15 + nContenders * (3 + prime)
   return first * (warmup + duration + PER_RUN_OVERHEAD) + later * (warmupLater + duration + PER_RUN_OVERHEAD) + startup
 }
 
@@ -619,12 +622,12 @@ async function main () {
   let duration = opts.duration ?? (opts.quick ? 3 : 10)
   let shrunk = false
   if (opts.duration === null && !opts.quick) {
-    while (duration > 3 && budgetSeconds(contenders.length, scenarios.length, rounds, warmup, warmupLater, duration) > opts.maxMinutes * 60) {
+    while (duration > 3 && budgetSeconds(contenders.length, scenarios.length, rounds, warmup, warmupLater, duration, opts.prime) > opts.maxMinutes * 60) {
       duration--
       shrunk = true
     }
   }
-  const budget = budgetSeconds(contenders.length, scenarios.length, rounds, warmup, warmupLater, duration)
+  const budget = budgetSeconds(contenders.length, scenarios.length, rounds, warmup, warmupLater, duration, opts.prime)
 
   // Tools.
   const needed = ['wrk', 'nginx']
@@ -718,6 +721,15 @@ async function main () {
     }
     if (c.failed) log(`bench: ${c.name} FAILED: ${c.failed}`)
     else log(`bench: ${c.name} ready on 127.0.0.1:${c.port}${c.notes.length ? ' (' + c.notes.join('; ') + ')' : ''}`)
+  }
+
+  // Prime: a short unmeasured load on every live proxy so none is measured cold (JIT, pools).
+  if (opts.prime > 0) {
+    const small = SCENARIOS[0]
+    for (const c of contenders) {
+      if (c.failed || c.kind === 'direct') continue
+      await runWrk(c.port, small, opts.prime, false)
+    }
   }
 
   // The runs: per scenario, rounds of A B C ...

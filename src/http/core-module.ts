@@ -14,7 +14,7 @@ import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type CoreModule, type DirectiveSp
 import type { ConfNode } from '../config/parser.js';
 import { inherit, setFlag, setMsec, setNumber, setSize } from '../config/slots.js';
 import { parseErrorLogTarget } from '../process/core-module.js';
-import type { ErrorLogTarget } from '../observability/error-log.js';
+import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
 import { parseSize } from '../config/units.js';
 import { parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
 import { VariableRegistry, type ComplexValue } from './variables.js';
@@ -142,6 +142,8 @@ export interface CoreLocConf {
   chunkedTransferEncoding?: boolean;
   msiePadding?: boolean;
   errorLog?: ErrorLogTarget[];
+  /** The log for `errorLog` when this level (or a parent) has its own error_log; built at postconfiguration. */
+  errorLogger?: ErrorLog;
   /** nginx `resolver` addresses (used by proxy_pass with variables). */
   resolver?: string[];
   resolverTimeout?: number;
@@ -540,6 +542,23 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
   }),
   createSrv: () => ({ listens: [], serverNames: [], listenSeen: false }),
   createLoc: () => ({ nestedLevels: [] }),
+  postConfiguration(cf) {
+    // error_log at http/server/location level: one ErrorLog per distinct list (inherited lists are shared).
+    const logs = new Map<ErrorLogTarget[], ErrorLog>();
+    const index = cf.registry.indexOf(httpCoreModule);
+    const visit = (level: HttpConfLevel): void => {
+      const c = level.loc[index] as CoreLocConf;
+      const targets = c.errorLog!;
+      if (targets.length > 0) {
+        let log = logs.get(targets);
+        if (!log) { log = new ErrorLog(targets); logs.set(targets, log); }
+        c.errorLogger = log;
+      }
+      for (const nested of c.nestedLevels) visit(nested);
+    };
+    const walk = (entries: LocationEntry[]): void => { for (const e of entries) { visit(e.level); walk(e.children); } };
+    for (const server of cf.main(httpCoreModule).servers) { visit(server.level); walk(server.locations); }
+  },
   mergeSrv(p, c) {
     inherit(c, p, 'clientHeaderTimeout', 60_000);
     inherit(c, p, 'clientHeaderBufferSize', 1024);

@@ -159,7 +159,8 @@ export class HttpRequest {
 
   /** Error-log a line with this request's context. */
   log(level: 'error' | 'warn' | 'info' | 'notice' | 'crit' | 'alert' | 'debug', message: string, upstream?: string): void {
-    if (this.errorLog.enabled(level)) this.errorLog.log(level, message, this.logContext(upstream));
+    const log = this.locConf?.errorLogger ?? this.errorLog;
+    if (log.enabled(level)) log.log(level, message, this.logContext(upstream));
   }
 
   /** The URI was changed by a rewrite (nginx's cleared valid_unparsed_uri). */

@@ -171,7 +171,9 @@ http {
     port,
     async stop() {
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => { t = setTimeout(r, 2000); })]);
+      clearTimeout(t);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
