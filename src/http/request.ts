@@ -27,6 +27,8 @@ export interface ConnectionState {
   readonly localPort: number;
   /** A graceful shutdown asked this connection to close after the current response. */
   closing: boolean;
+  /** socket.bytesWritten when the previous request was logged ($bytes_sent per request). */
+  bytesBaseline: number;
 }
 
 /** A chosen server with its level and runtime lookups (built by server.ts). */
@@ -87,6 +89,8 @@ export class HttpRequest {
   bodyHandled = false;
   /** Per-module request context (nginx's r->ctx), indexed by module. */
   readonly ctx: unknown[] = [];
+  /** $bytes_sent, fixed in the log phase (-1 until then). */
+  bytesSent = -1;
   /** Log phase handlers already ran. */
   logged = false;
   /** The client went away before the response was complete (499 in the log). */

@@ -199,6 +199,7 @@ export class HttpServers {
       localAddress: socket.localAddress ?? '',
       localPort: socket.localPort ?? 0,
       closing: this.stopping,
+      bytesBaseline: 0,
     };
     socket[kConn] = state;
     this.connections.add(socket);
@@ -257,7 +258,9 @@ export class HttpServers {
     const res = new ServerResponse(req);
     res.assignSocket(socket);
     res.shouldKeepAlive = false;
-    res.once('finish', () => { res.detachSocket(socket); socket.end(); });
+    // No server machinery follows this response: end the connection, and emit the
+    // 'close' node would have emitted for a normal request (the log phase listens to it).
+    res.once('finish', () => { res.detachSocket(socket); socket.end(); res.emit('close'); });
     socket.once('error', () => socket.destroy());
     this.onRequest(req, res, head);
   }
@@ -329,7 +332,7 @@ export class HttpServers {
   }
 
   private track(r: HttpRequest): void {
-    r.res.once('finish', () => logRequest(r));
+    // 'close' follows 'finish' for a completed response, and comes alone when the client went away.
     r.res.once('close', () => {
       if (!r.res.writableFinished) {
         r.clientAborted = true;

@@ -84,20 +84,14 @@ function refreshTime(): void {
 
 // --- byte counts -------------------------------------------------------------
 
-/** Bytes the connection had written when its previous request was logged. */
-const connBaseline = new WeakMap<object, number>();
-/** Bytes a logged request wrote (the log-phase snapshot). */
-const sentSnapshot = new WeakMap<HttpRequest, number>();
-
 function socketBytes(r: HttpRequest): number {
   return r.conn.socket.bytesWritten ?? 0;
 }
 
 /** $bytes_sent. */
 export function bytesSent(r: HttpRequest): number {
-  const snap = sentSnapshot.get(r);
-  if (snap !== undefined) return snap;
-  return socketBytes(r) - (connBaseline.get(r.conn) ?? 0);
+  if (r.bytesSent >= 0) return r.bytesSent;
+  return socketBytes(r) - r.conn.bytesBaseline;
 }
 
 function headerBytes(r: HttpRequest): number {
@@ -113,11 +107,10 @@ export function bodyBytesSent(r: HttpRequest): number {
 
 /** Log-phase hook: fixes this request's byte count and moves the connection's baseline. */
 function snapshotBytes(r: HttpRequest): void {
-  if (sentSnapshot.has(r)) return;
+  if (r.bytesSent >= 0) return;
   const total = socketBytes(r);
-  const sent = total - (connBaseline.get(r.conn) ?? 0);
-  sentSnapshot.set(r, sent);
-  connBaseline.set(r.conn, total);
+  r.bytesSent = total - r.conn.bytesBaseline;
+  r.conn.bytesBaseline = total;
 }
 
 // --- request head helpers ------------------------------------------------------

@@ -48,8 +48,10 @@ export class UpstreamConnection {
     const socket = new Socket();
     const conn = new UpstreamConnection(socket, address);
     socket.once('connect', () => onConnect(conn));
+    // A request head is one write: Nagle would only delay it behind the peer's ACK.
+    socket.setNoDelay(true);
     if (address.path !== undefined) socket.connect({ path: address.path });
-    else socket.connect({ host: address.host!, port: address.port!, noDelay: true });
+    else socket.connect({ host: address.host!, port: address.port! });
     return conn;
   }
 

@@ -23,6 +23,7 @@ import { ConfigError, atPosition } from '../config/errors.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import { httpCoreModule } from '../http/core-module.js';
 import { KeepaliveCache } from '../keepalive/cache.js';
+import type { ErrorLog } from '../observability/error-log.js';
 import { defineUpstreamVariables } from './state.js';
 import {
   applyKeepaliveDirective, KEEPALIVE_DIRECTIVES, resolveKeepalive, type KeepaliveDirectives, type KeepaliveSettings,
@@ -93,8 +94,8 @@ export class UpstreamGroup {
    * nginx's init_peer: a per-request session, wrapped by the keep-alive cache.
    * `localKeys` scope the cache to one location (`keepalive ... local`, the default).
    */
-  createSession(request: BalancerRequest, localKeys: PoolKeys, log: (level: 'warn' | 'error' | 'info', msg: string) => void): PeerSession {
-    if (!this.factory) this.init(log);
+  createSession(request: BalancerRequest, localKeys: PoolKeys, log: ErrorLog): PeerSession {
+    if (!this.factory) this.init((level, msg) => log.log(level, msg));
     const inner = this.peers.createSession(request);
     if (!this.cache) return inner;
     return new KeepalivePeerSession(inner, this.cache, this.keepalive!.local ? localKeys : this.sharedKeys);

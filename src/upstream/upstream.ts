@@ -23,7 +23,8 @@
  */
 import { createReadStream } from 'node:fs';
 import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
-import { GetResult, PeerState } from '../balancer/types.js';
+import { GetResult, PeerState, type BalancerRequest, type CompiledValue } from '../balancer/types.js';
+import type { ComplexValue } from '../http/variables.js';
 import { finalize as finalizeHttp, sendHeader } from '../http/phases.js';
 import { streamRequestBody, type BodyStream } from '../http/body.js';
 import type { HttpRequest } from '../http/request.js';
@@ -91,7 +92,24 @@ const STAGE_TEXT = [
   'while reading response header from upstream', 'while reading upstream', 'while proxying upgraded connection', '',
 ];
 
-export class Upstream implements ConnectionOwner {
+/** nginx's ngx_peer_connection_t for this request; its log() carries the try's stage. */
+class TryPeerConnection implements UpstreamPeerConnection {
+  address: UpstreamPeerConnection['address'] = null;
+  peer: UpstreamPeerConnection['peer'] = null;
+  cached = false;
+  headerTime = -1;
+  responseTime = -1;
+  connection: UpstreamConnection | null = null;
+  keepalive = false;
+
+  constructor(private readonly u: Upstream, public tries: number) {}
+
+  log(level: 'warn' | 'error' | 'info', message: string): void {
+    this.u.logWithStage(level, message);
+  }
+}
+
+export class Upstream implements ConnectionOwner, BalancerRequest {
   // What the protocol fills in processHeader.
   status = 0;
   /** Response headers for the client, flat [name, value, ...]. */
@@ -133,21 +151,30 @@ export class Upstream implements ConnectionOwner {
     /** The location's pool scope for `keepalive ... local` (one PoolKeys per location and protocol). */
     poolKeys: PoolKeys,
   ) {
-    this.session = group.createSession({
-      remoteAddress: r.conn.remoteAddress,
-      evaluate: (v) => (v as unknown as { evaluate(r: HttpRequest): string }).evaluate(r),
-      addResponseHeader: (name, value) => { r.headersOut.push(name, value); },
-    }, poolKeys, (level, msg) => r.errorLog.log(level, msg));
+    this.session = group.createSession(this, poolKeys, r.errorLog);
     const tries = conf.nextUpstreamTries! > 0 ? Math.min(conf.nextUpstreamTries!, this.session.tries) : this.session.tries;
-    this.pc = {
-      address: null, peer: null, tries, cached: false, headerTime: -1, responseTime: -1,
-      connection: null, keepalive: false,
-      log: (level, message) => {
-        const stage = STAGE_TEXT[this.stage];
-        r.log(level, stage ? `${message} ${stage}` : message, this.upstreamUrl());
-      },
-    };
+    this.pc = new TryPeerConnection(this, tries);
     pushUpstreamStates(r, this.states);
+  }
+
+  // BalancerRequest: what a balancer may read from the request.
+
+  get remoteAddress(): string {
+    return this.r.conn.remoteAddress;
+  }
+
+  evaluate(value: CompiledValue): string {
+    return (value as ComplexValue).evaluate(this.r);
+  }
+
+  addResponseHeader(name: string, value: string): void {
+    this.r.headersOut.push(name, value);
+  }
+
+  /** A line about the peer (balancer warnings), with the stage and upstream as nginx writes them. */
+  logWithStage(level: 'warn' | 'error' | 'info', message: string): void {
+    const stage = STAGE_TEXT[this.stage];
+    this.r.log(level, stage ? `${message} ${stage}` : message, this.upstreamUrl());
   }
 
   /**
@@ -401,7 +428,6 @@ export class Upstream implements ConnectionOwner {
       this.finalize(499);
       return;
     }
-    r.res.on('drain', () => this.clientDrained());
     if (this.finalized) return;
     // Even empty: a body that is already complete (Content-Length: 0, HEAD) ends here.
     state.responseLength += rest.length;
@@ -490,6 +516,7 @@ export class Upstream implements ConnectionOwner {
     if (!res.write(view) && !this.paused && res.writableLength > this.bufferBudget) {
       this.paused = true;
       this.conn?.socket.pause();
+      res.once('drain', () => this.clientDrained());
       // While the client holds us back, its send_timeout runs, not the upstream's read timeout.
       this.armTimer(Stage.ReadingBody, this.r.locConf.sendTimeout!);
     }

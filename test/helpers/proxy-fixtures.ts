@@ -23,11 +23,15 @@ export interface ScriptUpstream {
   stop(): Promise<void>;
 }
 
-/** A TCP server that runs `onConn(socket, index)` for every connection (an 'error' listener is always installed). */
-export async function startScriptUpstream(onConn: (sock: Socket, index: number) => void): Promise<ScriptUpstream> {
+/**
+ * A TCP server that runs `onConn(socket, index)` for every connection (an
+ * 'error' listener is always installed). `allowHalfOpen`: a FIN from weir does
+ * not end our side (the tunnel tests answer after the client's FIN).
+ */
+export async function startScriptUpstream(onConn: (sock: Socket, index: number) => void, opts: { allowHalfOpen?: boolean } = {}): Promise<ScriptUpstream> {
   const sockets = new Set<Socket>();
   let connections = 0;
-  const server: Server = createServer((sock) => {
+  const server: Server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, (sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => {});
