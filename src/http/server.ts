@@ -189,6 +189,8 @@ export class HttpServers {
   }
 
   private onConnection(socket: SocketWithState): void {
+    // A connection handed back after a refused upgrade keeps its state.
+    if (socket[kConn]) { socket.setNoDelay(true); return; }
     const state: ConnectionState = {
       id: ++connectionSerial,
       requests: 0,
@@ -249,19 +251,28 @@ export class HttpServers {
   /**
    * A request with `Connection: upgrade` (WebSocket...). node:http hands over the
    * socket; we give it a ServerResponse so the request runs through the phases
-   * like any other. Only a proxied 101 turns it into a tunnel (Upstream); any
-   * other answer ends the connection, so bytes pipelined after a refused
-   * upgrade are never served (R28 allows closing instead of parsing them).
+   * like any other. Only a proxied 101 turns it into a tunnel (Upstream). Any
+   * other answer hands the connection back to the HTTP server once the response
+   * is written: the bytes pipelined after the refused upgrade are parsed as the
+   * next request, never tunnelled (R28).
    */
   private onUpgrade(req: IncomingMessage, socket: SocketWithState, head: Buffer): void {
     if (!socket[kConn]) this.onConnection(socket);
     const res = new ServerResponse(req);
     res.assignSocket(socket);
-    res.shouldKeepAlive = false;
-    // No server machinery follows this response: end the connection, and emit the
-    // 'close' node would have emitted for a normal request (the log phase listens to it).
-    res.once('finish', () => { res.detachSocket(socket); socket.end(); res.emit('close'); });
-    socket.once('error', () => socket.destroy());
+    res.shouldKeepAlive = req.httpVersionMinor >= 1 && !/\bclose\b/i.test(req.headers.connection ?? '');
+    const onError = (): void => { socket.destroy(); };
+    socket.on('error', onError);
+    res.once('finish', () => {
+      res.detachSocket(socket);
+      socket.off('error', onError);
+      // The log phase listens to 'close', which node emits only for its own responses.
+      res.emit('close');
+      const keep = (res as unknown as { _last?: boolean })._last === false;
+      if (!keep || socket.destroyed) { socket.end(); return; }
+      if (head.length > 0) socket.unshift(head);
+      (socket as unknown as { server: Server }).server.emit('connection', socket);
+    });
     this.onRequest(req, res, head);
   }
 

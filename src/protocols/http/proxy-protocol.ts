@@ -102,7 +102,6 @@ export class ProxyProtocol implements UpstreamProtocol {
       head += r.contentLength >= 0 ? `Content-Length: ${r.contentLength}\r\n` : 'Transfer-Encoding: chunked\r\n';
     }
     if (t.httpVersion === '1.0' && !t.skipClientHeaders.has('connection!set')) head += 'Connection: close\r\n';
-    if (r.upgradeHead !== null && !t.passUpgrade) r.keepalive = false;
     head += '\r\n';
     const bufs: Buffer[] = [Buffer.from(head, 'latin1')];
     if (body) bufs.push(body);

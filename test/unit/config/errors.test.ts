@@ -1,7 +1,7 @@
 // Every config error nginx prints, with its exact file:line, through loadConfig
 // (parse + walk + module checks). Where Debian's nginx is installed, the same
 // text is also run through `nginx -t` and its message compared.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { ConfigError, atPosition, formatPosition, COMMAND_LINE } from '../../../src/config/errors.js';
 import { loadConfig, loadConfigText } from '../../../src/config/loader.js';
 import { builtinModules } from '../../../src/modules.js';
+
+const made: string[] = [];
+after(() => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
 
 const NGINX = '/usr/sbin/nginx';
 const haveNginx = fs.existsSync(NGINX);
@@ -24,6 +27,7 @@ interface Case {
 
 function setup(c: Case): { dir: string; file: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weir-'));
+  made.push(dir);
   fs.mkdirSync(path.join(dir, 'logs'));
   const file = path.join(dir, 'nginx.conf');
   fs.writeFileSync(file, c.conf);
@@ -144,9 +148,9 @@ test('"keepalive_timeout" directive is duplicate (and other duplicates)', () => 
   expectError({ conf: E + 'daemon off;\nmaster_process on;\ndaemon on;\n' }, '"daemon" directive is duplicate in F/nginx.conf:4');
   expectError({ conf: E + 'http {}\nhttp {}\n' }, '"http" directive is duplicate in F/nginx.conf:3');
   expectError({ conf: E + 'events {}\n' }, '"events" directive is duplicate in F/nginx.conf:2');
-  expectError({ conf: E + 'http { server {\nroot /a;\nroot /b;\n} }\n' }, '"root" directive is duplicate in F/nginx.conf:3');
+  expectError({ conf: E + 'http { server {\nroot /a;\nroot /b;\n} }\n' }, '"root" directive is duplicate in F/nginx.conf:4');
   expectError({ conf: E + 'http { server { location / {\nalias /a;\nroot /b;\n} } }\n' },
-    '"root" directive is duplicate, "alias" directive was specified earlier in F/nginx.conf:3');
+    '"root" directive is duplicate, "alias" directive was specified earlier in F/nginx.conf:4');
 });
 
 test('a duplicate across an include names the included file', () => {
@@ -264,5 +268,6 @@ test('a directive spanning lines is reported at the line of its ";" or "{" (ngin
 
 test('loadConfigText names its text "inline"', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weir-'));
+  made.push(dir);
   assert.throws(() => loadConfigText('events {}\nfoo;\n', dir, builtinModules), { message: 'unknown directive "foo" in inline:2' });
 });

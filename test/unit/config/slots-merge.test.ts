@@ -1,6 +1,6 @@
 // Shared setters (ngx_conf_set_*_slot): values, duplicates, invalid values'
 // messages; and merging http -> server -> location (ngx_conf_merge_*_value).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,6 +16,9 @@ import {
 import { builtinModules } from '../../../src/modules.js';
 import { httpBlockModule, httpCoreModule, type CoreLocConf, type CoreSrvConf, type CoreMainConf } from '../../../src/http/core-module.js';
 import { proxyModule, type ProxyLocConf } from '../../../src/protocols/http/proxy-module.js';
+
+const made: string[] = [];
+after(() => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
 
 // --- setters, called directly ---
 
@@ -156,6 +159,7 @@ test('inherit: child value, else parent value, else the default', () => {
 
 function load(http: string): LoadedConfig {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weir-'));
+  made.push(dir);
   const file = path.join(dir, 'nginx.conf');
   fs.writeFileSync(file, `events {}\nhttp {\n${http}\n}\n`);
   return loadConfig({ file, prefix: dir, modules: builtinModules });

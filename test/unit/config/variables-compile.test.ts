@@ -1,6 +1,6 @@
 // Complex values (ngx_http_compile_complex_value / ngx_http_script_compile):
 // literals, `$a$b`, `${a}b`, captures `$1`, and the errors, with file:line.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +10,9 @@ import type { HttpRequest } from '../../../src/http/request.js';
 import { ConfigError } from '../../../src/config/errors.js';
 import { loadConfig } from '../../../src/config/loader.js';
 import { builtinModules } from '../../../src/modules.js';
+
+const made: string[] = [];
+after(() => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
 
 const POS = { file: '/etc/weir/nginx.conf', line: 5 };
 
@@ -142,6 +145,7 @@ test('invalid variable name: nginx prints no value', { todo: 'http/variables.ts 
 
 function loadHttp(http: string): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weir-'));
+  made.push(dir);
   const file = path.join(dir, 'nginx.conf');
   fs.writeFileSync(file, `events {}\nhttp {\n${http}\n}\n`);
   try {
