@@ -5,11 +5,12 @@
  * starts a comment only where a token could start. A `$` makes a following `{`
  * part of the word (`${var}`), as nginx does. Escapes: `\"`, `\'`, `\\`, `\t`,
  * `\r`, `\n` are translated; any other `\x` is kept as written (regexes need it).
+ * An unquoted word ends only at a blank, `;` or `{`: `a}b` is one word.
  *
  * Differences from nginx: none intended. The lexer reads the whole file at once
  * (config files are small), where nginx reads in 4 KiB buffers.
  */
-import { ConfigError } from './errors.js';
+import { COMMAND_LINE, ConfigError } from './errors.js';
 
 export const enum TokenKind {
   Word = 0,
@@ -93,9 +94,17 @@ export class Lexer {
     const s = this.text;
     const start = ++this.pos;
     for (;;) {
-      if (this.pos >= s.length) this.fail('unexpected end of file, expecting ";" or "}"');
+      if (this.pos >= s.length) {
+        // -g text is not a file: nginx says "end of parameter" there.
+        this.fail(this.file === COMMAND_LINE ? 'unexpected end of parameter, expecting ";"' : 'unexpected end of file, expecting ";" or "}"');
+      }
       const c = s.charCodeAt(this.pos);
-      if (c === CH_BSLASH) { this.pos += 2; continue; }
+      if (c === CH_BSLASH) {
+        // nginx counts the line of an escaped newline too.
+        if (s.charCodeAt(this.pos + 1) === CH_LF) this.line++;
+        this.pos += 2;
+        continue;
+      }
       if (c === CH_LF) this.line++;
       if (c === quote) break;
       this.pos++;
@@ -113,26 +122,29 @@ export class Lexer {
     return { kind: TokenKind.Word, value: unescape(raw), quoted: true, line };
   }
 
+  /**
+   * An unquoted word ends at a blank, `;` or `{` only (`}` and `#` inside a
+   * word are part of it). A `{` right after `$` (or after such a `{`) stays in
+   * the word, as nginx's `variable` state does; it does not look for a `}`.
+   */
   private word(line: number): Token {
     const s = this.text;
     const start = this.pos;
     let variable = false;
     while (this.pos < s.length) {
       const c = s.charCodeAt(this.pos);
-      if (c === CH_BSLASH) { this.pos += 2; variable = false; continue; }
-      if (c === CH_DOLLAR) { variable = true; this.pos++; continue; }
-      if (c === CH_LBRACE && variable) {
-        // `${name}`: the braces belong to the word.
-        const close = s.indexOf('}', this.pos);
-        this.pos = close === -1 ? s.length : close + 1;
+      if (c === CH_BSLASH) {
+        if (s.charCodeAt(this.pos + 1) === CH_LF) this.line++;
+        this.pos += 2;
         variable = false;
         continue;
       }
+      if (c === CH_LBRACE && variable) { this.pos++; continue; }
+      if (c === CH_DOLLAR) { variable = true; this.pos++; continue; }
       variable = false;
-      if (isSpace(c) || c === CH_SEMI || c === CH_LBRACE || c === CH_RBRACE) break;
-      if ((c === CH_DQUOTE || c === CH_SQUOTE) && this.pos === start) break;
+      if (isSpace(c) || c === CH_SEMI || c === CH_LBRACE) break;
       this.pos++;
     }
-    return { kind: TokenKind.Word, value: unescape(s.slice(start, this.pos)), quoted: false, line };
+    return { kind: TokenKind.Word, value: unescape(s.slice(start, Math.min(this.pos, s.length))), quoted: false, line };
   }
 }

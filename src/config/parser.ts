@@ -67,7 +67,8 @@ class TreeParser {
       const e = err as NodeJS.ErrnoException;
       throw new ConfigError(`open() "${path}" failed (${errnoText(e)})`, from);
     }
-    this.files.push({ path, text });
+    // nginx -T dumps a file once however often it is included (ngx_conf_add_dump).
+    if (!this.files.some((f) => f.path === path)) this.files.push({ path, text });
     return this.parseText(text, path, depth);
   }
 
@@ -77,22 +78,25 @@ class TreeParser {
     return nodes;
   }
 
+  /**
+   * A directive's line is the line of the `;` or `{` that ends it: nginx
+   * reports errors at cf->conf_file->line, which is there by then.
+   */
   private parseBlock(lexer: Lexer, file: string, depth: number, inBlock: boolean): ConfNode[] {
     const nodes: ConfNode[] = [];
+    const commandLine = file === COMMAND_LINE;
     let args: string[] = [];
     let quoted: boolean[] = [];
-    let line = 0;
     for (;;) {
       const t = lexer.next();
       switch (t.kind) {
         case TokenKind.Word:
-          if (args.length === 0) line = t.line;
           args.push(t.value);
           quoted.push(t.quoted);
           break;
         case TokenKind.Semicolon: {
           if (args.length === 0) throw new ConfigError('unexpected ";"', { file, line: t.line });
-          const node: ConfNode = { name: args[0], args: args.slice(1), quoted: quoted.slice(1), file, line, block: null };
+          const node: ConfNode = { name: args[0], args: args.slice(1), quoted: quoted.slice(1), file, line: t.line, block: null };
           if (node.name === 'include') nodes.push(...this.include(node, depth));
           else nodes.push(node);
           args = []; quoted = [];
@@ -100,8 +104,11 @@ class TreeParser {
         }
         case TokenKind.BlockStart: {
           if (args.length === 0) throw new ConfigError('unexpected "{"', { file, line: t.line });
+          if (commandLine) throw new ConfigError('block directives are not supported in -g option', { file, line: t.line });
+          // include is a plain directive in nginx, handled when its `{` is read.
+          if (args[0] === 'include') throw new ConfigError('directive "include" is not terminated by ";"', { file, line: t.line });
           const block = this.parseBlock(lexer, file, depth, true);
-          nodes.push({ name: args[0], args: args.slice(1), quoted: quoted.slice(1), file, line, block });
+          nodes.push({ name: args[0], args: args.slice(1), quoted: quoted.slice(1), file, line: t.line, block });
           args = []; quoted = [];
           break;
         }
@@ -111,6 +118,7 @@ class TreeParser {
           return nodes;
         case TokenKind.End:
           if (args.length > 0) {
+            if (commandLine) throw new ConfigError('unexpected end of parameter, expecting ";"', { file, line: t.line });
             throw new ConfigError('unexpected end of file, expecting ";" or "}"', { file, line: t.line });
           }
           if (inBlock) throw new ConfigError('unexpected end of file, expecting "}"', { file, line: t.line });

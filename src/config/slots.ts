@@ -16,7 +16,13 @@ function assign<T, V>(cf: ConfContext, conf: T, key: KeysFor<T, V | undefined>, 
   c[key as PropertyKey] = value;
 }
 
+/** nginx's slots check for a duplicate before they look at the value. */
+function checkUnset(cf: ConfContext, conf: unknown, key: PropertyKey): void {
+  if ((conf as Record<PropertyKey, unknown>)[key] !== undefined) cf.duplicate();
+}
+
 export function setFlag<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, boolean | undefined>): void {
+  checkUnset(cf, conf, key);
   const v = parseFlag(node.args[0]);
   if (v === null) {
     return cf.error(`invalid value "${node.args[0]}" in "${node.name}" directive, it must be "on" or "off"`);
@@ -26,6 +32,7 @@ export function setFlag<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFo
 
 /** A time stored in milliseconds (ngx_conf_set_msec_slot). */
 export function setMsec<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  checkUnset(cf, conf, key);
   const v = parseTime(node.args[0]);
   if (v === null) return cf.invalid('invalid value');
   assign<T, number>(cf, conf, key, v);
@@ -33,24 +40,28 @@ export function setMsec<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFo
 
 /** A time in whole seconds, stored in milliseconds (ngx_conf_set_sec_slot: no `ms`). */
 export function setSec<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  checkUnset(cf, conf, key);
   const v = parseTime(node.args[0], false);
   if (v === null) return cf.invalid('invalid value');
   assign<T, number>(cf, conf, key, v);
 }
 
 export function setSize<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  checkUnset(cf, conf, key);
   const v = parseSize(node.args[0]);
   if (v === null) return cf.invalid('invalid value');
   assign<T, number>(cf, conf, key, v);
 }
 
 export function setOffset<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  checkUnset(cf, conf, key);
   const v = parseOffset(node.args[0]);
   if (v === null) return cf.invalid('invalid value');
   assign<T, number>(cf, conf, key, v);
 }
 
 export function setNumber<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>): void {
+  checkUnset(cf, conf, key);
   const v = parseNumber(node.args[0]);
   if (v === null) return cf.invalid('invalid number');
   assign<T, number>(cf, conf, key, v);
@@ -64,8 +75,12 @@ export function setString<T>(cf: ConfContext, node: ConfNode, conf: T, key: Keys
 export function setEnum<T, V extends string>(
   cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, V | undefined>, values: readonly V[],
 ): void {
-  const v = node.args[0] as V;
-  if (!values.includes(v)) return cf.invalid(`invalid value "${node.args[0]}"`);
+  // nginx checks for a duplicate first, compares ignoring case (ngx_strcasecmp),
+  // and logs `invalid value "x"` itself (no directive name).
+  checkUnset(cf, conf, key);
+  const word = node.args[0].toLowerCase();
+  const v = values.find((x) => x.toLowerCase() === word);
+  if (v === undefined) return cf.error(`invalid value "${node.args[0]}"`);
   assign<T, V>(cf, conf, key, v);
 }
 
@@ -75,8 +90,9 @@ export function setBitmask<T>(
 ): void {
   let mask = 0;
   for (const word of node.args) {
-    const bit = bits[word];
-    if (bit === undefined) return cf.error(`invalid value "${word}" in "${node.name}" directive`);
+    const bit = Object.hasOwn(bits, word) ? bits[word] : bits[word.toLowerCase()]; // ngx_strcasecmp
+    // ngx_conf_set_bitmask_slot logs `invalid value "x"` itself, without the directive name.
+    if (bit === undefined) return cf.error(`invalid value "${word}"`);
     mask |= bit;
   }
   assign<T, number>(cf, conf, key, mask);

@@ -4,51 +4,77 @@
  * setter turns that into nginx's message.
  */
 
-const TIME_UNITS: Record<string, number> = {
-  y: 365 * 24 * 3600_000,
-  M: 30 * 24 * 3600_000,
-  w: 7 * 24 * 3600_000,
-  d: 24 * 3600_000,
-  h: 3600_000,
-  m: 60_000,
-  s: 1000,
-  ms: 1,
-};
-const TIME_ORDER = ['y', 'M', 'w', 'd', 'h', 'm', 's', 'ms'];
+// ngx_parse_time's steps, in the order units must come.
+const ST_START = 0, ST_YEAR = 1, ST_MONTH = 2, ST_WEEK = 3, ST_DAY = 4, ST_HOUR = 5, ST_MIN = 6, ST_SEC = 7, ST_MSEC = 8, ST_LAST = 9;
+const SEC = 1000, MIN = 60 * SEC, HOUR = 60 * MIN, DAY = 24 * HOUR;
 
 /**
- * Parses `10s`, `1m30s`, `1h 30m`, `500ms`, `30` (seconds) into milliseconds.
- * Units must come in decreasing order, each once, as nginx requires.
- * `allowMs` false rejects `ms` (directives kept in seconds, e.g. `expires`).
+ * Parses `10s`, `1m30s`, `1h 30m`, `500ms`, `30` (seconds) into milliseconds,
+ * as ngx_parse_time: units in decreasing order, each once; blanks after a unit
+ * are skipped; any other blank is a bare-seconds step, so after it only a
+ * number may follow (" 1" and "1 " are valid, " 1s", "30 500ms", "1 2 3" are not).
+ * `allowMs` true is ngx_conf_set_msec_slot, which starts at months: `y` and `M`
+ * are invalid there. `allowMs` false (ngx_conf_set_sec_slot) rejects `ms`.
  */
 export function parseTime(text: string, allowMs = true): number | null {
+  let step = allowMs ? ST_MONTH : ST_START;
   let total = 0;
-  let value = -1;
-  let lastUnit = -1;
-  let any = false;
-  for (let i = 0; i < text.length; i++) {
+  let value = 0;
+  let valid = false;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
     const c = text.charCodeAt(i);
     if (c >= 0x30 && c <= 0x39) {
-      value = (value < 0 ? 0 : value) * 10 + (c - 0x30);
+      value = value * 10 + (c - 0x30);
       if (value > Number.MAX_SAFE_INTEGER / 1000) return null;
+      valid = true;
+      i++;
       continue;
     }
-    if (c === 0x20) {
-      if (value >= 0) { total += value * 1000; value = -1; any = true; lastUnit = TIME_ORDER.length - 2; }
-      continue;
+    const ch = text[i++];
+    let scale: number;
+    switch (ch) {
+      case 'y':
+        if (step > ST_START) return null;
+        step = ST_YEAR; scale = 365 * DAY; break;
+      case 'M':
+        if (step >= ST_MONTH) return null;
+        step = ST_MONTH; scale = 30 * DAY; break;
+      case 'w':
+        if (step >= ST_WEEK) return null;
+        step = ST_WEEK; scale = 7 * DAY; break;
+      case 'd':
+        if (step >= ST_DAY) return null;
+        step = ST_DAY; scale = DAY; break;
+      case 'h':
+        if (step >= ST_HOUR) return null;
+        step = ST_HOUR; scale = HOUR; break;
+      case 'm':
+        if (i < n && text[i] === 's') {
+          if (!allowMs || step >= ST_MSEC) return null;
+          i++;
+          step = ST_MSEC; scale = 1; break;
+        }
+        if (step >= ST_MIN) return null;
+        step = ST_MIN; scale = MIN; break;
+      case 's':
+        if (step >= ST_SEC) return null;
+        step = ST_SEC; scale = SEC; break;
+      case ' ':
+        if (step >= ST_SEC) return null;
+        step = ST_LAST; scale = SEC; break;
+      default:
+        return null;
     }
-    let unit = text[i];
-    if (unit === 'm' && text[i + 1] === 's') { unit = 'ms'; i++; }
-    const order = TIME_ORDER.indexOf(unit);
-    if (order === -1 || order <= lastUnit || value < 0) return null;
-    if (unit === 'ms' && !allowMs) return null;
-    total += value * TIME_UNITS[unit];
-    lastUnit = order;
-    value = -1;
-    any = true;
+    total += value * scale;
+    if (total > Number.MAX_SAFE_INTEGER) return null;
+    value = 0;
+    while (i < n && text[i] === ' ') i++;
   }
-  if (value >= 0) { total += value * 1000; any = true; }
-  if (!any || total > Number.MAX_SAFE_INTEGER) return null;
+  if (!valid) return null;
+  total += value * SEC;
+  if (total > Number.MAX_SAFE_INTEGER) return null;
   return total;
 }
 

@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type CoreModule, type DirectiveSpec, type HttpConfLevel, type HttpModule } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
-import { inherit, setFlag, setMsec, setNumber, setSize } from '../config/slots.js';
+import { inherit, setFlag, setMsec, setNumber, setOffset, setSize } from '../config/slots.js';
 import { parseErrorLogTarget } from '../process/core-module.js';
 import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
 import { parseSize } from '../config/units.js';
@@ -275,7 +275,11 @@ const directives: DirectiveSpec[] = [
       if (typeof addr === 'string') return cf.error(addr);
       const conf = parseListenParams(addr, d.args.slice(1));
       if (typeof conf === 'string') return cf.error(conf);
-      if (srv.listens.some((l) => l.key === conf.key)) return cf.error(`duplicate listen ${conf.key}`);
+      if (srv.listens.some((l) => l.key === conf.key)) {
+        // nginx prints the socket address (ngx_sock_ntop): the wildcard is 0.0.0.0.
+        const shown = conf.key.startsWith('*:') ? `0.0.0.0${conf.key.slice(1)}` : conf.key;
+        return cf.error(`a duplicate listen ${shown}`);
+      }
       srv.listens.push(conf);
     },
   },
@@ -369,7 +373,8 @@ const directives: DirectiveSpec[] = [
     },
   },
   { name: 'internal', contexts: Ctx.Location, args: [0, 0], set: (cf) => { core(cf).internal = true; } },
-  sizeLoc('client_max_body_size', 'clientMaxBodySize', HTTP_ANY_LOC),
+  // An off_t slot in nginx (ngx_conf_set_off_slot): `1g` is valid.
+  { name: 'client_max_body_size', contexts: HTTP_ANY_LOC, args: [1, 1], set: (cf, d) => setOffset(cf, d, core(cf), 'clientMaxBodySize') },
   sizeLoc('client_body_buffer_size', 'clientBodyBufferSize'),
   timeLoc('client_body_timeout', 'clientBodyTimeout'),
   {
@@ -383,8 +388,9 @@ const directives: DirectiveSpec[] = [
   {
     name: 'client_body_in_file_only', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
     set(cf, d) {
-      const v = d.args[0];
-      if (v !== 'on' && v !== 'off' && v !== 'clean') return cf.invalid(`invalid value "${v}"`);
+      const v = d.args[0].toLowerCase(); // ngx_strcasecmp
+      if (core(cf).clientBodyInFileOnly !== undefined) return cf.duplicate();
+      if (v !== 'on' && v !== 'off' && v !== 'clean') return cf.error(`invalid value "${d.args[0]}"`);
       core(cf).clientBodyInFileOnly = v !== 'off';
     },
   },
@@ -402,9 +408,9 @@ const directives: DirectiveSpec[] = [
   {
     name: 'lingering_close', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
     set(cf, d) {
-      const v = d.args[0];
-      if (v !== 'on' && v !== 'off' && v !== 'always') return cf.invalid(`invalid value "${v}"`);
+      const v = d.args[0].toLowerCase(); // ngx_strcasecmp
       if (core(cf).lingeringClose) return cf.duplicate();
+      if (v !== 'on' && v !== 'off' && v !== 'always') return cf.error(`invalid value "${d.args[0]}"`);
       core(cf).lingeringClose = v;
     },
   },
@@ -414,9 +420,9 @@ const directives: DirectiveSpec[] = [
   {
     name: 'server_tokens', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
     set(cf, d) {
-      const v = d.args[0];
-      if (v !== 'on' && v !== 'off' && v !== 'build') return cf.invalid(`invalid value "${v}"`);
+      const v = d.args[0].toLowerCase(); // ngx_strcasecmp
       if (core(cf).serverTokens) return cf.duplicate();
+      if (v !== 'on' && v !== 'off' && v !== 'build') return cf.error(`invalid value "${d.args[0]}"`);
       core(cf).serverTokens = v;
     },
   },
@@ -492,8 +498,9 @@ const directives: DirectiveSpec[] = [
   {
     name: 'if_modified_since', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
     set(cf, d) {
-      const v = d.args[0];
-      if (v !== 'off' && v !== 'exact' && v !== 'before') return cf.invalid(`invalid value "${v}"`);
+      const v = d.args[0].toLowerCase(); // ngx_strcasecmp
+      if (core(cf).ifModifiedSince !== undefined) return cf.duplicate();
+      if (v !== 'off' && v !== 'exact' && v !== 'before') return cf.error(`invalid value "${d.args[0]}"`);
       core(cf).ifModifiedSince = v;
     },
   },

@@ -235,7 +235,12 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   for (let i = 0; i < filters.length; i++) filters[i](r, status, headers);
   for (let i = 0; i < r.headersOut.length; i++) headers.push(r.headersOut[i]);
   if (lc.absoluteRedirect && ((status >= 300 && status < 400) || status === 201)) absolutizeLocation(r, headers);
-  const out: string[] = ['Server', serverToken(lc.serverTokens!)];
+  // A Server header passed from upstream (proxy_pass_header Server) replaces ours.
+  let ownServer = true;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].length === 6 && headers[i].toLowerCase() === 'server') { ownServer = false; break; }
+  }
+  const out: string[] = ownServer ? ['Server', serverToken(lc.serverTokens!)] : [];
   for (let i = 0; i < headers.length; i++) out.push(headers[i]);
   const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
   if (contentLength >= 0 && !noBody) out.push('Content-Length', String(contentLength));

@@ -108,6 +108,8 @@ export class HttpRequest {
   /** Validated Content-Length (-1: none) and chunked flag of the request. */
   contentLength = -1;
   chunked = false;
+  /** The connection became a tunnel (101): it ends by either side closing, not as an abort. */
+  tunnelled = false;
   /** Set for upgrade requests (WebSocket): bytes the client sent after the head. */
   upgradeHead: Buffer | null = null;
   /** rawHeaders indexes dropped by ignore_invalid_headers (never forwarded). */

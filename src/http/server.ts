@@ -345,7 +345,7 @@ export class HttpServers {
   private track(r: HttpRequest): void {
     // 'close' follows 'finish' for a completed response, and comes alone when the client went away.
     r.res.once('close', () => {
-      if (!r.res.writableFinished) {
+      if (!r.res.writableFinished && !r.tunnelled) {
         r.clientAborted = true;
         if (!r.res.headersSent) r.status = 499;
         r.onAbort?.();

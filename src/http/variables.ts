@@ -116,30 +116,50 @@ export class VariableRegistry {
     return this.setCount;
   }
 
-  /** Compiles `text` with nginx's `$name` / `${name}` syntax. */
+  /**
+   * Compiles `text` with nginx's `$name` / `${name}` syntax, as
+   * ngx_http_script_compile: `$1`..`$9` (one digit, unbraced) are captures, so
+   * `$12` is capture 1 then "2"; a name is [A-Za-z0-9_]*, so `${a-b}` stops at
+   * `-` with its bracket open; `$0` and `${1}` are plain (unknown) names.
+   */
   compile(text: string, position?: ConfPosition): ComplexValue {
     const literals: string[] = [];
     const refs: VariableRef[] = [];
     let lit = '';
     let i = 0;
+    const invalid = (): never => { throw new ConfigError('invalid variable name', position); };
     while (i < text.length) {
       const c = text[i];
       if (c !== '$') { lit += c; i++; continue; }
-      let name: string;
-      if (text[i + 1] === '{') {
-        const end = text.indexOf('}', i + 2);
-        if (end === -1) throw new ConfigError(`the closing bracket in "${text.slice(i + 2)}" variable is missing`, position);
-        name = text.slice(i + 2, end);
-        i = end + 1;
-      } else {
-        let j = i + 1;
-        while (j < text.length && /[A-Za-z0-9_]/.test(text[j])) j++;
-        name = text.slice(i + 1, j);
-        i = j;
-      }
-      if (name === '') throw new ConfigError(`invalid variable name in "${text}"`, position);
+      if (++i === text.length) invalid();
       literals.push(lit);
       lit = '';
+      const d = text.charCodeAt(i);
+      if (d >= 0x31 && d <= 0x39) {
+        // A capture: bound now, nothing to resolve.
+        refs.push({ name: text[i], position, get: captureGetter, data: text[i] });
+        i++;
+        continue;
+      }
+      let bracket = false;
+      if (text[i] === '{') {
+        bracket = true;
+        if (++i === text.length) invalid();
+      }
+      const start = i;
+      let end = i;
+      for (; i < text.length; i++) {
+        const ch = text[i];
+        if (ch === '}' && bracket) { end = i; i++; bracket = false; break; }
+        if (!/[A-Za-z0-9_]/.test(ch)) break;
+        end = i + 1;
+      }
+      if (bracket) {
+        end = i;
+        throw new ConfigError(`the closing bracket in "${text.slice(start, end)}" variable is missing`, position);
+      }
+      const name = text.slice(start, end);
+      if (name === '') invalid();
       const ref: VariableRef = { name, position, get: null, data: '' };
       refs.push(ref);
       this.pending.push(ref);
@@ -152,7 +172,6 @@ export class VariableRegistry {
   lookup(name: string): { get: VariableGetter; data: string } | null {
     const def = this.defs.get(name);
     if (def) return { get: def.get, data: '' };
-    if (/^[0-9]$/.test(name)) return { get: captureGetter, data: name };
     for (const [prefix, get] of this.prefixes) {
       if (name.startsWith(prefix) && name.length > prefix.length) return { get, data: name.slice(prefix.length) };
     }

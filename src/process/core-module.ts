@@ -18,6 +18,7 @@ import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, type CoreModule, type DirectiveSpec } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
 import { setFlag, setMsec, setNumber } from '../config/slots.js';
+import { parseNumber } from '../config/units.js';
 import { isLogLevel, type ErrorLogTarget } from '../observability/error-log.js';
 
 export interface CoreConf {
@@ -58,8 +59,9 @@ const directives: DirectiveSpec[] = [
       const conf = cf.core(coreModule);
       if (conf.workerProcesses !== undefined) return cf.duplicate();
       if (d.args[0] === 'auto') { conf.workerProcesses = Math.max(1, cpus().length); return; }
-      const n = Number(d.args[0]);
-      if (!/^[0-9]+$/.test(d.args[0]) || n < 1) return cf.error(`invalid value "${d.args[0]}" in "worker_processes" directive`);
+      // ngx_set_worker_processes: ngx_atoi, so 0 is valid; anything else is "invalid value".
+      const n = parseNumber(d.args[0]);
+      if (n === null) return cf.invalid('invalid value');
       conf.workerProcesses = n;
     },
   },
@@ -109,7 +111,17 @@ const directives: DirectiveSpec[] = [
       cf.child(Ctx.Events, null).walk(d.block!);
     },
   },
-  { name: 'worker_connections', contexts: Ctx.Events, args: [1, 1], set: (cf, d) => setNumber(cf, d, cf.core(coreModule), 'workerConnections') },
+  {
+    // ngx_event_connections logs `invalid number "x"` itself (not the slot's wording).
+    name: 'worker_connections', contexts: Ctx.Events, args: [1, 1],
+    set(cf, d) {
+      const conf = cf.core(coreModule);
+      if (conf.workerConnections !== undefined) return cf.duplicate();
+      const n = parseNumber(d.args[0]);
+      if (n === null) return cf.error(`invalid number "${d.args[0]}"`);
+      conf.workerConnections = n;
+    },
+  },
   {
     name: 'use', contexts: Ctx.Events, args: [1, 1],
     set(cf, d) {

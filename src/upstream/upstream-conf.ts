@@ -8,7 +8,7 @@
 import type { ConfContext } from '../config/conf-context.js';
 import { HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type DirectiveSpec } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
-import { inherit, setBitmask, setFlag, setMsec, setNumber, setOffset, setSize } from '../config/slots.js';
+import { inherit, setBitmask, setFlag, setMsec, setNumber, setSize } from '../config/slots.js';
 import { parseSize } from '../config/units.js';
 import { FT, NEXT_UPSTREAM_WORDS } from './failure.js';
 
@@ -84,7 +84,8 @@ export function upstreamDirectives(prefix: string, get: (cf: ConfContext) => Ups
       c.buffers = { num, size: size! };
     }),
     d('busy_buffers_size', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => setSize(cf, n, get(cf), 'busyBuffersSize')),
-    d('max_temp_file_size', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => setOffset(cf, n, get(cf), 'maxTempFileSize')),
+    // A size slot in nginx (ngx_conf_set_size_slot, through current sources): no `g`.
+    d('max_temp_file_size', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => setSize(cf, n, get(cf), 'maxTempFileSize')),
     d('temp_file_write_size', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => setSize(cf, n, get(cf), 'tempFileWriteSize')),
     d('temp_path', HTTP_MAIN_SRV_LOC, [1, 4], () => {}),
     d('request_buffering', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'requestBuffering')),

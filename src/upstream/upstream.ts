@@ -447,6 +447,9 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.headerSentToClient = true;
     this.keepalive = false;
     r.status = 101;
+    // From here the client's close ends the tunnel normally: no 499.
+    r.onAbort = null;
+    r.tunnelled = true;
     let head = 'HTTP/1.1 101 Switching Protocols\r\n';
     const h = this.headersOut;
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;

@@ -162,9 +162,12 @@ export async function startFaultUpstream(opts: FaultOptions = {}, fixedPort = 0)
         else sock.end(o.raw ?? '');
         return;
       case 'close-idle': {
+        // An idle timeout: T ms after the last response, restarted by each response.
         sock.write(simple(200, `port=${port}`));
-        const t = setTimeout(() => sock.end(), o.closeIdleMs ?? 50);
-        sock.once('close', () => clearTimeout(t));
+        const s = sock as Socket & { idleTimer?: NodeJS.Timeout };
+        if (s.idleTimer) clearTimeout(s.idleTimer);
+        else sock.once('close', () => clearTimeout(s.idleTimer));
+        s.idleTimer = setTimeout(() => sock.end(), o.closeIdleMs ?? 50);
         return;
       }
       case 'cl-short':

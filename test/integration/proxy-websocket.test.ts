@@ -29,12 +29,14 @@ let checkLeaks: (ms?: number) => Promise<string>;
 
 function onUpstream(sock: Socket): void {
   void readHead(sock).then(({ head, rest }) => {
+    if (sock.destroyed) return;
     const target = head.split('\r\n')[0].split(' ')[1] ?? '';
     const s: Seen = { target, head, after: [], ended: false, closed: false };
     seen.push(s);
     sock.on('close', () => { s.closed = true; });
-    if (target.startsWith('/ws/refuse200')) { sock.write('HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nno-tunl'); return; }
-    if (target.startsWith('/ws/refuse426')) { sock.write('HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\n\r\n426!'); return; }
+    // A refused upgrade leaves an ordinary keep-alive connection: serve the next request on it too.
+    if (target.startsWith('/ws/refuse200')) { sock.write('HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nno-tunl'); onUpstream(sock); return; }
+    if (target.startsWith('/ws/refuse426')) { sock.write('HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\n\r\n426!'); onUpstream(sock); return; }
     sock.write(SWITCH);
     const record = (d: Buffer): void => { s.after.push(d); };
     if (rest.length > 0) record(rest);
@@ -130,12 +132,17 @@ test('echo both ways; the upgrade request goes out with Upgrade/Connection: upgr
     c.write('ping-1|');
     await c.waitFor(/ping-1\|/);
     c.write(Buffer.alloc(300_000, 'z'));
-    await c.waitFor(/z{300000}/);
+    for (let i = 0; i < 200 && c.data().filter((b) => b === 0x7a).length < 300_000; i++) await sleep(10);
+    assert.equal(c.data().filter((b) => b === 0x7a).length, 300_000);
     assert.ok(afterHead(c).includes('early-bytes|'), 'the pipelined bytes were not echoed');
     assert.ok(Buffer.concat(s.after).toString().startsWith('early-bytes|ping-1|'), Buffer.concat(s.after).toString().slice(0, 40));
   } finally {
     c.destroy();
   }
+});
+
+test('the access log shows 101 for a tunnel, however it ended', {
+}, async () => {
   const lines = await waitAccess(w, 1);
   assert.ok(lines.some((l) => l === 'GET /ws/echo/1 101'), lines.join('\n'));
 });
@@ -179,8 +186,10 @@ test('idle tunnel closed after proxy_read_timeout (300 ms), both sides', async (
   assert.ok(await c.waitEnd(2500), 'the idle tunnel was never closed');
   const elapsed = Date.now() - t0;
   assert.ok(elapsed >= 250 && elapsed < 1500, `closed after ${elapsed} ms`);
-  for (let i = 0; i < 50 && !s.closed; i++) await sleep(10);
-  assert.ok(s.closed, 'the upstream side of the tunnel is still open');
+  // weir closed its upstream socket: the fixture (allowHalfOpen) sees the FIN.
+  for (let i = 0; i < 50 && !s.ended; i++) await sleep(10);
+  assert.ok(s.ended, 'the upstream side of the tunnel is still open');
+  await w.waitLog(/upstream timed out \(110: Connection timed out\) while proxying upgraded connection/);
   c.destroy();
 });
 
@@ -194,7 +203,7 @@ test('activity keeps a tunnel open past proxy_read_timeout', async () => {
   }
 });
 
-test('R28: the upstream refuses the upgrade (200 / 426): no tunnel, the pipelined request is never served', async () => {
+test('R28: the upstream refuses the upgrade (200 / 426): no tunnel; the pipelined bytes are never tunnelled nor sent upstream', async () => {
   for (const [path, status, body] of [['/ws/refuse200', 200, 'no-tunl'], ['/ws/refuse426', 426, '426!']] as const) {
     const c = await rawClient(w.port);
     try {
@@ -204,8 +213,10 @@ test('R28: the upstream refuses the upgrade (200 / 426): no tunnel, the pipeline
       await sleep(100);
       const text = c.text();
       assert.match(text, new RegExp(`^HTTP/1\\.1 ${status} `));
-      assert.doesNotMatch(text, /served \/admin/, `pipelined request served: ${text}`);
-      assert.equal(text.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, text);
+      // R28: either the connection closes, or the pipelined bytes are parsed as HTTP by weir
+      // itself (here: `location /` answers "served /admin"). Never bytes to the upstream.
+      const n = text.match(/HTTP\/1\.1 \d{3}/g)?.length ?? 0;
+      assert.ok(n === 1 || (n === 2 && /\r\n\r\nserved \/admin$/.test(text)), text);
       const s = await seenFor(path);
       assert.equal(s.after.length, 0, 'bytes were tunnelled');
       assert.ok(!seen.some((x) => x.target === '/admin'), 'the pipelined request reached the upstream');

@@ -68,7 +68,7 @@ function loc(cf: ConfContext): ProxyLocConf {
 }
 
 const kProxyPass = Symbol('weir.proxyPass');
-type WithPass = HttpRequest & { [kProxyPass]?: ProxyPass };
+type WithPass = HttpRequest & { [kProxyPass]?: ProxyPass; [kDynamicHost]?: string };
 
 const proxyHandler: ContentHandler = {
   name: 'proxy',
@@ -122,7 +122,38 @@ function resolveDynamic(r: HttpRequest, pass: ProxyPass): { group: UpstreamGroup
     return 502;
   }
   const uri = m[2] === '' ? unchangedUri(r) : m[2];
+  (r as WithPass)[kDynamicHost] = hostPort;
   return { group, uri };
+}
+
+const kDynamicHost = Symbol('weir.proxyDynamicHost');
+
+/** $proxy_host: from the static URL, or the one evaluated for this request. */
+function proxyHost(r: HttpRequest): string | undefined {
+  const pass = (r as WithPass)[kProxyPass];
+  if (!pass) return undefined;
+  if (pass.group !== null) return pass.host;
+  const hp = (r as WithPass)[kDynamicHost];
+  return hp === undefined ? undefined : hp.endsWith(':80') ? hp.slice(0, -3) : hp;
+}
+
+function proxyPort(r: HttpRequest): string | undefined {
+  const pass = (r as WithPass)[kProxyPass];
+  if (!pass) return undefined;
+  if (pass.group !== null) return pass.port;
+  const hp = (r as WithPass)[kDynamicHost];
+  if (hp === undefined) return undefined;
+  const colon = hp.lastIndexOf(':');
+  return colon > hp.lastIndexOf(']') && colon !== -1 ? hp.slice(colon + 1) : '80';
+}
+
+/** The client's X-Forwarded-For, unless the client declared it hop-by-hop (R29). */
+function clientForwardedFor(r: HttpRequest): string | undefined {
+  const xff = r.req.headers['x-forwarded-for'];
+  if (xff === undefined) return undefined;
+  const connection = r.req.headers.connection;
+  if (connection && connection.toLowerCase().split(',').some((t) => t.trim() === 'x-forwarded-for')) return undefined;
+  return Array.isArray(xff) ? xff.join(', ') : xff;
 }
 
 /** Upstream groups reachable from proxy_pass with variables (by "host" or "host:port"), per http block. */
@@ -228,10 +259,10 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   initMain(_main, cf) {
     const v = vars(cf);
     proxyHostValue.set(v, v.compile('$proxy_host'));
-    v.define('proxy_host', (r) => (r as WithPass)[kProxyPass]?.host);
-    v.define('proxy_port', (r) => (r as WithPass)[kProxyPass]?.port);
+    v.define('proxy_host', proxyHost);
+    v.define('proxy_port', proxyPort);
     v.define('proxy_add_x_forwarded_for', (r) => {
-      const xff = r.req.headers['x-forwarded-for'];
+      const xff = clientForwardedFor(r);
       return xff ? `${xff}, ${r.conn.remoteAddress}` : r.conn.remoteAddress;
     });
     v.definePrefix('upstream_http_', (r, name) => {

@@ -151,7 +151,8 @@ export class ProxyProtocol implements UpstreamProtocol {
       if (HOP_BY_HOP_RESPONSE.has(lname) && !(upgrading && (lname === 'upgrade' || lname === 'connection'))) continue;
       if (tokens.length > 0 && tokens.includes(lname) && !(upgrading && lname === 'upgrade')) continue;
       let value = head.values[i];
-      if (this.t.redirect && (lname === 'location' || lname === 'refresh')) value = this.t.redirect(r, value);
+      if (this.t.redirect && lname === 'location') value = this.t.redirect(r, value);
+      else if (this.t.redirect && lname === 'refresh') value = rewriteRefresh(r, value, this.t.redirect);
       out.push(head.names[i], value);
     }
     u.headersOut = out;
@@ -184,6 +185,12 @@ export class ProxyProtocol implements UpstreamProtocol {
   abortRequest(): void {}
 
   finalizeRequest(): void {}
+}
+
+/** proxy_redirect applies to the URL of a Refresh header (`5; url=http://...`), as nginx does. */
+function rewriteRefresh(r: HttpRequest, value: string, redirect: (r: HttpRequest, v: string) => string): string {
+  const m = /^(.*?url=)(.*)$/i.exec(value);
+  return m ? m[1] + redirect(r, m[2]) : value;
 }
 
 /** Client header lines to forward, as received (names and values are latin1 strings from llhttp). */

@@ -114,12 +114,13 @@ test('a value that is set to off/0/"" still counts for duplicates (undefined is 
   fails(() => run(node('s', 'x'), (cf, n) => setString(cf, n, c, 'str')), '"s" directive is duplicate in /etc/weir/nginx.conf:7');
 });
 
-test('an invalid value is reported before a duplicate, and leaves the conf untouched', () => {
+test('an invalid value leaves the conf untouched; a duplicate is reported before the value is read (nginx slots)', () => {
   const c: Conf = {};
   fails(() => run(node('send_timeout', 'x'), (cf, n) => setMsec(cf, n, c, 'ms')), '"send_timeout" directive invalid value in /etc/weir/nginx.conf:7');
   assert.equal(c.ms, undefined);
   run(node('send_timeout', '1s'), (cf, n) => setMsec(cf, n, c, 'ms'));
-  fails(() => run(node('send_timeout', 'x'), (cf, n) => setMsec(cf, n, c, 'ms')), '"send_timeout" directive invalid value in /etc/weir/nginx.conf:7');
+  // ngx_conf_set_msec_slot checks NGX_CONF_UNSET_MSEC first (checked: worker_shutdown_timeout 1s; worker_shutdown_timeout x;).
+  fails(() => run(node('send_timeout', 'x'), (cf, n) => setMsec(cf, n, c, 'ms')), '"send_timeout" directive is duplicate in /etc/weir/nginx.conf:7');
 });
 
 test('setEnum and setBitmask: values', () => {
@@ -129,12 +130,12 @@ test('setEnum and setBitmask: values', () => {
   assert.deepEqual(c, { mode: 'b', mask: 5 });
 });
 
-test('setEnum: an invalid value is `invalid value "x"`, as ngx_conf_set_enum_slot', { todo: 'slots.ts setEnum() (and core-module.ts lingering_close/server_tokens/if_modified_since/client_body_in_file_only): nginx prints `invalid value "x" in F:L` without the directive name' }, () => {
+test('setEnum: an invalid value is `invalid value "x"`, as ngx_conf_set_enum_slot', () => {
   fails(() => run(node('mode', 'c'), (cf, n) => setEnum(cf, n, {} as Conf, 'mode', ['a', 'b'] as const)),
     'invalid value "c" in /etc/weir/nginx.conf:7');
 });
 
-test('setBitmask: an invalid value is `invalid value "x"`, as ngx_conf_set_bitmask_slot', { todo: 'slots.ts setBitmask(): nginx prints `invalid value "bogus" in F:L` (checked: proxy_next_upstream bogus), weir adds `in "proxy_next_upstream" directive`' }, () => {
+test('setBitmask: an invalid value is `invalid value "x"`, as ngx_conf_set_bitmask_slot', () => {
   fails(() => run(node('proxy_next_upstream', 'bogus'), (cf, n) => setBitmask(cf, n, {} as Conf, 'mask', { error: 2 })),
     'invalid value "bogus" in /etc/weir/nginx.conf:7');
 });
@@ -298,11 +299,13 @@ test('directive values through real directives: keepalive_timeout with a header 
   assert.equal(c.keepaliveHeaderTimeout, 30_000);
 });
 
-test('client_max_body_size accepts g (ngx_conf_set_off_slot)', { todo: 'http/core-module.ts client_max_body_size uses setSize; nginx uses an off_t slot, so `client_max_body_size 1g` is valid nginx (checked with nginx -t)' }, () => {
+test('client_max_body_size accepts g (ngx_conf_set_off_slot)', () => {
   const l = load('client_max_body_size 1g;\nserver {\n listen 127.0.0.1:8080;\n}');
   assert.equal(coreLoc(l, levels(l).servers[0]).clientMaxBodySize, 1024 ** 3);
 });
 
-test('proxy_max_temp_file_size refuses g (ngx_conf_set_size_slot)', { todo: 'upstream/upstream-conf.ts max_temp_file_size uses setOffset; nginx 1.22 uses a size slot: `proxy_max_temp_file_size 1g` is "invalid value" there (checked with nginx -t)' }, () => {
+// nginx declares proxy_max_temp_file_size with ngx_conf_set_size_slot (1.22 and every later source checked;
+// docs: `proxy_max_temp_file_size size;`), so `g` is refused.
+test('proxy_max_temp_file_size refuses g (ngx_conf_set_size_slot)', () => {
   assert.throws(() => load('proxy_max_temp_file_size 1g;'), { message: /"proxy_max_temp_file_size" directive invalid value in .*nginx\.conf:3$/ });
 });
