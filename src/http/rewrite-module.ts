@@ -30,7 +30,7 @@ import {
 } from './rewrite-script.js';
 import { toByteString } from './uri.js';
 import { BUILTIN_VARIABLE_NAMES, CHANGEABLE_BUILTINS, namedGroups } from './variables-core.js';
-import type { ComplexValue } from './variables.js';
+import { scanValue, type ComplexValue } from './variables.js';
 
 export interface RewriteLocConf {
   /** This level's codes; null when it has none (not inherited). */
@@ -79,52 +79,22 @@ export function compileReplacement(cf: ConfContext, text: string, redirect: bool
   const uri: Segment[] = [];
   let args: Segment[] | null = null;
   let hasQuestion = false;
-  let lit = '';
   let out = uri;
-  const flush = (): void => { if (lit) { out.push({ kind: 'text', text: lit }); lit = ''; } };
-  for (let i = 0; i < text.length;) {
-    const c = text[i];
-    if (c === '$') {
-      const d = text[i + 1];
-      if (d !== undefined && d >= '0' && d <= '9') {
-        flush();
-        out.push({ kind: 'capture', n: d.charCodeAt(0) - 0x30 });
-        i += 2;
-        continue;
-      }
-      let j: number;
-      let name: string;
-      if (d === '{') {
-        j = text.indexOf('}', i + 2);
-        if (j === -1) return cf.error(`the closing bracket in "${text.slice(i + 2)}" variable is missing`);
-        name = text.slice(i + 2, j);
-        j++;
-      } else {
-        j = i + 1;
-        while (j < text.length && /[A-Za-z0-9_]/.test(text[j])) j++;
-        name = text.slice(i + 1, j);
-      }
-      if (name === '') return cf.error(`invalid variable name in "${text}"`);
-      flush();
-      if (/^[0-9]$/.test(name)) out.push({ kind: 'capture', n: Number(name) });
-      else out.push({ kind: 'var', value: compileValue(cf, '$' + name) });
-      i = j;
-      continue;
+  for (const t of scanValue(text, cf.position)) {
+    if (t.kind === 'capture') { out.push({ kind: 'capture', n: t.n }); continue; }
+    if (t.kind === 'variable') { out.push({ kind: 'var', value: compileValue(cf, '$' + t.name) }); continue; }
+    // The first `?` of an internal rewrite starts the arguments (compile_args).
+    let lit = t.text;
+    if (lit.includes('?')) hasQuestion = true;
+    const q = redirect || args !== null ? -1 : lit.indexOf('?');
+    if (q !== -1) {
+      if (q > 0) out.push({ kind: 'text', text: lit.slice(0, q) });
+      args = [];
+      out = args;
+      lit = lit.slice(q + 1);
     }
-    if (c === '?') {
-      hasQuestion = true;
-      if (!redirect && args === null) {
-        flush();
-        args = [];
-        out = args;
-        i++;
-        continue;
-      }
-    }
-    lit += c;
-    i++;
+    if (lit !== '') out.push({ kind: 'text', text: lit });
   }
-  flush();
   return { uri, args, hasQuestion };
 }
 

@@ -116,51 +116,21 @@ export class VariableRegistry {
     return this.setCount;
   }
 
-  /**
-   * Compiles `text` with nginx's `$name` / `${name}` syntax, as
-   * ngx_http_script_compile: `$1`..`$9` (one digit, unbraced) are captures, so
-   * `$12` is capture 1 then "2"; a name is [A-Za-z0-9_]*, so `${a-b}` stops at
-   * `-` with its bracket open; `$0` and `${1}` are plain (unknown) names.
-   */
+  /** Compiles `text` (see scanValue for the syntax) into literals and variable references. */
   compile(text: string, position?: ConfPosition): ComplexValue {
     const literals: string[] = [];
     const refs: VariableRef[] = [];
     let lit = '';
-    let i = 0;
-    const invalid = (): never => { throw new ConfigError('invalid variable name', position); };
-    while (i < text.length) {
-      const c = text[i];
-      if (c !== '$') { lit += c; i++; continue; }
-      if (++i === text.length) invalid();
+    for (const t of scanValue(text, position)) {
+      if (t.kind === 'literal') { lit += t.text; continue; }
       literals.push(lit);
       lit = '';
-      const d = text.charCodeAt(i);
-      if (d >= 0x31 && d <= 0x39) {
-        // A capture: bound now, nothing to resolve.
-        refs.push({ name: text[i], position, get: captureGetter, data: text[i] });
-        i++;
+      if (t.kind === 'capture') {
+        // Bound now, nothing to resolve.
+        refs.push({ name: String(t.n), position, get: captureGetter, data: String(t.n) });
         continue;
       }
-      let bracket = false;
-      if (text[i] === '{') {
-        bracket = true;
-        if (++i === text.length) invalid();
-      }
-      const start = i;
-      let end = i;
-      for (; i < text.length; i++) {
-        const ch = text[i];
-        if (ch === '}' && bracket) { end = i; i++; bracket = false; break; }
-        if (!/[A-Za-z0-9_]/.test(ch)) break;
-        end = i + 1;
-      }
-      if (bracket) {
-        end = i;
-        throw new ConfigError(`the closing bracket in "${text.slice(start, end)}" variable is missing`, position);
-      }
-      const name = text.slice(start, end);
-      if (name === '') invalid();
-      const ref: VariableRef = { name, position, get: null, data: '' };
+      const ref: VariableRef = { name: t.name, position, get: null, data: '' };
       refs.push(ref);
       this.pending.push(ref);
     }
@@ -188,6 +158,56 @@ export class VariableRegistry {
     }
     this.pending.length = 0;
   }
+}
+
+export type ValueToken =
+  | { readonly kind: 'literal'; readonly text: string }
+  | { readonly kind: 'variable'; readonly name: string }
+  | { readonly kind: 'capture'; readonly n: number };
+
+/**
+ * Splits config text into literals, `$name` / `${name}` variables and `$1`..`$9`
+ * captures, as ngx_http_script_compile does: a capture is one unbraced digit,
+ * so `$12` is capture 1 then "2"; a name is [A-Za-z0-9_]*, so `${a-b}` stops at
+ * `-` with its bracket open; `$0` and `${1}` are plain (unknown) names. The one
+ * scanner behind complex values, rewrite replacements and log formats.
+ */
+export function scanValue(text: string, position?: ConfPosition): ValueToken[] {
+  const out: ValueToken[] = [];
+  let lit = '';
+  let i = 0;
+  const invalid = (): never => { throw new ConfigError('invalid variable name', position); };
+  while (i < text.length) {
+    const c = text[i];
+    if (c !== '$') { lit += c; i++; continue; }
+    if (++i === text.length) invalid();
+    if (lit !== '') { out.push({ kind: 'literal', text: lit }); lit = ''; }
+    const d = text.charCodeAt(i);
+    if (d >= 0x31 && d <= 0x39) {
+      out.push({ kind: 'capture', n: d - 0x30 });
+      i++;
+      continue;
+    }
+    let bracket = false;
+    if (text[i] === '{') {
+      bracket = true;
+      if (++i === text.length) invalid();
+    }
+    const start = i;
+    let end = i;
+    for (; i < text.length; i++) {
+      const ch = text[i];
+      if (ch === '}' && bracket) { end = i; i++; bracket = false; break; }
+      if (!/[A-Za-z0-9_]/.test(ch)) break;
+      end = i + 1;
+    }
+    if (bracket) throw new ConfigError(`the closing bracket in "${text.slice(start, i)}" variable is missing`, position);
+    const name = text.slice(start, end);
+    if (name === '') invalid();
+    out.push({ kind: 'variable', name });
+  }
+  if (lit !== '') out.push({ kind: 'literal', text: lit });
+  return out;
 }
 
 /** `$1`..`$9`: the last regex match of the request (location, rewrite, if, server_name). */

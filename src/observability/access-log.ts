@@ -36,7 +36,7 @@ import { parseSize, parseTime } from '../config/units.js';
 import { httpCoreModule } from '../http/core-module.js';
 import type { HttpRequest } from '../http/request.js';
 import { toByteString } from '../http/uri.js';
-import type { ComplexValue, VariableGetter, VariableRegistry } from '../http/variables.js';
+import { scanValue, type ComplexValue, type VariableGetter, type VariableRegistry } from '../http/variables.js';
 
 export type LogEscape = 'default' | 'json' | 'none';
 
@@ -53,26 +53,20 @@ export class LogFormat {
 
   constructor(readonly name: string, readonly escape: LogEscape, text: string, private readonly position?: ConfPosition) {
     let lit = '';
-    const bytes = toByteString(text);
-    for (let i = 0; i < bytes.length;) {
-      const c = bytes[i];
-      if (c !== '$') { lit += c; i++; continue; }
-      let name: string;
-      if (bytes[i + 1] === '{') {
-        const end = bytes.indexOf('}', i + 2);
-        if (end === -1) throw new ConfigError(`the closing bracket in "${bytes.slice(i + 2)}" variable is missing`, position);
-        name = bytes.slice(i + 2, end);
-        i = end + 1;
-      } else {
-        let j = i + 1;
-        while (j < bytes.length && /[A-Za-z0-9_]/.test(bytes[j])) j++;
-        name = bytes.slice(i + 1, j);
-        i = j;
-      }
-      if (name === '') throw new ConfigError(`invalid parameter "${text}"`, position);
+    let tokens;
+    try {
+      tokens = scanValue(toByteString(text), position);
+    } catch (e) {
+      // ngx_http_log_compile_format words a bad name this way.
+      if (e instanceof ConfigError && e.detail === 'invalid variable name') throw new ConfigError(`invalid parameter "${text}"`, position);
+      throw e;
+    }
+    for (const t of tokens) {
+      if (t.kind === 'literal') { lit += t.text; continue; }
       this.literals.push(lit);
       lit = '';
-      this.vars.push({ name, get: null, data: '' });
+      // The log module has no captures: `$1` is looked up as a name, as nginx does.
+      this.vars.push({ name: t.kind === 'capture' ? String(t.n) : t.name, get: null, data: '' });
     }
     this.literals.push(lit + '\n');
   }

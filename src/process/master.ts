@@ -159,6 +159,8 @@ export class Master {
     const n = cycle.core.workerProcesses ?? 1;
     const records: WorkerRecord[] = [];
     for (let i = 0; i < n; i++) records.push(this.fork(cycle, generation));
+    // `worker_processes 0`: a master with no workers, as nginx allows.
+    if (records.length === 0) return Promise.resolve(null);
     return new Promise((resolve) => {
       let waiting = records.length;
       let settled = false;
