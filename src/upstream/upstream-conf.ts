@@ -94,10 +94,7 @@ export function upstreamDirectives(prefix: string, get: (cf: ConfContext) => Ups
     d('hide_header', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => { (get(cf).hideHeaders ??= []).push(n.args[0].toLowerCase()); }),
     d('pass_header', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => { (get(cf).passHeaders ??= []).push(n.args[0].toLowerCase()); }),
     d('ignore_headers', HTTP_MAIN_SRV_LOC, [1, Infinity], (cf, n) => setBitmask(cf, n, get(cf), 'ignoreHeaders', IGNORE_HEADERS)),
-    d('limit_rate', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => {
-      setSize(cf, n, get(cf), 'limitRate');
-      if (get(cf).limitRate !== 0) cf.error(`"${n.name}" is not supported by weir yet (only 0)`);
-    }),
+    d('limit_rate', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => setSize(cf, n, get(cf), 'limitRate')),
     d('socket_keepalive', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'socketKeepalive')),
     d('pass_request_headers', HTTP_ANY_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'passRequestHeaders')),
     d('pass_request_body', HTTP_ANY_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'passRequestBody')),

@@ -25,7 +25,7 @@ import { createReadStream } from 'node:fs';
 import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
 import { GetResult, PeerState, type BalancerRequest, type CompiledValue } from '../balancer/types.js';
 import type { ComplexValue } from '../http/variables.js';
-import { finalize as finalizeHttp, sendHeader } from '../http/phases.js';
+import { finalize as finalizeHttp, internalRedirect, namedLocation, sendHeader } from '../http/phases.js';
 import { streamRequestBody, type BodyStream } from '../http/body.js';
 import type { HttpRequest } from '../http/request.js';
 import type { ConnectionOwner } from './connection.js';
@@ -63,6 +63,14 @@ export interface UpstreamProtocol {
   inputFilter(u: Upstream, data: Buffer): void;
   /** The upstream closed the connection after the head: complete (close-delimited) or truncated. */
   inputEof(u: Upstream): 'complete' | 'truncated';
+  /**
+   * Optional body framing: the protocol's records for one piece of request body
+   * (FastCGI STDIN). Absent: the bytes go as they are (chunk-framed when the
+   * HTTP length is unknown).
+   */
+  frameBody?(chunk: Buffer): Buffer[];
+  /** Optional: what ends the body (the empty STDIN record); called once per try, body or not. */
+  bodyEnd?(): Buffer | null;
   /** The client went away, or the request is being cut. */
   abortRequest(u: Upstream): void;
   /** Last call of every request, whatever the outcome. */
@@ -76,6 +84,9 @@ interface BodySource {
   readonly length: number;
 }
 
+
+/** finalize() code: the request continues elsewhere (X-Accel-Redirect); answer nothing. */
+const HANDED_OVER = -1;
 
 const enum Stage {
   Idle = 0,
@@ -253,44 +264,58 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     const socket = conn.socket;
     socket.cork();
     let ok = true;
-    let sent = 0;
-    for (const b of this.requestBufs) { ok = socket.write(b); sent += b.length; }
+    for (const b of this.requestBufs) { ok = socket.write(b); this.state!.bytesSent += b.length; }
     const body = this.body;
     if (body && body.file === null) {
-      for (const b of body.buffers) { ok = socket.write(b); sent += b.length; }
+      for (const b of body.buffers) ok = this.writeBody(socket, b);
     }
+    const memoryOnly = !this.streamBody && !(body && body.file !== null);
+    if (memoryOnly) ok = this.endBody(socket);
     socket.uncork();
-    this.state!.bytesSent += sent;
     this.requestSent = true;
-    if (body && body.file !== null) {
-      this.state!.bytesSent += body.length;
-      this.sendFileBody(body.file);
-      return;
-    }
+    if (body && body.file !== null) { this.sendFileBody(body.file); return; }
     if (this.streamBody) { this.sendStreamedBody(); return; }
     if (!ok) { this.armTimer(Stage.Sending, this.conf.sendTimeout!); return; }
     this.requestWritten();
   }
 
+  /** One piece of request body, framed as the protocol (or HTTP chunking) needs. */
+  private writeBody(socket: UpstreamConnection['socket'], chunk: Buffer): boolean {
+    this.state!.bytesSent += chunk.length;
+    const frame = this.protocol.frameBody;
+    if (frame) {
+      let ok = true;
+      for (const piece of frame.call(this.protocol, chunk)) ok = socket.write(piece);
+      return ok;
+    }
+    if (!this.chunkBody) return socket.write(chunk);
+    socket.write(`${chunk.length.toString(16)}\r\n`);
+    socket.write(chunk);
+    return socket.write('\r\n');
+  }
+
+  /** The end of the body: the protocol's terminator, or the last chunk. */
+  private endBody(socket: UpstreamConnection['socket']): boolean {
+    const tail = this.protocol.bodyEnd ? this.protocol.bodyEnd() : null;
+    if (tail) return socket.write(tail);
+    if (this.chunkBody) return socket.write('0\r\n\r\n');
+    return true;
+  }
+
   /** Unbuffered: body bytes go to the upstream as the client sends them; never replayable. */
   private sendStreamedBody(): void {
     const conn = this.conn!;
-    const chunked = this.chunkBody;
     this.armTimer(Stage.Sending, this.conf.sendTimeout!);
     this.r.bodyStreamed = true;
     this.bodyStream = streamRequestBody(this.r, {
       write: (chunk) => {
         if (this.conn !== conn || this.finalized) return true;
-        this.state!.bytesSent += chunk.length;
-        if (!chunked) return conn.socket.write(chunk);
-        conn.socket.write(`${chunk.length.toString(16)}\r\n`);
-        conn.socket.write(chunk);
-        return conn.socket.write('\r\n');
+        return this.writeBody(conn.socket, chunk);
       },
       end: () => {
         this.bodyStream = null;
         if (this.conn !== conn || this.finalized) return;
-        if (chunked) conn.socket.write('0\r\n\r\n');
+        this.endBody(conn.socket);
         this.requestWritten();
       },
       error: (status) => {
@@ -307,7 +332,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     const stream = createReadStream(file);
     stream.on('data', (chunk) => {
       if (this.conn !== conn || this.finalized) { stream.destroy(); return; }
-      if (!conn.socket.write(chunk)) stream.pause();
+      if (!this.writeBody(conn.socket, chunk as Buffer)) stream.pause();
       this.timer?.refresh();
     });
     const resume = (): void => { stream.resume(); };
@@ -319,7 +344,9 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     });
     stream.on('end', () => {
       conn.socket.off('drain', resume);
-      if (this.conn === conn && !this.finalized) this.requestWritten();
+      if (this.conn !== conn || this.finalized) return;
+      this.endBody(conn.socket);
+      this.requestWritten();
     });
   }
 
@@ -419,9 +446,15 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       this.finalize(this.status);
       return;
     }
+    if (this.xAccelRedirect !== null && !(this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Redirect'])) {
+      this.accelRedirect(this.xAccelRedirect);
+      return;
+    }
     if (this.status === 101) { this.startTunnel(rest); return; }
     this.stage = Stage.ReadingBody;
     this.bufferBudget = this.buffering() ? this.conf.buffers!.num * this.conf.buffers!.size : 0;
+    this.rateLimit = this.limitRate();
+    this.rateStart = Date.now();
     this.protocol.inputFilterInit(this);
     this.headerSentToClient = true;
     if (!sendHeader(r, this.status, this.headersOut, this.contentLength)) {
@@ -483,6 +516,31 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     if (++this.tunnelEnded === 2) this.finalize(0);
   }
 
+  /**
+   * X-Accel-Redirect: the upstream names where the response really comes from.
+   * The upstream is released (its body unread: the connection is not kept) and
+   * the request goes there as a GET (HEAD stays HEAD), as nginx does.
+   */
+  private accelRedirect(target: string): void {
+    const r = this.r;
+    this.keepalive = false;
+    this.finalize(HANDED_OVER);
+    if (r.method !== 'HEAD') r.req.method = 'GET';
+    r.body = null;
+    if (target.startsWith('@')) namedLocation(r, target);
+    else internalRedirect(r, target);
+  }
+
+  /** X-Accel-Limit-Rate (bytes/s, or `off`) unless ignored, else proxy_limit_rate. */
+  private limitRate(): number {
+    const h = this.xAccelLimitRate;
+    if (h !== null && !(this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Limit-Rate'])) {
+      if (h.toLowerCase() === 'off') return 0;
+      if (/^[0-9]+$/.test(h)) return Number(h);
+    }
+    return this.conf.limitRate!;
+  }
+
   /** proxy_buffering, unless the upstream said `X-Accel-Buffering: no|yes` (and it is not ignored). */
   private buffering(): boolean {
     if (!(this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Buffering'])) {
@@ -493,8 +551,10 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     return this.conf.buffering!;
   }
 
-  /** Set by the protocol from the response head. */
+  /** Set by the protocol from the response head (X-Accel-* control headers). */
   xAccelBuffering: string | null = null;
+  xAccelRedirect: string | null = null;
+  xAccelLimitRate: string | null = null;
 
   /** Whether the rules allow another try for failure `ft` (without looking at tries). */
   private retryAllowed(ft: number): boolean {
@@ -510,9 +570,13 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
 
   /** One piece of response body for the client (a view; written without copying). */
   sendToClient(view: Buffer): void {
-    if (view.length === 0 || this.finalized) return;
+    if (view.length === 0 || this.finalized || this.r.method === 'HEAD') return;
+    if (this.rateLimit > 0) { this.rateQueue.push(view); this.pumpRate(); return; }
+    this.writeClient(view);
+  }
+
+  private writeClient(view: Buffer): void {
     const res = this.r.res;
-    if (this.r.method === 'HEAD') return;
     // proxy_buffering: keep reading the upstream while what the client has not
     // taken yet fits proxy_buffers; past that (or at once with buffering off),
     // hold the upstream by backpressure. nginx would spill to a temp file next.
@@ -528,11 +592,47 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   /** Bytes the client may lag behind before the upstream is paused (set when the header is accepted). */
   private bufferBudget = 0;
 
+  /** proxy_limit_rate / X-Accel-Limit-Rate in bytes per second (0: none). */
+  private rateLimit = 0;
+  private rateStart = 0;
+  private rateBytes = 0;
+  private rateTimer: NodeJS.Timeout | null = null;
+  /** Body bytes received but not yet due under the rate (the upstream is held meanwhile). */
+  private readonly rateQueue: Buffer[] = [];
+  /** The body is complete: end the response once the queue is out. */
+  private endAfterRate = false;
+
+  /** Passes on as many queued bytes as the rate allows by now; holds the upstream while any wait. */
+  private pumpRate(): void {
+    if (this.rateTimer) return;
+    // The client went away while bytes waited for their turn.
+    if (this.r.res.destroyed) { this.rateQueue.length = 0; return; }
+    let budget = Math.floor((this.rateLimit * (Date.now() - this.rateStart)) / 1000) - this.rateBytes;
+    const queue = this.rateQueue;
+    while (queue.length > 0 && budget > 0) {
+      let v = queue[0];
+      if (v.length > budget) { queue[0] = v.subarray(budget); v = v.subarray(0, budget); } else queue.shift();
+      this.rateBytes += v.length;
+      budget -= v.length;
+      this.writeClient(v);
+    }
+    if (queue.length > 0) {
+      this.conn?.socket.pause();
+      // Wake when the next 1 KiB (or the rest) is due.
+      const next = Math.min(1024, queue[0].length);
+      const wait = Math.max(5, Math.ceil(((next - budget) * 1000) / this.rateLimit));
+      this.rateTimer = setTimeout(() => { this.rateTimer = null; this.pumpRate(); }, wait);
+      return;
+    }
+    if (this.endAfterRate) { this.endAfterRate = false; this.r.res.end(); return; }
+    if (!this.paused && !this.finalized) this.conn?.socket.resume();
+  }
+
   private clientDrained(): void {
     if (!this.paused) return;
     this.paused = false;
     if (!this.finalized) this.armTimer(Stage.ReadingBody, this.conf.readTimeout!);
-    this.conn?.socket.resume();
+    if (!this.rateTimer) this.conn?.socket.resume();
   }
 
   /** The body ended and was well framed; `reusable` when the connection is clean. */
@@ -653,6 +753,9 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     }
     this.dropConnection();
     this.protocol.finalizeRequest(this, rc);
+    const rateTail = rc === 0 && this.rateQueue.length > 0;
+    if (this.rateTimer && !rateTail) { clearTimeout(this.rateTimer); this.rateTimer = null; }
+    if (rc === HANDED_OVER) return;
     const r = this.r;
     const res = r.res;
     if (stageAtEnd === Stage.Tunnel) {
@@ -662,6 +765,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       return;
     }
     if (this.headerSentToClient) {
+      if (rateTail) { this.endAfterRate = true; return; }
       if (rc === 0) { if (!res.writableEnded) res.end(); return; }
       // Cut the response where it is: what was written reaches the client, then
       // the connection closes without completing the framing (nginx flushes first).

@@ -15,15 +15,11 @@
  * Variables: $fastcgi_script_name, $fastcgi_path_info.
  *
  * Deliberate differences from nginx:
- *   - fastcgi_request_buffering off still reads the whole body first (the
- *     body goes out as STDIN records, which the core's raw streaming cannot
- *     frame); a body spilled to a temp file is read back into memory;
  *   - fastcgi_pass with variables, fastcgi_cache*, fastcgi_store*,
  *     fastcgi_bind are not supported ([emerg] unknown directive / error);
  *   - the regex of fastcgi_split_path_info is a JavaScript RegExp (PCRE
  *     syntax differences apply: see the rewrite module).
  */
-import { readFile } from 'node:fs/promises';
 import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
 import { inherit, setFlag } from '../../config/slots.js';
@@ -45,8 +41,6 @@ export interface FastcgiLocConf {
   splitPathInfo?: RegExp | null;
   keepConn?: boolean;
   catchStderr?: string[];
-  /** What the core gets: the body is framed as STDIN by the protocol, never sent raw. */
-  coreConf?: UpstreamLocConf;
   /** The location's keep-alive pool scope (`keepalive ... local`). */
   poolKeys?: PoolKeys;
   template?: FastcgiRequestTemplate;
@@ -88,19 +82,14 @@ const fastcgiHandler: ContentHandler = {
   handle(r: HttpRequest): void {
     const conf = confOf(r);
     const t = template(conf);
-    const start = (body: Buffer | null): void => {
-      new Upstream(r, conf.coreConf!, conf.group!, new FastcgiProtocol(t, body), conf.poolKeys!).start();
-    };
-    if (!conf.upstream.passRequestBody) { start(null); return; }
+    const u = new Upstream(r, conf.upstream, conf.group!, new FastcgiProtocol(t), conf.poolKeys!);
+    const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked);
+    if (!hasBody) { u.start(); return; }
+    // FastCGI frames the body itself (STDIN records), so a length is never needed.
+    if (!conf.upstream.requestBuffering) { u.start(true); return; }
     readRequestBody(r, (status) => {
       if (status !== 0) { finalize(r, status); return; }
-      const b = r.body;
-      if (!b || b.length === 0) { start(null); return; }
-      if (b.file === null) { start(b.buffers.length === 1 ? b.buffers[0] : Buffer.concat(b.buffers, b.length)); return; }
-      readFile(b.file).then(start, (err: Error) => {
-        r.log('crit', `could not read request body file "${b.file}": ${err.message}`);
-        finalize(r, 500);
-      });
+      u.start();
     });
   },
 };
@@ -185,7 +174,6 @@ export const fastcgiModule: HttpModule<undefined, undefined, FastcgiLocConf> = {
     inherit(c, p, 'keepConn', false);
     inherit(c, p, 'catchStderr', []);
     c.poolKeys = new PoolKeys({ tag: `fastcgi:${++locationSerial}`, tls: '' });
-    c.coreConf = { ...c.upstream, passRequestBody: false };
   },
   postConfiguration(cf) {
     fastcgiIndex = cf.registry.indexOf(fastcgiModule);

@@ -68,20 +68,23 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
   private rest = -1;
   private overflow = false;
 
-  constructor(private readonly t: FastcgiRequestTemplate, private readonly body: Buffer | null) {
+  constructor(private readonly t: FastcgiRequestTemplate) {
     this.parser = new FcgiResponseParser({ bufferSize: t.bufferSize });
   }
 
   createRequest(u: Upstream): Buffer[] {
     const r = u.r;
     const params = buildParams(r, this.t);
-    const out: Buffer[] = [encodeRequestHead(params, this.t.keepConn)];
-    if (this.body && this.body.length > 0) {
-      const recs = encodeStdin(this.body);
-      for (let i = 0; i < recs.length; i++) out.push(recs[i]);
-    }
-    out.push(FCGI_STDIN_END);
-    return out;
+    return [encodeRequestHead(params, this.t.keepConn)];
+  }
+
+  /** The request body goes out as STDIN records (the core streams or replays it). */
+  frameBody(chunk: Buffer): Buffer[] {
+    return encodeStdin(chunk);
+  }
+
+  bodyEnd(): Buffer {
+    return FCGI_STDIN_END;
   }
 
   reinitRequest(): void {

@@ -8,10 +8,10 @@
  *   proxy_set_header NAME VALUE ... inherited as a whole list, as nginx
  *   proxy_method, proxy_http_version (default 1.1), proxy_set_body,
  *   proxy_redirect default|off|FROM TO
+ *   proxy_cookie_domain, proxy_cookie_path, proxy_cookie_flags (cookie-rewrite.ts)
  *
  * Not supported yet (an [emerg] "unknown directive", never ignored):
- *   https upstreams and proxy_ssl_*, proxy_cache*, proxy_store*,
- *   proxy_cookie_*, proxy_bind.
+ *   https upstreams and proxy_ssl_*, proxy_cache*, proxy_store*, proxy_bind.
  */
 import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
@@ -25,6 +25,8 @@ import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../
 import { addUpstreamReference, splitAddress, upstreamModule, type UpstreamGroup } from '../../upstream/upstream-module.js';
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
+import { compileNginxRegex } from '../../http/location-tree.js';
+import { invalidCookieFlag, type CookieFlagsRule, type CookieRewriteRule } from './cookie-rewrite.js';
 import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
 
 interface ProxyPass {
@@ -50,6 +52,10 @@ export interface ProxyLocConf {
   httpVersion?: '1.0' | '1.1';
   setBody?: ComplexValue | null;
   redirect?: 'default' | 'off' | Array<[string, ComplexValue]>;
+  /** null: `off` (or unset at every level). */
+  cookieDomain?: CookieRewriteRule[] | null;
+  cookiePath?: CookieRewriteRule[] | null;
+  cookieFlags?: CookieFlagsRule[] | null;
   /** Compiled at postconfiguration. */
   template?: ProxyRequestTemplate;
   /** This location's keep-alive pool scope (`keepalive ... local`). */
@@ -197,6 +203,27 @@ function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   return { group, url: null, uri, host, port, locationName, locationIsRegex };
 }
 
+function cookieRuleDirective(name: string, key: 'cookieDomain' | 'cookiePath', caseless: string): DirectiveSpec {
+  return {
+    name, contexts: HTTP_ANY_LOC, args: [1, 2],
+    set(cf, d) {
+      const c = loc(cf);
+      if (d.args.length === 1) {
+        if (d.args[0] !== 'off') return cf.invalid(`invalid parameter "${d.args[0]}"`);
+        if (c[key] !== undefined) return cf.duplicate();
+        c[key] = null;
+        return;
+      }
+      if (c[key] === null) return cf.duplicate();
+      const from = d.args[0];
+      let match: string | RegExp = from;
+      if (from.startsWith('~*')) match = compileNginxRegex(from.slice(2), true);
+      else if (from.startsWith('~')) match = compileNginxRegex(from.slice(1), caseless === 'i');
+      (c[key] ??= []).push({ match, replacement: vars(cf).compile(d.args[1], cf.position) });
+    },
+  };
+}
+
 const directives: DirectiveSpec[] = [
   ...upstreamDirectives('proxy_', (cf) => loc(cf).upstream),
   {
@@ -245,6 +272,26 @@ const directives: DirectiveSpec[] = [
       }
       if (!Array.isArray(c.redirect)) c.redirect = [];
       c.redirect.push([d.args[0], vars(cf).compile(d.args[1], cf.position)]);
+    },
+  },
+  cookieRuleDirective('proxy_cookie_domain', 'cookieDomain', 'i'),
+  cookieRuleDirective('proxy_cookie_path', 'cookiePath', ''),
+  {
+    name: 'proxy_cookie_flags', contexts: HTTP_MAIN_SRV_LOC, args: [1, Infinity],
+    set(cf, d) {
+      const c = loc(cf);
+      if (d.args.length === 1) {
+        if (d.args[0] !== 'off') return cf.invalid(`invalid parameter "${d.args[0]}"`);
+        if (c.cookieFlags !== undefined) return cf.duplicate();
+        c.cookieFlags = null;
+        return;
+      }
+      if (c.cookieFlags === null) return cf.duplicate();
+      const bad = invalidCookieFlag(d.args.slice(1));
+      if (bad !== null) return cf.error(`invalid parameter "${bad}"`);
+      const name = d.args[0];
+      const cookie = name.startsWith('~') ? compileNginxRegex(name.slice(name.startsWith('~*') ? 2 : 1), name.startsWith('~*')) : name;
+      (c.cookieFlags ??= []).push({ cookie, flags: d.args.slice(1) });
     },
   },
   { name: 'proxy_headers_hash_max_size', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: () => {} },
@@ -298,6 +345,9 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
     inherit(c, p, 'httpVersion', '1.1');
     if (c.setBody === undefined) c.setBody = p.setBody ?? null;
     inherit(c, p, 'redirect', 'default');
+    if (c.cookieDomain === undefined) c.cookieDomain = p.cookieDomain ?? null;
+    if (c.cookiePath === undefined) c.cookiePath = p.cookiePath ?? null;
+    if (c.cookieFlags === undefined) c.cookieFlags = p.cookieFlags ?? null;
   },
   postConfiguration(cf) {
     proxyIndex = cf.registry.indexOf(proxyModule);
@@ -365,6 +415,9 @@ function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate
     hideResponseHeaders: hide,
     passUpgrade: setHeaders.some(([n]) => n.toLowerCase() === 'upgrade'),
     redirect,
+    cookies: c.cookieDomain || c.cookiePath || c.cookieFlags
+      ? { domain: c.cookieDomain ?? [], path: c.cookiePath ?? [], flags: c.cookieFlags ?? [] }
+      : null,
   };
 }
 

@@ -16,6 +16,7 @@ import type { Upstream, UpstreamProtocol } from '../../upstream/upstream.js';
 import { BodyReader } from './body-framing.js';
 import { ResponseHeadParser, type ResponseHead } from './response-parser.js';
 import { escapeUri, EscapeType } from '../../http/uri.js';
+import { rewriteSetCookie, type CookieRewriter } from './cookie-rewrite.js';
 
 /** Compiled per location at config time. */
 export interface ProxyRequestTemplate {
@@ -34,6 +35,8 @@ export interface ProxyRequestTemplate {
   readonly passUpgrade: boolean;
   /** proxy_redirect default: [from, to] or null (off). */
   readonly redirect: ((r: HttpRequest, value: string) => string) | null;
+  /** proxy_cookie_domain / _path / _flags, or null when none applies. */
+  readonly cookies: CookieRewriter | null;
 }
 
 /** Where to send, decided per request (proxy_pass with variables may change it). */
@@ -147,12 +150,15 @@ export class ProxyProtocol implements UpstreamProtocol {
     for (let i = 0; i < head.names.length; i++) {
       const lname = head.lowerNames[i];
       if (lname === 'x-accel-buffering') u.xAccelBuffering = head.values[i].toLowerCase();
+      else if (lname === 'x-accel-redirect') u.xAccelRedirect = head.values[i];
+      else if (lname === 'x-accel-limit-rate') u.xAccelLimitRate = head.values[i];
       if (hidden.has(lname)) continue;
       if (HOP_BY_HOP_RESPONSE.has(lname) && !(upgrading && (lname === 'upgrade' || lname === 'connection'))) continue;
       if (tokens.length > 0 && tokens.includes(lname) && !(upgrading && lname === 'upgrade')) continue;
       let value = head.values[i];
       if (this.t.redirect && lname === 'location') value = this.t.redirect(r, value);
       else if (this.t.redirect && lname === 'refresh') value = rewriteRefresh(r, value, this.t.redirect);
+      else if (this.t.cookies && lname === 'set-cookie') value = rewriteSetCookie(r, value, this.t.cookies);
       out.push(head.names[i], value);
     }
     u.headersOut = out;

@@ -1,0 +1,49 @@
+// fastcgi_request_buffering: on, the body is read whole before the application
+// is contacted; off, the application gets BEGIN_REQUEST/PARAMS at once and the
+// body as STDIN records while the client is still sending it.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import test from 'node:test';
+import { response, startFakeFastcgi } from '../helpers/fake-fastcgi.js';
+import { startWeir } from '../helpers/raw-http.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function upload(port: number, parts: string[], gapMs: number): Promise<string> {
+  const body = parts.join('');
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let got = '';
+    sock.on('data', (d) => { got += d.toString('latin1'); });
+    sock.on('close', () => resolve(got));
+    sock.on('error', reject);
+    sock.on('connect', async () => {
+      sock.write(`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      for (const p of parts) { sock.write(p); await sleep(gapMs); }
+    });
+  });
+}
+
+for (const buffering of ['on', 'off'] as const) {
+  test(`fastcgi_request_buffering ${buffering}`, async () => {
+    const app = await startFakeFastcgi((req, sock) => {
+      sock.write(response('Content-Type: text/plain\r\n', `stdin=${req.stdin.toString('latin1')}`));
+      if (!req.keepConn) sock.end();
+    });
+    const w = await startWeir(`http { access_log off; server { listen 127.0.0.1:%PORT%;
+      location / { fastcgi_pass 127.0.0.1:${app.port}; fastcgi_request_buffering ${buffering}; } } }`);
+    try {
+      const pending = upload(w.port, ['first-', 'second-', 'third'], 150);
+      await sleep(100);
+      // Only the head and the first part have been sent so far.
+      assert.equal(app.connections, buffering === 'off' ? 1 : 0);
+      const answer = await pending;
+      assert.match(answer, /^HTTP\/1\.1 200 OK/);
+      assert.match(answer, /\r\nstdin=first-second-third\r\n/);
+      assert.equal(app.connections, 1);
+    } finally {
+      await w.stop();
+      await app.close();
+    }
+  });
+}

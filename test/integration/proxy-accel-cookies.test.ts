@@ -1,0 +1,139 @@
+// X-Accel-Redirect, X-Accel-Limit-Rate / proxy_limit_rate, and the Set-Cookie
+// rewriting directives (proxy_cookie_domain, proxy_cookie_path, proxy_cookie_flags).
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import test from 'node:test';
+import { startFaultUpstream } from '../helpers/fault-upstream.js';
+import { GET, request, startProxy } from '../helpers/proxy-harness.js';
+
+/** A node upstream whose handler decides per request. */
+async function upstream(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; addr: string }> {
+  const server = createServer(handler!);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const a = server.address() as { port: number };
+  return { server, addr: `127.0.0.1:${a.port}` };
+}
+
+const close = (s: Server): Promise<void> => new Promise((r) => { s.closeAllConnections(); s.close(() => r()); });
+
+test('X-Accel-Redirect: an internal redirect to a location (as GET) or a named location; the header is not sent', async () => {
+  const seen: string[] = [];
+  const up = await upstream((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    if (req.url === '/app/named') res.setHeader('X-Accel-Redirect', '@files');
+    else if (req.url?.startsWith('/app/')) res.setHeader('X-Accel-Redirect', '/protected/file.txt?x=1');
+    res.end('upstream body, never seen');
+  });
+  const w = await startProxy(`server {
+      listen 127.0.0.1:%PORT%;
+      location /app/ { proxy_pass http://${up.addr}; }
+      location /protected/ { internal; return 200 "internal $uri $args $request_method"; }
+      location @files { return 200 "named"; }
+    }`);
+  try {
+    const a = await request(w.port, 'POST', '/app/doc', { body: 'payload' });
+    assert.equal(a.res?.status, 200);
+    assert.equal(a.res?.body.toString(), 'internal /protected/file.txt x=1 GET');
+    assert.equal(a.res?.headers['x-accel-redirect'], undefined);
+    const b = await GET(w.port, '/app/named');
+    assert.equal(b.res?.body.toString(), 'named');
+    // The internal location is not reachable directly.
+    assert.equal((await GET(w.port, '/protected/file.txt')).res?.status, 404);
+    assert.deepEqual(seen, ['POST /app/doc', 'GET /app/named']);
+  } finally {
+    await w.stop();
+    await close(up.server);
+  }
+});
+
+test('proxy_ignore_headers X-Accel-Redirect passes the response through as is', async () => {
+  const up = await startFaultUpstream({ mode: 'ok', extraHeaders: ['X-Accel-Redirect: /elsewhere'] });
+  const w = await startProxy(`server {
+      listen 127.0.0.1:%PORT%;
+      location / { proxy_pass http://${up.addr}; proxy_ignore_headers X-Accel-Redirect; }
+      location /elsewhere { return 200 "redirected"; }
+    }`);
+  try {
+    const x = await GET(w.port, '/');
+    assert.equal(x.res?.body.toString(), `port=${up.port}`);
+  } finally {
+    await w.stop();
+    await up.stop();
+  }
+});
+
+test('proxy_limit_rate and X-Accel-Limit-Rate bound how fast the upstream is read', async () => {
+  const big = 'x'.repeat(60_000);
+  const up = await upstream((req, res) => {
+    if (req.url === '/accel') res.setHeader('X-Accel-Limit-Rate', '60000');
+    res.end(big);
+  });
+  const w = await startProxy(`server {
+      listen 127.0.0.1:%PORT%;
+      location / { proxy_pass http://${up.addr}; proxy_limit_rate 100k; }
+      location /accel { proxy_pass http://${up.addr}; }
+    }`);
+  try {
+    // 60 KB at 100 KiB/s takes about 0.6 s; at 60000 B/s about 1 s.
+    const a = await GET(w.port, '/', { idleMs: 1500 });
+    assert.equal(a.res?.body.length, big.length);
+    assert.ok(a.elapsed >= 400, `limited: ${a.elapsed} ms`);
+    const b = await GET(w.port, '/accel', { idleMs: 1500 });
+    assert.equal(b.res?.body.length, big.length);
+    assert.ok(b.elapsed >= 700, `limited by the header: ${b.elapsed} ms`);
+  } finally {
+    await w.stop();
+    await close(up.server);
+  }
+});
+
+test('proxy_cookie_domain, proxy_cookie_path and proxy_cookie_flags rewrite Set-Cookie', async () => {
+  const up = await upstream((_req, res) => {
+    res.setHeader('Set-Cookie', [
+      'a=1; Domain=.backend.internal; Path=/app/x',
+      'b=2; domain=backend.internal; path=/other',
+      'sess=3; Path=/app',
+      'keep=4; Domain=example.org',
+    ]);
+    res.end('ok');
+  });
+  const w = await startProxy(`server {
+      listen 127.0.0.1:%PORT%;
+      location / {
+        proxy_pass http://${up.addr};
+        proxy_cookie_domain backend.internal public.example.com;
+        proxy_cookie_path /app/ /;
+        proxy_cookie_path ~^/other$ /moved;
+        proxy_cookie_flags sess secure httponly samesite=strict;
+      }
+    }`);
+  try {
+    const x = await GET(w.port, '/');
+    const cookies = x.res!.headers['set-cookie'];
+    assert.equal(cookies, [
+      'a=1; Domain=public.example.com; Path=/x',
+      'b=2; domain=public.example.com; path=/moved',
+      'sess=3; Path=/app; Secure; HttpOnly; SameSite=Strict',
+      'keep=4; Domain=example.org',
+    ].join(', '));
+  } finally {
+    await w.stop();
+    await close(up.server);
+  }
+});
+
+test('proxy_cookie_* config errors and off', async () => {
+  await assert.rejects(startProxy(`server { listen 127.0.0.1:%PORT%; location / { proxy_cookie_flags a bogus; } }`),
+    /invalid parameter "bogus"/);
+  await assert.rejects(startProxy(`server { listen 127.0.0.1:%PORT%; location / { proxy_cookie_path on; } }`),
+    /"proxy_cookie_path" directive invalid parameter "on"/);
+  const up = await upstream((_req, res) => { res.setHeader('Set-Cookie', 'a=1; Path=/app/x'); res.end('ok'); });
+  const w = await startProxy(`proxy_cookie_path /app/ /;
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://${up.addr}; proxy_cookie_path off; } }`);
+  try {
+    assert.equal((await GET(w.port, '/')).res?.headers['set-cookie'], 'a=1; Path=/app/x');
+  } finally {
+    await w.stop();
+    await close(up.server);
+  }
+});
