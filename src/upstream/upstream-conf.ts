@@ -24,6 +24,8 @@ export interface UpstreamLocConf {
   buffers?: { num: number; size: number };
   busyBuffersSize?: number;
   maxTempFileSize?: number;
+  /** proxy_temp_path (fastcgi_temp_path): where response spool files go; '' = never spool. */
+  tempPath?: string;
   tempFileWriteSize?: number;
   requestBuffering?: boolean;
   ignoreClientAbort?: boolean;
@@ -87,7 +89,12 @@ export function upstreamDirectives(prefix: string, get: (cf: ConfContext) => Ups
     // A size slot in nginx (ngx_conf_set_size_slot, through current sources): no `g`.
     d('max_temp_file_size', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => setSize(cf, n, get(cf), 'maxTempFileSize')),
     d('temp_file_write_size', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => setSize(cf, n, get(cf), 'tempFileWriteSize')),
-    d('temp_path', HTTP_MAIN_SRV_LOC, [1, 4], () => {}),
+    // The levels arguments are accepted: spool files are unlinked once open, so no tree is needed.
+    d('temp_path', HTTP_MAIN_SRV_LOC, [1, 4], (cf, n) => {
+      const c = get(cf);
+      if (c.tempPath !== undefined) cf.duplicate();
+      c.tempPath = cf.fullPath(n.args[0]);
+    }),
     d('request_buffering', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'requestBuffering')),
     d('ignore_client_abort', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'ignoreClientAbort')),
     d('intercept_errors', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'interceptErrors')),
@@ -101,8 +108,13 @@ export function upstreamDirectives(prefix: string, get: (cf: ConfContext) => Ups
   ];
 }
 
-/** Merges with nginx's defaults (ngx_http_proxy_merge_loc_conf's upstream part). */
-export function mergeUpstreamConf(p: UpstreamLocConf, c: UpstreamLocConf): void {
+/**
+ * Merges with nginx's defaults (ngx_http_proxy_merge_loc_conf's upstream part).
+ * `defaultTempPath` is the module's `*_temp` directory under the prefix ('' for
+ * protocols whose responses are never spooled).
+ */
+export function mergeUpstreamConf(p: UpstreamLocConf, c: UpstreamLocConf, defaultTempPath = ''): void {
+  inherit(c, p, 'tempPath', defaultTempPath);
   inherit(c, p, 'connectTimeout', 60_000);
   inherit(c, p, 'sendTimeout', 60_000);
   inherit(c, p, 'readTimeout', 60_000);

@@ -16,10 +16,10 @@
  *   - a try that failed with `error` on a reused keep-alive connection before
  *     any response byte is retried without charging the peer (nginx charges it
  *     and leaves a TODO; Pingora does the same as we do);
- *   - response buffering keeps at most proxy_buffers in memory and then holds
- *     the upstream by backpressure, as nginx does with `proxy_max_temp_file_size 0`
- *     (no temp file yet): memory per client stays bounded, but a response larger
- *     than the buffers holds its upstream connection until the client read it.
+ *   - response buffering keeps at most proxy_buffers unread by the client in
+ *     memory, then goes on through a temp file (response-spool.ts) up to
+ *     proxy_max_temp_file_size, then holds the upstream by backpressure; the
+ *     spool file is unlinked as soon as it is open, so none outlives weir.
  */
 import { createReadStream } from 'node:fs';
 import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
@@ -32,6 +32,7 @@ import type { ConnectionOwner } from './connection.js';
 import { UpstreamConnection } from './connection.js';
 import { FT, failureStatus, isNonIdempotent, STATUS_FAILURE } from './failure.js';
 import { IGNORE_HEADERS, type UpstreamLocConf } from './upstream-conf.js';
+import { ResponseSpool } from './response-spool.js';
 import type { UpstreamGroup } from './upstream-module.js';
 import { UpstreamTryState, pushUpstreamStates } from './state.js';
 
@@ -577,10 +578,21 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
 
   private writeClient(view: Buffer): void {
     const res = this.r.res;
+    if (this.spool) {
+      if (!this.spool.append(view) && !this.spoolFull) { this.spoolFull = true; this.conn?.socket.pause(); }
+      return;
+    }
     // proxy_buffering: keep reading the upstream while what the client has not
-    // taken yet fits proxy_buffers; past that (or at once with buffering off),
-    // hold the upstream by backpressure. nginx would spill to a temp file next.
+    // taken yet fits proxy_buffers; past that, go on into a temp file (up to
+    // proxy_max_temp_file_size); with buffering off, hold the upstream by backpressure.
     if (!res.write(view) && !this.paused && res.writableLength > this.bufferBudget) {
+      const c = this.conf;
+      if (this.bufferBudget > 0 && c.maxTempFileSize! > 0 && c.tempPath) {
+        this.spool = new ResponseSpool(res, c.tempPath, c.maxTempFileSize!,
+          (message) => this.r.log('crit', `${message} while reading upstream`, this.upstreamUrl()),
+          () => { if (this.spoolFull) { this.spoolFull = false; if (!this.rateTimer) this.conn?.socket.resume(); } });
+        return;
+      }
       this.paused = true;
       this.conn?.socket.pause();
       res.once('drain', () => this.clientDrained());
@@ -591,6 +603,9 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
 
   /** Bytes the client may lag behind before the upstream is paused (set when the header is accepted). */
   private bufferBudget = 0;
+  /** The temp file the response goes through once the client fell behind (proxy_buffering). */
+  private spool: ResponseSpool | null = null;
+  private spoolFull = false;
 
   /** proxy_limit_rate / X-Accel-Limit-Rate in bytes per second (0: none). */
   private rateLimit = 0;
@@ -624,7 +639,11 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       this.rateTimer = setTimeout(() => { this.rateTimer = null; this.pumpRate(); }, wait);
       return;
     }
-    if (this.endAfterRate) { this.endAfterRate = false; this.r.res.end(); return; }
+    if (this.endAfterRate) {
+      this.endAfterRate = false;
+      if (this.spool) this.spool.end(); else this.r.res.end();
+      return;
+    }
     if (!this.paused && !this.finalized) this.conn?.socket.resume();
   }
 
@@ -766,7 +785,12 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     }
     if (this.headerSentToClient) {
       if (rateTail) { this.endAfterRate = true; return; }
-      if (rc === 0) { if (!res.writableEnded) res.end(); return; }
+      if (rc === 0) {
+        if (this.spool) this.spool.end();
+        else if (!res.writableEnded) res.end();
+        return;
+      }
+      this.spool?.destroy();
       // Cut the response where it is: what was written reaches the client, then
       // the connection closes without completing the framing (nginx flushes first).
       const socket = res.socket;

@@ -42,7 +42,7 @@ const endless = { closed: false, opened: false };
 
 const ROUTES: Array<[RegExp, Answer]> = [
   [/^\/hide/, `${H}Date: Mon, 01 Jan 2001 00:00:00 GMT\r\nServer: upstream-srv\r\nX-Pad: avoid browser bug\r\nX-Accel-Expires: 10\r\n`
-    + 'X-Accel-Limit-Rate: 1\r\nX-Accel-Buffering: no\r\nX-Accel-Charset: utf-8\r\nX-Secret: s\r\nX-Kept: k\r\n'
+    + 'X-Accel-Limit-Rate: 1000000\r\nX-Accel-Buffering: no\r\nX-Accel-Charset: utf-8\r\nX-Secret: s\r\nX-Kept: k\r\n'
     + 'Connection: X-Hop\r\nX-Hop: hop\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok'],
   [/^\/(app|noredir|rules|plain)\/|^\/backend\//, ''], // replaced per request below (Location echoes the target)
   [/^\/hints/, `HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n${H}Content-Length: 2\r\n\r\nhi`],
@@ -128,6 +128,8 @@ const SERVER_BODY = (addr: string): string => `
     location /icpt/ { proxy_pass http://be; proxy_intercept_errors on; error_page 404 /e404; }
     location /noicpt/ { proxy_pass http://be/icpt/; error_page 404 /e404; }
     location = /e404 { return 200 "intercepted page"; }
+    # No temp file here: the slow-reader test checks the upstream is held (proxy-temp-file.test covers spooling).
+    location /big { proxy_pass http://be; proxy_max_temp_file_size 0; }
     location /uvars { proxy_pass http://be; add_header X-Got "[$upstream_http_x_backend][$upstream_cookie_sid][$upstream_cookie_theme][$upstream_http_x_none]"; }
   }`;
 
@@ -298,7 +300,7 @@ test('Content-Length: 0 completes and the client connection stays usable; HEAD, 
   assert.equal(seen.find((s) => s.target === '/headm')?.method, 'HEAD');
 });
 
-test('24 MB to a slow reader: the upstream is held by backpressure, memory stays bounded, the body arrives intact', async () => {
+test('24 MB to a slow reader with proxy_max_temp_file_size 0: the upstream is held by backpressure, memory stays bounded, the body arrives intact', async () => {
   const c = await rawClient(w.port);
   gc();
   const memBefore = process.memoryUsage().arrayBuffers;

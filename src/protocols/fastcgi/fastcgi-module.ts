@@ -166,8 +166,8 @@ export const fastcgiModule: HttpModule<undefined, undefined, FastcgiLocConf> = {
     });
     v.define('fastcgi_path_info', (r) => split(r, confOf(r))[1]);
   },
-  mergeLoc(p, c) {
-    mergeUpstreamConf(p.upstream, c.upstream);
+  mergeLoc(p, c, cf) {
+    mergeUpstreamConf(p.upstream, c.upstream, cf.fullPath('fastcgi_temp'));
     inherit(c, p, 'params', []);
     inherit(c, p, 'index', '');
     if (c.splitPathInfo === undefined) c.splitPathInfo = p.splitPathInfo ?? null;

@@ -336,7 +336,7 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
     });
   },
   mergeLoc(p, c, cf) {
-    mergeUpstreamConf(p.upstream, c.upstream);
+    mergeUpstreamConf(p.upstream, c.upstream, cf.fullPath('proxy_temp'));
     // `if` blocks proxy with their location's proxy_pass (nginx merges it into "noname" levels).
     // Harmless for nested locations: only a level whose handler is proxy's uses it.
     if (c.pass === undefined) c.pass = p.pass;
