@@ -221,8 +221,17 @@ function sendContinue(r: HttpRequest): void {
  * The part shared by both modes: listeners on the IncomingMessage, the size
  * limit for chunked bodies, client_body_timeout, and ending exactly once.
  */
+/**
+ * A chunked body of many tiny chunks costs CPU per chunk, not per byte: past
+ * this many pieces averaging under TINY_PIECE bytes the body is refused
+ * (RELIABILITY R18; nginx has no such bound, Envoy does).
+ */
+const MAX_TINY_PIECES = 10_000;
+const TINY_PIECE = 64;
+
 abstract class Reader {
   protected received = 0;
+  private pieces = 0;
   private timer: NodeJS.Timeout | null = null;
   private finished = false;
   /** We paused the client (sink full / file write pending): the body timeout is off. */
@@ -277,6 +286,11 @@ abstract class Reader {
     if (this.r.chunked && max > 0 && this.received > max) {
       this.r.log('error', `client intended to send too large chunked body: ${this.received - chunk.length}+${chunk.length} bytes`);
       this.fail(413);
+      return;
+    }
+    if (this.r.chunked && ++this.pieces > MAX_TINY_PIECES && this.received < this.pieces * TINY_PIECE) {
+      this.r.log('info', `client sent too many tiny chunks: ${this.pieces} for ${this.received} bytes`);
+      this.fail(400);
       return;
     }
     this.armTimer();
