@@ -151,7 +151,8 @@ export function peerFull(peer: RoundRobinPeer): boolean {
 
 /** May take a request now (not down, not failed, not full); the tried check is the caller's. */
 export function peerUsable(peer: RoundRobinPeer, now: number): boolean {
-  return !peer.down && !peerFailed(peer, now) && !peerFull(peer);
+  // A draining server takes only requests bound to it (sticky: getPinned).
+  return !peer.down && !peer.server.drain && !peerFailed(peer, now) && !peerFull(peer);
 }
 
 /** The upstream's peer tables, made once at config time: nginx's us->peer.data. */
@@ -230,6 +231,18 @@ export class RoundRobinSession implements PeerSession {
       if (this.switchToBackup()) return this.getRoundRobin(pc);
       return this.busy(pc);
     }
+    return this.connect(pc, peer);
+  }
+
+  /**
+   * Uses `peer` for this try when it is in the current table, untried and usable
+   * (sticky sessions); null otherwise, and nothing is changed.
+   */
+  getPinned(pc: PeerConnection, peer: RoundRobinPeer): GetResult | null {
+    if (this.table.peers[peer.index] !== peer || this.tried.has(peer.index)) return null;
+    const now = this.upstream.context.now();
+    if (peer.down || peerFailed(peer, now) || peerFull(peer)) return null;
+    this.choose(peer, now);
     return this.connect(pc, peer);
   }
 

@@ -23,6 +23,8 @@ import { ConfigError, atPosition } from '../config/errors.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import { httpCoreModule } from '../http/core-module.js';
 import { KeepaliveCache } from '../keepalive/cache.js';
+import { RoundRobinSession, type RoundRobinPeer } from '../balancer/round-robin.js';
+import { parseStickyArgs, StickySession, StickyTable, type StickyOptions } from '../balancer/sticky.js';
 import type { ErrorLog } from '../observability/error-log.js';
 import { defineUpstreamVariables } from './state.js';
 import {
@@ -55,6 +57,9 @@ export class UpstreamGroup {
   file = '';
   line = 0;
   zone = '';
+  /** `sticky` in the block, and its table once initialised. */
+  sticky: StickyOptions | null = null;
+  private stickyTable: StickyTable | null = null;
   private factory: PeerFactory | null = null;
   cache: KeepaliveCache | null = null;
 
@@ -72,6 +77,10 @@ export class UpstreamGroup {
   init(log: (level: 'warn' | 'error' | 'info', msg: string) => void): void {
     if (this.factory) return;
     this.factory = this.balancer.initUpstream(this.conf, this.balancerOptions, { now: Date.now, random: Math.random });
+    if (this.sticky) {
+      const peers = [...this.factory.peers, ...this.factory.backupPeers] as RoundRobinPeer[];
+      this.stickyTable = new StickyTable(this.sticky, peers, Date.now);
+    }
     this.keepalive = resolveKeepalive(this.keepaliveDirectives, { implicit: !this.defined });
     if (this.keepalive) {
       this.cache = new KeepaliveCache({
@@ -96,7 +105,12 @@ export class UpstreamGroup {
    */
   createSession(request: BalancerRequest, localKeys: PoolKeys, log: ErrorLog): PeerSession {
     if (!this.factory) this.init((level, msg) => log.log(level, msg));
-    const inner = this.peers.createSession(request);
+    let inner = this.peers.createSession(request);
+    if (this.stickyTable) {
+      // Sticky binds through the round-robin table, which every built-in balancer uses.
+      if (inner instanceof RoundRobinSession) inner = new StickySession(inner, this.stickyTable, request);
+      else log.log('error', `"sticky" in upstream "${this.name}" needs a balancer built on round robin`);
+    }
     if (!this.cache) return inner;
     return new KeepalivePeerSession(inner, this.cache, this.keepalive!.local ? localKeys : this.sharedKeys);
   }
@@ -262,6 +276,8 @@ const staticDirectives: DirectiveSpec[] = [
       const g = group(cf);
       let params;
       try { params = parseServerParameters(d.args); } catch (e) { throw atPosition(e, cf.position!); }
+      // Recorded by the parser, but no balancer ramps weights yet: refuse rather than ignore.
+      if (params.slowStart > 0) return cf.error('the "slow_start" parameter of "server" is not supported by weir yet');
       const addr = splitAddress(params.address, 80);
       if (typeof addr === 'string') return cf.error(addr);
       const server: PendingServer = { params, file: d.file, line: d.line };
@@ -271,6 +287,15 @@ const staticDirectives: DirectiveSpec[] = [
     },
   },
   ...KEEPALIVE_DIRECTIVES.map(keepaliveDirective),
+  {
+    name: 'sticky', contexts: Ctx.Upstream, args: [1, Infinity],
+    set(cf, d) {
+      const g = group(cf);
+      if (g.sticky) return cf.duplicate();
+      const vars = cf.main(httpCoreModule).variables;
+      try { g.sticky = parseStickyArgs(d.args, (text) => vars.compile(text, cf.position)); } catch (e) { throw atPosition(e, cf.position!); }
+    },
+  },
   {
     name: 'zone', contexts: Ctx.Upstream, args: [1, 2],
     set(cf, d) { group(cf).zone = d.args[0]; },

@@ -179,9 +179,15 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     return (value as ComplexValue).evaluate(this.r);
   }
 
+  /** A header the balancer sets (sticky cookie): a retry's choice replaces the earlier one. */
   addResponseHeader(name: string, value: string): void {
-    this.r.headersOut.push(name, value);
+    const out = this.r.headersOut;
+    if (this.balancerHeader >= 0 && out[this.balancerHeader] === name) { out[this.balancerHeader + 1] = value; return; }
+    this.balancerHeader = out.length;
+    out.push(name, value);
   }
+
+  private balancerHeader = -1;
 
   /** A line about the peer (balancer warnings), with the stage and upstream as nginx writes them. */
   logWithStage(level: 'warn' | 'error' | 'info', message: string): void {

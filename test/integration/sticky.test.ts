@@ -1,0 +1,110 @@
+// sticky cookie / route / learn: the bound peer first, the balancer as fallback.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import test from 'node:test';
+import { GET, startProxy } from '../helpers/proxy-harness.js';
+
+interface Backend { server: Server; port: number; addr: string }
+
+async function backend(name: string, setCookie = false): Promise<Backend> {
+  const server = createServer((_req, res) => {
+    if (setCookie) res.setHeader('Set-Cookie', `sid=${name}-session; Path=/`);
+    res.end(name);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { server, port, addr: `127.0.0.1:${port}` };
+}
+const close = (b: Backend): Promise<void> => new Promise((r) => { b.server.closeAllConnections(); b.server.close(() => r()); });
+
+test('sticky cookie: the cookie names the peer (MD5 of its address); set once; falls back when the peer is down', async () => {
+  const a = await backend('a');
+  const b = await backend('b');
+  const w = await startProxy(`
+    upstream be { server ${a.addr}; server ${b.addr}; sticky cookie srv expires=1h domain=.example.com path=/ httponly; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`);
+  try {
+    const first = await GET(w.port, '/');
+    const who = first.res!.body.toString();
+    const peer = who === 'a' ? a : b;
+    const id = createHash('md5').update(peer.addr).digest('hex');
+    assert.equal(first.res!.headers['set-cookie'], `srv=${id}; Max-Age=3600; Domain=.example.com; Path=/; HttpOnly`);
+    for (let i = 0; i < 6; i++) {
+      const again = await GET(w.port, '/', { headers: { Cookie: `srv=${id}` } });
+      assert.equal(again.res!.body.toString(), who);
+      assert.equal(again.res!.headers['set-cookie'], undefined, 'no new cookie while it matches');
+    }
+    // The bound peer goes away: the balancer chooses, and the cookie follows the new peer.
+    await close(peer);
+    const other = peer === a ? b : a;
+    const moved = await GET(w.port, '/', { headers: { Cookie: `srv=${id}` } });
+    assert.equal(moved.res!.body.toString(), other === a ? 'a' : 'b');
+    assert.match(moved.res!.headers['set-cookie'] ?? '', new RegExp(`^srv=${createHash('md5').update(other.addr).digest('hex')};`));
+  } finally {
+    await w.stop();
+    await close(a).catch(() => {});
+    await close(b).catch(() => {});
+  }
+});
+
+test('sticky route: the first non-empty variable names the peer by route=; unknown routes fall back', async () => {
+  const a = await backend('a');
+  const b = await backend('b');
+  const w = await startProxy(`
+    upstream be { server ${a.addr} route=ra; server ${b.addr} route=rb; sticky route $arg_r $cookie_route; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`);
+  try {
+    for (let i = 0; i < 4; i++) assert.equal((await GET(w.port, '/?r=rb')).res!.body.toString(), 'b');
+    for (let i = 0; i < 4; i++) assert.equal((await GET(w.port, '/', { headers: { Cookie: 'route=ra' } })).res!.body.toString(), 'a');
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) seen.add((await GET(w.port, '/?r=nope')).res!.body.toString());
+    assert.deepEqual([...seen].sort(), ['a', 'b']);
+  } finally {
+    await w.stop();
+    await close(a);
+    await close(b);
+  }
+});
+
+test('sticky learn: a session created by a response sticks to its peer', async () => {
+  const a = await backend('a', true);
+  const b = await backend('b', true);
+  const w = await startProxy(`
+    upstream be { server ${a.addr}; server ${b.addr}; sticky learn create=$upstream_cookie_sid lookup=$cookie_sid zone=client_sessions:1m timeout=1h; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`);
+  try {
+    const first = await GET(w.port, '/');
+    const who = first.res!.body.toString();
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await GET(w.port, '/', { headers: { Cookie: `sid=${who}-session` } })).res!.body.toString(), who);
+    }
+  } finally {
+    await w.stop();
+    await close(a);
+    await close(b);
+  }
+});
+
+test('drain: a draining server gets only requests bound to it', async () => {
+  const a = await backend('a');
+  const b = await backend('b');
+  const w = await startProxy(`
+    upstream be { server ${a.addr} route=ra drain; server ${b.addr} route=rb; sticky route $arg_r; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`);
+  try {
+    for (let i = 0; i < 4; i++) assert.equal((await GET(w.port, '/')).res!.body.toString(), 'b');
+    assert.equal((await GET(w.port, '/?r=ra')).res!.body.toString(), 'a');
+  } finally {
+    await w.stop();
+    await close(a);
+    await close(b);
+  }
+});
+
+test('sticky config errors', async () => {
+  await assert.rejects(startProxy(`upstream be { server 127.0.0.1:1; sticky cookie srv bogus; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /invalid parameter "bogus"/);
+  await assert.rejects(startProxy(`upstream be { server 127.0.0.1:1; sticky learn create=$upstream_cookie_a lookup=$cookie_a; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /"zone" is required/);
+});
