@@ -214,6 +214,18 @@ test('hash $request_uri consistent', { skip }, async () => {
   assert.deepEqual(r.weir.answers, r.nginx.answers);
 });
 
+test('random (statistically): weights 3,1 give the same shares as nginx within tolerance', { skip }, async () => {
+  const n = 400;
+  const r = await differential([{}, {}], ([a, b]) => ups([`${a} weight=3`, b], 'random;'), seq(n));
+  const share = (run: Run): number => run.answers.filter((x) => x === 'A').length / n;
+  const [ng, we] = [share(r.nginx), share(r.weir)];
+  process.stdout.write(`#   random 3:1 — nginx A share ${ng.toFixed(3)}, weir ${we.toFixed(3)} (expected 0.75)\n`);
+  // 5 standard deviations of a binomial(400, 0.75) share is about 0.11.
+  assert.ok(Math.abs(ng - 0.75) < 0.11, `nginx ${ng}`);
+  assert.ok(Math.abs(we - 0.75) < 0.11, `weir ${we}`);
+  assert.ok(Math.abs(we - ng) < 0.15, `weir ${we} vs nginx ${ng}`);
+});
+
 test('least_conn, sequential requests (ties → weighted round robin)', { skip }, async () => {
   const r = await differential([{}, {}, {}], ([a, b, c]) => ups([`${a} weight=3`, b, c], 'least_conn;'), seq(10));
   report('least_conn', r);
