@@ -328,6 +328,14 @@ export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> 
   },
 };
 
+/** A group for an address found at run time (proxy_pass with variables): implicit, so no keep-alive cache. */
+export function implicitGroup(name: string, addresses: PeerAddress[]): UpstreamGroup {
+  const g = new UpstreamGroup(name, 0);
+  const { address: _address, ...params } = parseServerParameters([name]);
+  g.slots.push({ ...params, addresses });
+  return g;
+}
+
 /** Resolves host names of `server` lines and implicit groups (nginx does it while reading the config). */
 export async function prepareUpstreams(main: UpstreamMainConf): Promise<void> {
   await Promise.all(main.unresolved.map(async ({ group, server }) => {

@@ -22,7 +22,9 @@ import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue, VariableRegistry } from '../../http/variables.js';
 import { finalize } from '../../http/phases.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
-import { addUpstreamReference, splitAddress, upstreamModule, type UpstreamGroup } from '../../upstream/upstream-module.js';
+import { Resolver } from 'node:dns';
+import { isIP } from 'node:net';
+import { addUpstreamReference, implicitGroup, peerAddress, splitAddress, upstreamModule, type UpstreamGroup } from '../../upstream/upstream-module.js';
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { compileNginxRegex } from '../../http/location-tree.js';
@@ -82,54 +84,96 @@ const proxyHandler: ContentHandler = {
     const conf = r.loc.loc[proxyIndex] as ProxyLocConf;
     const pass = conf.pass!;
     (r as WithPass)[kProxyPass] = pass;
-    let group = pass.group;
+    if (pass.group === null) {
+      resolveDynamic(r, pass, (resolved) => {
+        if (typeof resolved === 'number') finalize(r, resolved);
+        else proxy(r, conf, resolved.group, resolved.uri);
+      });
+      return;
+    }
     let uri: string;
-    if (group === null) {
-      const resolved = resolveDynamic(r, pass);
-      if (typeof resolved === 'number') { finalize(r, resolved); return; }
-      group = resolved.group;
-      uri = resolved.uri;
-    } else if (pass.uri !== null && !pass.locationIsRegex && !r.uriChangedByRewrite()) {
+    if (pass.uri !== null && !pass.locationIsRegex && !r.uriChangedByRewrite()) {
       uri = replacePrefix(r, pass.locationName, pass.uri);
     } else {
       uri = unchangedUri(r);
     }
-    const protocol = new ProxyProtocol(conf.template!, { uri }, conf.upstream.bufferSize!);
-    const u = new Upstream(r, conf.upstream, group, protocol, conf.poolKeys!);
-    const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked) && conf.setBody === null;
-    if (hasBody && !conf.upstream.requestBuffering && (r.contentLength >= 0 || conf.httpVersion === '1.1')) {
-      u.start(true, r.contentLength < 0);
-      return;
-    }
-    if (hasBody) {
-      readRequestBody(r, (status) => {
-        if (status !== 0) { finalize(r, status); return; }
-        u.start();
-      });
-      return;
-    }
-    u.start();
+    proxy(r, conf, pass.group, uri);
   },
 };
 
-/** proxy_pass with variables: an upstream block by that name, or an IP literal host. */
-function resolveDynamic(r: HttpRequest, pass: ProxyPass): { group: UpstreamGroup; uri: string } | number {
+/** Starts the upstream for a request whose target is known. */
+function proxy(r: HttpRequest, conf: ProxyLocConf, group: UpstreamGroup, uri: string): void {
+  const protocol = new ProxyProtocol(conf.template!, { uri }, conf.upstream.bufferSize!);
+  const u = new Upstream(r, conf.upstream, group, protocol, conf.poolKeys!);
+  const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked) && conf.setBody === null;
+  if (hasBody && !conf.upstream.requestBuffering && (r.contentLength >= 0 || conf.httpVersion === '1.1')) {
+    u.start(true, r.contentLength < 0);
+    return;
+  }
+  if (hasBody) {
+    readRequestBody(r, (status) => {
+      if (status !== 0) { finalize(r, status); return; }
+      u.start();
+    });
+    return;
+  }
+  u.start();
+}
+
+/**
+ * proxy_pass with variables: the evaluated host names an upstream block (or a
+ * group known from config), or is an IP literal; any other name needs a
+ * `resolver` and is looked up through it (results kept for 30 s, as nginx
+ * keeps answers for their TTL).
+ */
+function resolveDynamic(r: HttpRequest, pass: ProxyPass, done: (result: { group: UpstreamGroup; uri: string } | number) => void): void {
   const url = pass.url!.evaluate(r);
   const m = /^http:\/\/([^/?]+)(.*)$/i.exec(url);
   if (!m) {
     r.log('error', `invalid URL prefix in "${url}"`);
-    return 500;
+    done(500);
+    return;
   }
   const hostPort = m[1];
-  const groups = dynamicGroups.get(r.server.main) ?? new Map<string, UpstreamGroup>();
-  const group = groups.get(hostPort);
-  if (!group) {
-    r.log('error', `no resolver defined to resolve ${hostPort}`);
-    return 502;
-  }
   const uri = m[2] === '' ? unchangedUri(r) : m[2];
   (r as WithPass)[kDynamicHost] = hostPort;
-  return { group, uri };
+  const groups = dynamicGroups.get(r.server.main)!;
+  const known = groups.get(hostPort);
+  const servers = r.locConf.resolver!;
+  // Names found through DNS serve only locations that have a resolver.
+  if (known && (known.expires === 0 || (servers.length > 0 && known.expires > Date.now()))) {
+    done({ group: known.group, uri });
+    return;
+  }
+  const addr = splitAddress(hostPort, 80);
+  if (typeof addr === 'string' || addr.path !== undefined) {
+    r.log('error', `invalid host in "${url}"`);
+    done(502);
+    return;
+  }
+  if (isIP(addr.host)) {
+    const group = implicitGroup(hostPort, [peerAddress(addr.host, addr.port)]);
+    groups.set(hostPort, { group, expires: 0 });
+    done({ group, uri });
+    return;
+  }
+  if (servers.length === 0) {
+    r.log('error', `no resolver defined to resolve ${addr.host}`);
+    done(502);
+    return;
+  }
+  const resolver = new Resolver({ timeout: r.locConf.resolverTimeout!, tries: 1 });
+  resolver.setServers(servers);
+  resolver.resolve4(addr.host, (err, addresses) => {
+    if (err || addresses.length === 0) {
+      r.log('error', `${addr.host} could not be resolved (${err ? err.code : 'no addresses'})`);
+      done(502);
+      return;
+    }
+    const group = implicitGroup(hostPort, addresses.map((a) => peerAddress(a, addr.port)));
+    groups.set(hostPort, { group, expires: Date.now() + 30_000 });
+    done({ group, uri });
+  });
 }
 
 const kDynamicHost = Symbol('weir.proxyDynamicHost');
@@ -163,7 +207,7 @@ function clientForwardedFor(r: HttpRequest): string | undefined {
 }
 
 /** Upstream groups reachable from proxy_pass with variables (by "host" or "host:port"), per http block. */
-const dynamicGroups = new WeakMap<object, Map<string, UpstreamGroup>>();
+const dynamicGroups = new WeakMap<object, Map<string, { group: UpstreamGroup; expires: number }>>();
 
 let proxyIndex = -1;
 let locationSerial = 0;
@@ -353,8 +397,8 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
     proxyIndex = cf.registry.indexOf(proxyModule);
     const main = cf.main(httpCoreModule);
     const ups = cf.main(upstreamModule);
-    const dyn = new Map<string, UpstreamGroup>();
-    for (const [key, g] of ups.groups) dyn.set(key, g);
+    const dyn = new Map<string, { group: UpstreamGroup; expires: number }>();
+    for (const [key, g] of ups.groups) dyn.set(key, { group: g, expires: 0 });
     dynamicGroups.set(main, dyn);
     const visit = (level: import('../../config/module.js').HttpConfLevel): void => {
       const c = level.loc[proxyIndex] as ProxyLocConf;
