@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import test from 'node:test';
 import { response, startFakeFastcgi } from '../helpers/fake-fastcgi.js';
-import { startWeir } from '../helpers/raw-http.js';
+import { exchange, get, startWeir } from '../helpers/raw-http.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -47,3 +47,21 @@ for (const buffering of ['on', 'off'] as const) {
     }
   });
 }
+
+test('X-Accel-Redirect from a FastCGI application redirects internally', async () => {
+  const app = await startFakeFastcgi((req, sock) => {
+    sock.write(response('X-Accel-Redirect: /files/report.pdf\r\nContent-Type: text/plain\r\n', 'never sent'));
+    if (!req.keepConn) sock.end();
+  });
+  const w = await startWeir(`http { access_log off; server { listen 127.0.0.1:%PORT%;
+    location /app { fastcgi_pass 127.0.0.1:${app.port}; }
+    location /files/ { internal; return 200 "internal $uri"; } } }`);
+  try {
+    const ex = await exchange(w.port, get('/app'));
+    assert.equal(ex.responses[0]?.status, 200);
+    assert.equal(ex.responses[0]?.body.toString(), 'internal /files/report.pdf');
+  } finally {
+    await w.stop();
+    await app.close();
+  }
+});

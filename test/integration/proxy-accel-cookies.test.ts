@@ -137,3 +137,24 @@ test('proxy_cookie_* config errors and off', async () => {
     await close(up.server);
   }
 });
+
+test('$upstream_trailer_NAME in the access log, from a chunked upstream response', async () => {
+  const up = await upstream((_req, res) => {
+    res.setHeader('Trailer', 'X-Checksum');
+    res.write('part1-');
+    res.addTrailers({ 'X-Checksum': 'abc123' });
+    res.end('part2');
+  });
+  const w = await startProxy(`log_format tr '$status $upstream_trailer_x_checksum';
+    server { listen 127.0.0.1:%PORT%; access_log logs/tr.log tr; location / { proxy_pass http://${up.addr}; } }`);
+  try {
+    const x = await GET(w.port, '/');
+    assert.equal(x.res?.body.toString(), 'part1-part2');
+    let lines: string[] = [];
+    for (let i = 0; i < 40 && lines.length === 0; i++) { await new Promise((r) => setTimeout(r, 50)); lines = w.accessLog('logs/tr.log'); }
+    assert.deepEqual(lines, ['200 abc123']);
+  } finally {
+    await w.stop();
+    await close(up.server);
+  }
+});

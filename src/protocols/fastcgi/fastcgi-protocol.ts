@@ -14,9 +14,6 @@
  *     inputFilter call (the core makes it even when nothing followed).
  *   - fastcgi_catch_stderr is applied while the header is read (as nginx);
  *     the reason in the core's log line names the matched string.
- *   - the application's Server header is dropped (the core always writes
- *     its own; nginx lets the application's win).
- *   - X-Accel-Redirect is not acted upon (hidden, as nginx hides it).
  */
 import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue } from '../../http/variables.js';
@@ -50,7 +47,7 @@ export interface FastcgiRequestTemplate {
 export const FASTCGI_DEFAULT_HIDE = [
   'status', 'x-accel-expires', 'x-accel-redirect', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset',
 ];
-const ALWAYS_DROP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'server', 'trailer', 'upgrade']);
+const ALWAYS_DROP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'trailer', 'upgrade']);
 
 const enum Phase { Header = 0, Body = 1 }
 
@@ -156,6 +153,10 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
         if (n >= 0) length = n;
         continue;
       }
+      // The control headers the core acts on (and the client never sees by default).
+      if (lname === 'x-accel-redirect') this.u!.xAccelRedirect = value;
+      else if (lname === 'x-accel-buffering') this.u!.xAccelBuffering = value.toLowerCase();
+      else if (lname === 'x-accel-limit-rate') this.u!.xAccelLimitRate = value;
       if (hide.has(lname) || ALWAYS_DROP.has(lname)) continue;
       out.push(name, value);
     }
