@@ -8,7 +8,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import test from 'node:test';
-import { GET, sleep, startProxy } from '../helpers/proxy-harness.js';
+import { startFaultUpstream } from '../helpers/fault-upstream.js';
+import { GET, request, sleep, startProxy } from '../helpers/proxy-harness.js';
 
 function listen(server: Server, where: number | string): Promise<void> {
   return new Promise((r) => (typeof where === 'string' ? server.listen(where, r) : server.listen(where, '127.0.0.1', r)));
@@ -115,6 +116,25 @@ for (const ignore of ['off', 'on'] as const) {
     } finally {
       await w.stop();
       await close(app);
+    }
+  });
+}
+
+for (const buffering of ['on', 'off'] as const) {
+  test(`proxy_request_buffering ${buffering}: a PUT whose first upstream resets is ${buffering === 'on' ? 'replayed to the next' : 'not replayed (its body was streamed)'}`, async () => {
+    const bad = await startFaultUpstream({ mode: 'reset' });
+    const good = await startFaultUpstream({ mode: 'ok' });
+    const w = await startProxy(`
+      upstream be { server ${bad.addr}; server ${good.addr}; }
+      server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; proxy_request_buffering ${buffering}; } }`);
+    try {
+      const x = await request(w.port, 'PUT', '/', { body: 'payload' });
+      assert.equal(x.res?.status, buffering === 'on' ? 200 : 502);
+      assert.equal(good.requests.length, buffering === 'on' ? 1 : 0);
+    } finally {
+      await w.stop();
+      await bad.stop();
+      await good.stop();
     }
   });
 }
