@@ -29,9 +29,9 @@
  *     since 1.23, reading rawHeaders; headers the validator dropped are skipped.
  *   - $nginx_version reports the nginx version weir follows (1.31.0).
  */
+import { mapUriToPath } from './static-module.js';
 import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isAbsolute, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ConfContext } from '../config/conf-context.js';
 import type { HttpModule } from '../config/module.js';
@@ -209,31 +209,15 @@ function requestLength(r: HttpRequest): number {
 
 // --- paths ---------------------------------------------------------------------
 
-/** $document_root: root (or alias) evaluated, made absolute against -p, trailing `/` of root dropped. */
-export function documentRoot(r: HttpRequest, prefixDir: string): string {
-  const lc = r.locConf;
-  if (lc.alias) {
-    const a = lc.alias.evaluate(r);
-    return isAbsolute(a) ? a : join(prefixDir, a);
-  }
-  let root = lc.root ? lc.root.evaluate(r) : 'html';
-  if (!isAbsolute(root)) root = join(prefixDir, root);
-  if (root.length > 1 && root.endsWith('/')) root = root.slice(0, -1);
-  return root;
+/** $document_root: where the location's root (or alias) points, as the static module maps it. */
+export function documentRoot(r: HttpRequest): string {
+  const m = mapUriToPath(r);
+  return m.path.slice(0, m.rootLength);
 }
 
-/** $request_filename (ngx_http_map_uri_to_path). */
-export function requestFilename(r: HttpRequest, prefixDir: string): string {
-  const lc = r.locConf;
-  if (lc.alias) {
-    const alias = documentRoot(r, prefixDir);
-    const entry: LocationEntry | undefined = r.locEntry;
-    // A regex location's alias already holds the whole path (through captures).
-    if (entry && (entry.modifier === '~' || entry.modifier === '~*')) return alias;
-    const skip = entry ? entry.name.length : 0;
-    return alias + r.uri.slice(skip);
-  }
-  return documentRoot(r, prefixDir) + r.uri;
+/** $request_filename (ngx_http_map_uri_to_path): the static module's own mapping, so the two never drift. */
+export function requestFilename(r: HttpRequest): string {
+  return mapUriToPath(r).path;
 }
 
 function remoteUser(r: HttpRequest): string | undefined {
@@ -320,21 +304,14 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
   ['pid', () => String(process.pid)],
   ['nginx_version', () => NGINX_VERSION],
   ['limit_rate', () => '0'],
+  ['document_root', documentRoot],
+  ['realpath_root', (r) => {
+    try { return realpathSync(documentRoot(r)); } catch { return undefined; }
+  }],
+  ['request_filename', requestFilename],
 ];
 
-/** The variables that depend on -p (relative roots resolve against it). */
-function pathVariables(prefix: string): Array<readonly [string, VariableGetter]> {
-  return [
-    ['document_root', (r) => documentRoot(r, prefix)],
-    ['realpath_root', (r) => {
-      try { return realpathSync(documentRoot(r, prefix)); } catch { return undefined; }
-    }],
-    ['request_filename', (r) => requestFilename(r, prefix)],
-  ];
-}
-
-export const BUILTIN_VARIABLE_NAMES: ReadonlySet<string> = new Set(
-  [...BUILTIN_VARIABLES, ...pathVariables('')].map(([n]) => n));
+export const BUILTIN_VARIABLE_NAMES: ReadonlySet<string> = new Set(BUILTIN_VARIABLES.map(([n]) => n));
 
 /** Names `set` may assign although they are built in (nginx's NGX_HTTP_VAR_CHANGEABLE ones we keep). */
 export const CHANGEABLE_BUILTINS: ReadonlySet<string> = new Set(['args', 'limit_rate']);
@@ -350,8 +327,8 @@ export const PREFIX_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]> 
 ];
 
 /** Defines the built-ins on a registry, leaving names user directives already own. */
-export function defineBuiltinVariables(vars: VariableRegistry, prefix: string): void {
-  for (const [name, get] of [...BUILTIN_VARIABLES, ...pathVariables(prefix)]) if (!vars.has(name)) vars.define(name, get);
+export function defineBuiltinVariables(vars: VariableRegistry): void {
+  for (const [name, get] of BUILTIN_VARIABLES) if (!vars.has(name)) vars.define(name, get);
   for (const [prefix, get] of PREFIX_VARIABLES) vars.definePrefix(prefix, get);
 }
 
@@ -411,7 +388,7 @@ export const httpVariablesModule: HttpModule<VariablesMainConf> = {
       }
     }
     conf.serverCaptureSlots = [...slots];
-    defineBuiltinVariables(vars, cf.paths.prefix);
+    defineBuiltinVariables(vars);
   },
   postConfiguration(cf) {
     const core = cf.main(httpCoreModule);
