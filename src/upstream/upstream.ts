@@ -589,22 +589,39 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       return;
     }
     // proxy_buffering: keep reading the upstream while what the client has not
-    // taken yet fits proxy_buffers; past that, go on into a temp file (up to
-    // proxy_max_temp_file_size); with buffering off, hold the upstream by backpressure.
+    // taken yet fits proxy_buffers; past that, hold the upstream, and if the
+    // client is still behind once node has handed its writes to the kernel
+    // (node corks a response within one tick, so a single large read always
+    // looks congested at first), go on through a temp file up to
+    // proxy_max_temp_file_size. With buffering off, backpressure only.
     if (!res.write(view) && !this.paused && res.writableLength > this.bufferBudget) {
-      const c = this.conf;
-      if (this.bufferBudget > 0 && c.maxTempFileSize! > 0 && c.tempPath) {
-        this.spool = new ResponseSpool(res, c.tempPath, c.maxTempFileSize!,
-          (message) => this.r.log('crit', `${message} while reading upstream`, this.upstreamUrl()),
-          () => { if (this.spoolFull) { this.spoolFull = false; if (!this.rateTimer) this.conn?.socket.resume(); } });
-        return;
-      }
       this.paused = true;
       this.conn?.socket.pause();
       res.once('drain', () => this.clientDrained());
       // While the client holds us back, its send_timeout runs, not the upstream's read timeout.
       this.armTimer(Stage.ReadingBody, this.r.locConf.sendTimeout!);
+      const c = this.conf;
+      if (this.bufferBudget > 0 && c.maxTempFileSize! > 0 && c.tempPath && !this.spoolCheck) {
+        this.spoolCheck = true;
+        setImmediate(() => {
+          this.spoolCheck = false;
+          if (this.paused && !this.finalized && this.spool === null && res.writableLength > this.bufferBudget) this.startSpool();
+        });
+      }
     }
+  }
+
+  private spoolCheck = false;
+
+  /** The client stays behind: from now on the response goes through a temp file and the upstream reads on. */
+  private startSpool(): void {
+    const c = this.conf;
+    this.spool = new ResponseSpool(this.r.res, c.tempPath!, c.maxTempFileSize!,
+      (message) => this.r.log('crit', `${message} while reading upstream`, this.upstreamUrl()),
+      () => { if (this.spoolFull) { this.spoolFull = false; if (!this.rateTimer) this.conn?.socket.resume(); } });
+    this.paused = false;
+    this.armTimer(Stage.ReadingBody, c.readTimeout!);
+    if (!this.rateTimer) this.conn?.socket.resume();
   }
 
   /** Bytes the client may lag behind before the upstream is paused (set when the header is accepted). */
