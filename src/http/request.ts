@@ -29,6 +29,8 @@ export interface ConnectionState {
   closing: boolean;
   /** socket.bytesWritten when the previous request was logged ($bytes_sent per request). */
   bytesBaseline: number;
+  /** Requests on this connection whose response is not finished (pipelining). */
+  inflight: number;
 }
 
 /** A chosen server with its level and runtime lookups (built by server.ts). */

@@ -177,8 +177,9 @@ export class HttpServers {
       connectionsCheckingInterval: Math.max(250, Math.min(5000, Math.floor(srv.clientHeaderTimeout! / 4))),
       headersTimeout: srv.clientHeaderTimeout!,
       requestTimeout: 0,
-      keepAliveTimeout: (set.defaultServer.level.loc[coreIndexOf] as CoreLocConf).keepaliveTimeout!,
     });
+    // keepalive_timeout is ours (per location, exact): node's would add a second of slack.
+    server.keepAliveTimeout = 0;
     // Expect: 100-continue is answered when the body is first read, not at once (as nginx).
     server.on('checkContinue', (req, res) => this.onRequest(req, res));
     server.on('request', (req, res) => this.onRequest(req, res));
@@ -196,12 +197,14 @@ export class HttpServers {
       requests: 0,
       startTime: Date.now(),
       socket,
-      remoteAddress: socket.remoteAddress ?? '',
+      // A unix-domain connection has no addresses: nginx shows `unix:` for both.
+      remoteAddress: socket.remoteAddress ?? 'unix:',
       remotePort: socket.remotePort ?? 0,
-      localAddress: socket.localAddress ?? '',
+      localAddress: socket.localAddress ?? 'unix:',
       localPort: socket.localPort ?? 0,
       closing: this.stopping,
       bytesBaseline: 0,
+      inflight: 0,
     };
     socket[kConn] = state;
     this.connections.add(socket);
@@ -287,6 +290,7 @@ export class HttpServers {
     const socket = req.socket as SocketWithState;
     const conn = socket[kConn]!;
     conn.requests++;
+    if (conn.inflight++ === 0) socket.setTimeout(0);
     const listener = this.listenerOf(req);
     const set = this.serversFor(socket, listener);
     const def = set.defaultServer;
@@ -345,6 +349,11 @@ export class HttpServers {
   private track(r: HttpRequest): void {
     // 'close' follows 'finish' for a completed response, and comes alone when the client went away.
     r.res.once('close', () => {
+      const conn = r.conn;
+      // Idle between requests: the location's keepalive_timeout (node destroys the socket on timeout).
+      if (--conn.inflight === 0 && r.res.writableFinished && !conn.socket.destroyed) {
+        conn.socket.setTimeout(r.locConf.keepaliveTimeout!);
+      }
       if (!r.res.writableFinished && !r.tunnelled) {
         r.clientAborted = true;
         if (!r.res.headersSent) r.status = 499;
