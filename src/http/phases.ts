@@ -38,6 +38,7 @@ export function setLocation(r: HttpRequest, level: HttpConfLevel): void {
   if (r.locConf.entry) r.locEntry = r.locConf.entry;
   // An `if` level without a handler keeps its location's (ngx_http_update_location_config).
   if (r.locConf.handler) r.contentHandler = r.locConf.handler;
+  r.conn.sendTimeout = r.locConf.sendTimeout!;
 }
 
 /** Called once per runtime (the core module's index is fixed per registry). */

@@ -31,6 +31,10 @@ export interface ConnectionState {
   bytesBaseline: number;
   /** Requests on this connection whose response is not finished (pipelining). */
   inflight: number;
+  /** send_timeout in force (the location's, once known) and the sweep's view of progress. */
+  sendTimeout: number;
+  sendProgress: number;
+  sendStalledSince: number;
 }
 
 /** A chosen server with its level and runtime lookups (built by server.ts). */

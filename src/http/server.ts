@@ -101,6 +101,7 @@ export class HttpServers {
   private readonly listeners: Listener[] = [];
   private readonly connections = new Set<SocketWithState>();
   private stopping = false;
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(registry: ModuleRegistry, httpLevel: HttpConfLevel, private readonly errorLog: ErrorLog) {
     coreIndexOf = registry.indexOf(httpCoreModule);
@@ -205,6 +206,9 @@ export class HttpServers {
       closing: this.stopping,
       bytesBaseline: 0,
       inflight: 0,
+      sendTimeout: 60_000,
+      sendProgress: 0,
+      sendStalledSince: 0,
     };
     socket[kConn] = state;
     this.connections.add(socket);
@@ -363,8 +367,34 @@ export class HttpServers {
     });
   }
 
+  /**
+   * send_timeout, checked by one coarse timer for all connections (as nginx's
+   * timer granularity allows): a connection with response bytes waiting that
+   * the client has not taken for send_timeout is closed. Only time spent
+   * waiting on the client counts, never time spent waiting for an upstream.
+   */
+  private sweepSends(): void {
+    const now = Date.now();
+    for (const socket of this.connections) {
+      const conn = socket[kConn];
+      if (!conn) continue;
+      const written = socket.bytesWritten;
+      if (socket.writableLength === 0 || written !== conn.sendProgress) {
+        conn.sendProgress = written;
+        conn.sendStalledSince = now;
+        continue;
+      }
+      if (now - conn.sendStalledSince >= conn.sendTimeout) {
+        this.errorLog.log('info', `*${conn.id} client timed out (110: Connection timed out) while sending response to client, client: ${conn.remoteAddress}`);
+        socket.destroy();
+      }
+    }
+  }
+
   /** Starts every listener; resolves once all accept connections. */
   async listen(): Promise<void> {
+    this.sweeper = setInterval(() => this.sweepSends(), 1000);
+    this.sweeper.unref();
     await Promise.all(this.listeners.map((l) => new Promise<void>((resolve, reject) => {
       const { host, port, path, backlog, ipv6only } = l.conf;
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -388,6 +418,7 @@ export class HttpServers {
 
   async stop(graceful: boolean): Promise<void> {
     this.stopping = true;
+    if (this.sweeper) { clearInterval(this.sweeper); this.sweeper = null; }
     const closed = Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => {
       if (!l.server.listening) { resolve(); return; }
       l.server.close(() => resolve());

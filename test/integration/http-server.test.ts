@@ -182,3 +182,24 @@ test('client_header_timeout: a head that does not complete in time gets 408 and 
     await w.stop();
   }
 });
+
+test('send_timeout: a client that stops reading a large response is closed', async () => {
+  const big = Buffer.alloc(24 * 1024 * 1024, 'x');
+  const w = await startWeir(`http { access_log off; send_timeout 1s;
+    server { listen 127.0.0.1:%PORT%; root %PREFIX%/html; } }`, { 'html/big.bin': big });
+  try {
+    const stalled = await client({ port: w.port });
+    stalled.sock.pause();
+    stalled.sock.write(get('/big.bin'));
+    let log = '';
+    for (let i = 0; i < 4 && !/client timed out/.test(log); i++) log = await w.waitForLog(/client timed out/);
+    assert.match(log, /client timed out \(110: Connection timed out\) while sending response to client/);
+    // Reading again, the client finds the response cut short and the connection closed.
+    stalled.sock.resume();
+    for (let i = 0; i < 60 && !stalled.closed(); i++) await sleep(100);
+    assert.ok(stalled.closed(), 'the stalled client was closed');
+    assert.ok(stalled.text().length < big.length, 'the response was cut');
+  } finally {
+    await w.stop();
+  }
+});
