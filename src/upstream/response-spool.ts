@@ -39,7 +39,10 @@ export class ResponseSpool {
     private readonly log: (message: string) => void,
     /** The spool has room again after being full: resume the upstream. */
     private readonly onRoom: () => void,
-  ) {}
+  ) {
+    // The client may go away while the spool waits for 'drain', which then never comes.
+    res.once('close', () => this.destroy());
+  }
 
   /** Bytes in the spool not yet sent to the client. */
   get backlog(): number {

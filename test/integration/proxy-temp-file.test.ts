@@ -77,7 +77,10 @@ for (const spool of [true, false]) {
   });
 }
 
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
 test('a client gone mid-spool: nothing left behind, the next request is served', async () => {
+  const fdsBefore = openFds();
   const up = await bigUpstream();
   const w = await startProxy(`server { listen 127.0.0.1:%PORT%; access_log off;
     location / { proxy_pass http://127.0.0.1:${up.port}; } }`);
@@ -97,4 +100,6 @@ test('a client gone mid-spool: nothing left behind, the next request is served',
     await w.stop();
     await new Promise<void>((r) => { up.server.closeAllConnections(); up.server.close(() => r()); });
   }
+  await sleep(100);
+  assert.equal(openFds(), fdsBefore, 'no file descriptor (spool file or socket) left open');
 });
