@@ -32,6 +32,7 @@ import {
   RoundRobinSession,
   RoundRobinUpstream,
   peerUsable,
+  peerAtWeight,
   type RoundRobinPeer,
 } from './round-robin.js';
 
@@ -145,12 +146,7 @@ export class HashSession extends RoundRobinSession {
       this.hash = (this.hash + ((crc >>> 16) & 0x7fff)) >>> 0;
       this.rehash++;
 
-      let w = this.hash % table.totalWeight;
-      let p = 0;
-      while (w >= peers[p]!.weight) {
-        w -= peers[p]!.weight;
-        p++;
-      }
+      const p = peerAtWeight(peers, this.hash % table.totalWeight);
       peer = peers[p]!;
       if (!this.tried.has(p) && peerUsable(peer, now)) break;
       if (++this.hashTries > 20) return this.getRoundRobin(pc);

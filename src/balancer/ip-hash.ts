@@ -27,6 +27,7 @@ import {
   RoundRobinUpstream,
   parseNoArgs,
   peerUsable,
+  peerAtWeight,
   type RoundRobinOptions,
   type RoundRobinPeer,
 } from './round-robin.js';
@@ -192,12 +193,7 @@ export class IpHashSession extends RoundRobinSession {
 
     for (;;) {
       for (let i = 0; i < addrLen; i++) hash = (hash * 113 + addr[i]!) % 6271;
-      let w = hash % table.totalWeight;
-      let p = 0;
-      while (w >= peers[p]!.weight) {
-        w -= peers[p]!.weight;
-        p++;
-      }
+      const p = peerAtWeight(peers, hash % table.totalWeight);
       peer = peers[p]!;
       if (!this.tried.has(p) && peerUsable(peer, now)) break;
       if (++this.hashTries > 20) return this.getRoundRobin(pc);

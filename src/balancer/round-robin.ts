@@ -150,6 +150,16 @@ export function peerFull(peer: RoundRobinPeer): boolean {
 }
 
 /** May take a request now (not down, not failed, not full); the tried check is the caller's. */
+/** The index of the peer a weighted position in [0, totalWeight) falls on (the hash balancers' walk). */
+export function peerAtWeight(peers: readonly RoundRobinPeer[], w: number): number {
+  let p = 0;
+  while (w >= peers[p]!.weight) {
+    w -= peers[p]!.weight;
+    p++;
+  }
+  return p;
+}
+
 export function peerUsable(peer: RoundRobinPeer, now: number): boolean {
   // A draining server takes only requests bound to it (sticky: getPinned).
   return !peer.down && !peer.server.drain && !peerFailed(peer, now) && !peerFull(peer);

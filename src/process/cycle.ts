@@ -13,7 +13,7 @@ import { ConfigError } from '../config/errors.js';
 import { coreConf, loadConfig, prepareConfig, type LoadedConfig } from '../config/loader.js';
 import { parseConfigFile } from '../config/parser.js';
 import { builtinModules } from '../modules.js';
-import type { ErrorLogTarget } from '../observability/error-log.js';
+import type { ErrorLog, ErrorLogTarget } from '../observability/error-log.js';
 import { coreModule, type CoreConf } from './core-module.js';
 import { errnoText } from './errno.js';
 
@@ -74,5 +74,22 @@ export function checkErrorLogs(targets: readonly ErrorLogTarget[]): void {
     } catch (err) {
       throw new ConfigError(`open() "${t.path}" failed (${errnoText(err)})`);
     }
+  }
+}
+
+/**
+ * HUP's first step, shared by the master and single-process mode: re-read and
+ * test the config. A failure is logged as nginx does ([emerg], old config kept)
+ * and gives null.
+ */
+export async function reloadCycle(options: CycleOptions, log: ErrorLog): Promise<Cycle | null> {
+  log.log('notice', 'reconfiguring');
+  try {
+    const cycle = await loadCycle(options);
+    checkErrorLogs(cycle.errorLog);
+    return cycle;
+  } catch (err) {
+    log.log('emerg', (err as Error).message);
+    return null;
   }
 }

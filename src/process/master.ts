@@ -48,7 +48,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { closeErrorLogs, ErrorLog, reopenErrorLogs } from '../observability/error-log.js';
-import { checkErrorLogs, loadCycle, type Cycle } from './cycle.js';
+import { reloadCycle, type Cycle } from './cycle.js';
 import { EXIT_FATAL, isWorkerMessage, WORKER_ENV, type MasterMessage, type WorkerSpec } from './ipc.js';
 import { deletePidFile, writePidFile } from './pid-file.js';
 import { LOG_FLUSH_TIMEOUT, withTimeout } from './shutdown.js';
@@ -312,15 +312,8 @@ export class Master {
   }
 
   private async reloadOnce(): Promise<void> {
-    this.log.log('notice', 'reconfiguring');
-    let cycle: Cycle;
-    try {
-      cycle = await loadCycle(this.cycle.options);
-      checkErrorLogs(cycle.errorLog);
-    } catch (err) {
-      this.log.log('emerg', (err as Error).message);
-      return;
-    }
+    const cycle = await reloadCycle(this.cycle.options, this.log);
+    if (!cycle) return;
     const oldLog = this.log;
     const generation = this.generation + 1;
     this.pendingGeneration = generation;

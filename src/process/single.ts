@@ -12,7 +12,7 @@
  */
 import { createHttpRuntime, type HttpRuntime } from '../http/runtime.js';
 import { closeErrorLogs, ErrorLog, reopenErrorLogs } from '../observability/error-log.js';
-import { checkErrorLogs, loadCycle, type Cycle } from './cycle.js';
+import { reloadCycle, type Cycle } from './cycle.js';
 import { deletePidFile, writePidFile } from './pid-file.js';
 import { LOG_FLUSH_TIMEOUT, stopRuntime, withTimeout } from './shutdown.js';
 import { signalNotice } from './signals.js';
@@ -115,15 +115,8 @@ export class SingleProcess {
   }
 
   private async reloadOnce(): Promise<void> {
-    this.log.log('notice', 'reconfiguring');
-    let cycle: Cycle;
-    try {
-      cycle = await loadCycle(this.cycle.options);
-      checkErrorLogs(cycle.errorLog);
-    } catch (err) {
-      this.log.log('emerg', (err as Error).message);
-      return;
-    }
+    const cycle = await reloadCycle(this.cycle.options, this.log);
+    if (!cycle) return;
     const old = this.runtime;
     const oldCycle = this.cycle;
     const oldLog = this.log;
