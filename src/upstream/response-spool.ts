@@ -16,11 +16,15 @@ import { join } from 'node:path';
 
 let spoolSerial = 0;
 
+/** Bytes waiting in memory for the file (a slow disk): past this the upstream is held too. */
+const QUEUE_CAP = 256 * 1024;
+
 export class ResponseSpool {
   private fd = -1;
   private opening = false;
   private path: string | null = null;
   private readonly queue: Buffer[] = [];
+  private queued = 0;
   private writing = false;
   /** Bytes accepted, written to the file, and read back and sent. */
   private appended = 0;
@@ -53,9 +57,14 @@ export class ResponseSpool {
   append(view: Buffer): boolean {
     if (this.done) return true;
     this.queue.push(view);
+    this.queued += view.length;
     this.appended += view.length;
     this.flushWrites();
-    return this.backlog < this.maxSize;
+    return !this.full();
+  }
+
+  private full(): boolean {
+    return this.backlog >= this.maxSize || this.queued >= QUEUE_CAP;
   }
 
   /** The upstream's body is complete: end the response once everything is sent. */
@@ -84,7 +93,10 @@ export class ResponseSpool {
     write(this.fd, buf, 0, buf.length, this.written, (err) => {
       this.writing = false;
       if (err) { this.fail(`write() to "${this.path}" failed (${err.message})`); return; }
+      const wasFull = this.full();
+      this.queued -= buf.length;
       this.written += buf.length;
+      if (wasFull && !this.full()) this.onRoom();
       this.pump();
       this.flushWrites();
     });
@@ -132,10 +144,10 @@ export class ResponseSpool {
       this.reading = false;
       if (this.done) return;
       if (err || bytes === 0) { this.fail(`read() from "${this.path}" failed (${err ? err.message : 'end of file'})`); return; }
-      const wasFull = this.backlog >= this.maxSize;
+      const wasFull = this.full();
       this.sent += bytes;
       const ok = res.write(bytes === n ? buf : buf.subarray(0, bytes));
-      if (wasFull && this.backlog < this.maxSize) this.onRoom();
+      if (wasFull && !this.full()) this.onRoom();
       if (ok) { this.pump(); return; }
       this.waitingDrain = true;
       res.once('drain', () => { this.waitingDrain = false; this.pump(); });
