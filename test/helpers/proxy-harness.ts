@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { startFaultUpstream, type FaultOptions, type FaultUpstream } from './fault-upstream.js';
 /**
  * Starts weir in-process on a proxy config (with prepareConfig, so host names
  * and pending tasks run), plus the client helpers the upstream tests share:
@@ -155,4 +157,32 @@ export async function waitAccess(w: ProxyWeir, n: number, ms = 2000, name = 'acc
     if (lines.length >= n || Date.now() > end) return lines;
     await sleep(20);
   }
+}
+
+/**
+ * Starts fault fixtures, then weir on `conf(fixtures)` (the text inside http{},
+ * after `prelude`), runs `fn`, stops everything and checks that no handle was
+ * left behind and that `unhandled` saw no rejection.
+ */
+export async function faultScenario(
+  unhandled: { take(): unknown[] },
+  prelude: string,
+  fixtureOpts: FaultOptions[],
+  conf: (fx: FaultUpstream[]) => string,
+  fn: (w: ProxyWeir, fx: FaultUpstream[]) => Promise<void>,
+): Promise<void> {
+  const leaks = leakSnapshot();
+  const fx: FaultUpstream[] = [];
+  for (const o of fixtureOpts) fx.push(await startFaultUpstream(o));
+  let w: ProxyWeir | null = null;
+  try {
+    w = await startProxy(`${prelude}\n${conf(fx)}`);
+    await fn(w, fx);
+  } finally {
+    await w?.stop();
+    for (const f of fx) await f.stop();
+  }
+  const left = await leaks();
+  assert.equal(left, '', `handles left after the scenario: ${left}`);
+  assert.deepEqual(unhandled.take(), []);
 }

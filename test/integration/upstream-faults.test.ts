@@ -8,10 +8,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { refusedPort, startFaultUpstream, type FaultOptions, type FaultUpstream } from '../helpers/fault-upstream.js';
+import { refusedPort, type FaultOptions, type FaultUpstream } from '../helpers/fault-upstream.js';
 import {
-  GET, leakSnapshot, request, sleep, startProxy, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir,
-} from '../helpers/proxy-harness.js';
+  GET, request, sleep, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir, faultScenario } from '../helpers/proxy-harness.js';
 
 const unhandled = trackUnhandled();
 
@@ -21,26 +20,11 @@ const LOG = `log_format up '$request_method $request_uri $status ua="$upstream_a
  * Starts fixtures, then weir on `conf(fixtures)` (the text inside http{}),
  * runs `fn`, stops everything and checks for leaks and unhandled rejections.
  */
-async function scenario(
+const scenario = (
   fixtureOpts: FaultOptions[],
   conf: (fx: FaultUpstream[]) => string,
   fn: (w: ProxyWeir, fx: FaultUpstream[]) => Promise<void>,
-): Promise<void> {
-  const leaks = leakSnapshot();
-  const fx: FaultUpstream[] = [];
-  for (const o of fixtureOpts) fx.push(await startFaultUpstream(o));
-  let w: ProxyWeir | null = null;
-  try {
-    w = await startProxy(`${LOG}\n${conf(fx)}`);
-    await fn(w, fx);
-  } finally {
-    await w?.stop();
-    for (const f of fx) await f.stop();
-  }
-  const left = await leaks();
-  assert.equal(left, '', `handles left after the scenario: ${left}`);
-  assert.deepEqual(unhandled.take(), []);
-}
+): Promise<void> => faultScenario(unhandled, LOG, fixtureOpts, conf, fn);
 
 function server(locExtra = '', srvExtra = ''): string {
   return `  server {

@@ -9,31 +9,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFaultUpstream, type FaultOptions, type FaultUpstream, type ReceivedRequest } from '../helpers/fault-upstream.js';
-import { GET, leakSnapshot, request, sleep, startProxy, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir } from '../helpers/proxy-harness.js';
+import { type FaultOptions, type FaultUpstream, type ReceivedRequest } from '../helpers/fault-upstream.js';
+import { GET, request, sleep, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir, faultScenario } from '../helpers/proxy-harness.js';
 
 const unhandled = trackUnhandled();
 
-async function scenario(
+const scenario = (
   fixtureOpts: FaultOptions[],
   conf: (fx: FaultUpstream[]) => string,
   fn: (w: ProxyWeir, fx: FaultUpstream[]) => Promise<void>,
-): Promise<void> {
-  const leaks = leakSnapshot();
-  const fx: FaultUpstream[] = [];
-  for (const o of fixtureOpts) fx.push(await startFaultUpstream(o));
-  let w: ProxyWeir | null = null;
-  try {
-    w = await startProxy(`log_format up '$request_uri $status ua="$upstream_addr" us="$upstream_status"';\n${conf(fx)}`);
-    await fn(w, fx);
-  } finally {
-    await w?.stop();
-    for (const f of fx) await f.stop();
-  }
-  const left = await leaks();
-  assert.equal(left, '', `handles left after the scenario: ${left}`);
-  assert.deepEqual(unhandled.take(), []);
-}
+): Promise<void> => faultScenario(unhandled, `log_format up '$request_uri $status ua="$upstream_addr" us="$upstream_status"';`, fixtureOpts, conf, fn);
 
 const srv = (loc = ''): string => `  server { listen 127.0.0.1:%PORT%; server_name localhost; access_log %PREFIX%/access.log up;
     location / { proxy_pass http://be; ${loc} } }`;
