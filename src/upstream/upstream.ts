@@ -424,6 +424,14 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       this.finalize(502);
       return;
     }
+    if (stage === Stage.Connecting && err && LOCAL_FAILURES.has(err.code ?? '')) {
+      // Our own limits (file descriptors, ports), not the peer's fault: nginx's
+      // socket() failure is a 500 that charges no peer and tries no other.
+      this.r.log('alert', `socket() failed (${-(err.errno ?? 24)}: ${errnoText(err)}) while connecting to upstream`, this.upstreamUrl());
+      if (this.pc.peer) this.freePeer(PeerState.Next);
+      this.finalize(500);
+      return;
+    }
     if (stage === Stage.Connecting) {
       const code = err?.errno !== undefined ? -err.errno : 111;
       this.r.log('error', `connect() failed (${code}: ${errnoText(err)}) while connecting to upstream`, this.upstreamUrl());
@@ -830,8 +838,14 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   }
 }
 
+/** Errors of this process, not of the peer (RELIABILITY F11: never mark the upstream failed). */
+const LOCAL_FAILURES = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS', 'ENOMEM']);
+
 function errnoText(err: NodeJS.ErrnoException | null): string {
   switch (err?.code) {
+    case 'EMFILE': return 'Too many open files';
+    case 'ENFILE': return 'Too many open files in system';
+    case 'EADDRNOTAVAIL': return 'Cannot assign requested address';
     case 'ECONNREFUSED': return 'Connection refused';
     case 'ECONNRESET': return 'Connection reset by peer';
     case 'EPIPE': return 'Broken pipe';
