@@ -9,7 +9,7 @@
  * are merged like locations, as nginx merges its "noname" locations).
  */
 import { hostname } from 'node:os';
-import type { ConfContext } from '../config/conf-context.js';
+import { dataKey, type ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type CoreModule, type DirectiveSpec, type HttpConfLevel, type HttpModule } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
 import { inherit, setFlag, setMsec, setNumber, setOffset, setSize } from '../config/slots.js';
@@ -532,7 +532,7 @@ const directives: DirectiveSpec[] = [
   noop('aio', HTTP_MAIN_SRV_LOC, [1, 2]),
 ];
 
-export const SERVER_KEY = { description: 'server' } as import('../config/conf-context.js').DataKey<ServerEntry>;
+export const SERVER_KEY = dataKey<ServerEntry>('server');
 
 function hostnameLower(): string {
   return hostname().toLowerCase();

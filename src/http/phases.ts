@@ -13,7 +13,7 @@
  */
 import type { HttpConfLevel } from '../config/module.js';
 import {
-  httpCoreModule, PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE,
+  PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE,
   type CoreLocConf, type CoreMainConf, type PhaseHandler,
 } from './core-module.js';
 import type { HttpRequest } from './request.js';
@@ -193,7 +193,8 @@ export function finalize(r: HttpRequest, status: number): void {
       r.errStatus = overwrite > 0 ? overwrite : overwrite === -1 ? 0 : status;
       if (target.startsWith('@')) { namedLocation(r, target); return; }
       if (target.startsWith('/')) {
-        if (r.method !== 'HEAD') r.req.method = r.method === 'GET' ? 'GET' : 'GET';
+        // An error page is fetched with GET (HEAD stays HEAD), as nginx does.
+        if (r.method !== 'HEAD') r.req.method = 'GET';
         internalRedirect(r, target);
         return;
       }
@@ -299,4 +300,3 @@ export function logRequest(r: HttpRequest): void {
   }
 }
 
-export { httpCoreModule };

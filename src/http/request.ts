@@ -180,10 +180,6 @@ export class HttpRequest {
     return this.uri !== this.originalUri;
   }
 
-  uriUnchanged(): boolean {
-    return this.uri === this.originalUri;
-  }
-
   /** $request_time in seconds with millisecond resolution. */
   requestTime(): string {
     const ms = Number(process.hrtime.bigint() - this.startHr) / 1e6;

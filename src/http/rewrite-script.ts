@@ -337,4 +337,3 @@ function testCondition(r: HttpRequest, c: Condition, e: Engine): boolean {
   }
 }
 
-export { PHASE_DONE };

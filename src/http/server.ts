@@ -99,6 +99,7 @@ interface Listener {
 
 export class HttpServers {
   private readonly listeners: Listener[] = [];
+  private readonly byServer = new Map<Server, Listener>();
   private readonly connections = new Set<SocketWithState>();
   private stopping = false;
   private sweeper: NodeJS.Timeout | null = null;
@@ -145,6 +146,7 @@ export class HttpServers {
       }
       const listener: Listener = { conf: g.conf, server: this.createNodeServer(g.conf, set), byAddress: new Map([['', set]]) };
       this.listeners.push(listener);
+      this.byServer.set(listener.server, listener);
       if (path === null && (host === null || host === '::')) wildcardPorts.set(wildcardKey, listener);
     }
   }
@@ -346,8 +348,7 @@ export class HttpServers {
 
   private listenerOf(req: IncomingMessage): Listener {
     const server = (req.socket as unknown as { server?: Server }).server;
-    for (const l of this.listeners) if (l.server === server) return l;
-    return this.listeners[0];
+    return (server && this.byServer.get(server)) || this.listeners[0];
   }
 
   private track(r: HttpRequest): void {

@@ -57,6 +57,8 @@ export class UpstreamGroup {
   file = '';
   line = 0;
   zone = '';
+  /** For `proxy_pass http://name` with no `upstream name {}`: the port the URL implies. */
+  implicitDefaultPort = 80;
   /** `sticky` in the block, and its table once initialised. */
   sticky: StickyOptions | null = null;
   private stickyTable: StickyTable | null = null;
@@ -173,6 +175,13 @@ function addServer(group: UpstreamGroup, server: PendingServer, addresses: PeerA
   else group.slots.push(conf);
 }
 
+/** Adds a server now when its address needs no DNS, else reserves its place until prepareUpstreams(). */
+function placeServer(main: UpstreamMainConf, group: UpstreamGroup, server: PendingServer, host: string, port: number, path: string | undefined): void {
+  const known = staticAddresses(host, port, path);
+  if (known) addServer(group, server, known);
+  else deferServer(main, group, server);
+}
+
 function deferServer(main: UpstreamMainConf, group: UpstreamGroup, server: PendingServer): void {
   server.slot = group.slots.length;
   group.slots.push(null);
@@ -202,15 +211,13 @@ export function addUpstreamReference(cf: ConfContext, host: string, port: number
   if (port === 0) {
     const g = getGroup(main, host, 0);
     if (!g.file) { g.file = cf.node?.file ?? ''; g.line = cf.node?.line ?? 0; }
-    (g as { implicitDefaultPort?: number }).implicitDefaultPort = defaultPort;
+    g.implicitDefaultPort = defaultPort;
     return g;
   }
   const g = getGroup(main, host, port);
   if (g.slots.length === 0) {
     const server = implicitServer(cf, `${host}:${port}`);
-    const known = staticAddresses(host, port, undefined);
-    if (known) addServer(g, server, known);
-    else deferServer(main, g, server);
+    placeServer(main, g, server, host, port, undefined);
   }
   return g;
 }
@@ -281,9 +288,7 @@ const staticDirectives: DirectiveSpec[] = [
       const addr = splitAddress(params.address, 80);
       if (typeof addr === 'string') return cf.error(addr);
       const server: PendingServer = { params, file: d.file, line: d.line };
-      const known = staticAddresses(addr.host, addr.port, addr.path);
-      if (known) addServer(g, server, known);
-      else deferServer(cf.main(upstreamModule), g, server);
+      placeServer(cf.main(upstreamModule), g, server, addr.host, addr.port, addr.path);
     },
   },
   ...KEEPALIVE_DIRECTIVES.map(keepaliveDirective),
@@ -314,13 +319,11 @@ export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> 
     // proxy_pass http://name without a port and no `upstream name {}`: the host itself.
     for (const [key, g] of [...main.groups]) {
       if (g.defined || g.implicitPort !== 0 || key.startsWith('unix:')) continue;
-      const defaultPort = (g as { implicitDefaultPort?: number }).implicitDefaultPort ?? 80;
+      const defaultPort = g.implicitDefaultPort;
       const server = implicitServer(cf, `${g.name}:${defaultPort}`);
       (server as { file: string }).file = g.file;
       (server as { line: number }).line = g.line;
-      const known = staticAddresses(g.name, defaultPort, undefined);
-      if (known) addServer(g, server, known);
-      else deferServer(main, g, server);
+      placeServer(main, g, server, g.name, defaultPort, undefined);
     }
     if (main.unresolved.length > 0) cf.pendingTasks.push(() => prepareUpstreams(main));
     // Idle upstream connections close with the worker.

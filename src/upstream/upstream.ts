@@ -27,7 +27,7 @@ import { GetResult, PeerState, type BalancerRequest, type CompiledValue } from '
 import type { ComplexValue } from '../http/variables.js';
 import { finalize as finalizeHttp, internalRedirect, namedLocation, sendHeader } from '../http/phases.js';
 import { streamRequestBody, type BodyStream } from '../http/body.js';
-import type { HttpRequest } from '../http/request.js';
+import type { HttpRequest, RequestBody } from '../http/request.js';
 import type { ConnectionOwner } from './connection.js';
 import { UpstreamConnection } from './connection.js';
 import { FT, failureStatus, isNonIdempotent, STATUS_FAILURE } from './failure.js';
@@ -78,12 +78,6 @@ export interface UpstreamProtocol {
   finalizeRequest(u: Upstream, rc: number): void;
 }
 
-/** What the request body is, for sending and for retries. */
-interface BodySource {
-  readonly buffers: readonly Buffer[];
-  readonly file: string | null;
-  readonly length: number;
-}
 
 
 /** finalize() code: the request continues elsewhere (X-Accel-Redirect); answer nothing. */
@@ -149,7 +143,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   private readonly startMs = Date.now();
   private tryStart = 0;
   private paused = false;
-  private body: BodySource | null = null;
+  private body: RequestBody | null = null;
   /** Unbuffered body (proxy_request_buffering off): streamed after the head, once. */
   private streamBody = false;
   private bodyStream: BodyStream | null = null;

@@ -16,7 +16,7 @@
 import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
 import { inherit } from '../../config/slots.js';
-import { httpCoreModule, PHASE_DONE, type ContentHandler, type CoreLocConf } from '../../http/core-module.js';
+import { httpCoreModule, type ContentHandler, type CoreLocConf } from '../../http/core-module.js';
 import { readRequestBody } from '../../http/body.js';
 import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue, VariableRegistry } from '../../http/variables.js';
@@ -240,7 +240,7 @@ function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
     return cf.error(`"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`);
   }
   const addr = splitAddress(hostPart, 0);
-  if (typeof addr === 'string') return cf.error(addr.replace('upstream', `"${text}"`).replace('in "', 'in "'));
+  if (typeof addr === 'string') return cf.error(addr.replace('upstream', `"${text}"`));
   const group = addUpstreamReference(cf, addr.host, addr.port, 80, addr.path);
   const port = addr.path !== undefined ? '' : String(addr.port || 80);
   const host = addr.path !== undefined ? 'localhost' : addr.port && addr.port !== 80 ? `${addr.host}:${addr.port}` : addr.host;
@@ -429,7 +429,6 @@ function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate
   if (!setHeaders.some(([n]) => n.toLowerCase() === 'host')) setHeaders.unshift(['Host', hostValue(cf)]);
   const skip = new Set(ALWAYS_SKIP_CLIENT);
   for (const [name] of setHeaders) skip.add(name.toLowerCase());
-  if (setHeaders.some(([n]) => n.toLowerCase() === 'connection')) skip.add('connection!set');
   skip.add('host');
   const hide = new Set(DEFAULT_HIDE);
   for (const h of c.upstream.hideHeaders!) hide.add(h);
@@ -458,6 +457,7 @@ function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate
     setBody: c.setBody ?? null,
     hideResponseHeaders: hide,
     passUpgrade: setHeaders.some(([n]) => n.toLowerCase() === 'upgrade'),
+    setsConnection: setHeaders.some(([n]) => n.toLowerCase() === 'connection'),
     redirect,
     cookies: c.cookieDomain || c.cookiePath || c.cookieFlags
       ? { domain: c.cookieDomain ?? [], path: c.cookiePath ?? [], flags: c.cookieFlags ?? [] }
@@ -465,4 +465,3 @@ function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate
   };
 }
 
-export { PHASE_DONE };

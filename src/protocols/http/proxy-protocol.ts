@@ -31,6 +31,8 @@ export interface ProxyRequestTemplate {
   readonly setBody: ComplexValue | null;
   /** Lower-case response header names hidden from the client. */
   readonly hideResponseHeaders: ReadonlySet<string>;
+  /** proxy_set_header sets Connection: no `Connection: close` for HTTP/1.0 upstreams then. */
+  readonly setsConnection: boolean;
   /** proxy_set_header passes Upgrade to the upstream (nginx's WebSocket recipe): a 101 may be tunnelled. */
   readonly passUpgrade: boolean;
   /** proxy_redirect default: [from, to] or null (off). */
@@ -104,7 +106,7 @@ export class ProxyProtocol implements UpstreamProtocol {
       // Unbuffered body: the body module streams it after the head.
       head += r.contentLength >= 0 ? `Content-Length: ${r.contentLength}\r\n` : 'Transfer-Encoding: chunked\r\n';
     }
-    if (t.httpVersion === '1.0' && !t.skipClientHeaders.has('connection!set')) head += 'Connection: close\r\n';
+    if (t.httpVersion === '1.0' && !t.setsConnection) head += 'Connection: close\r\n';
     head += '\r\n';
     const bufs: Buffer[] = [Buffer.from(head, 'latin1')];
     if (body) bufs.push(body);
@@ -234,7 +236,7 @@ export function replacePrefix(r: HttpRequest, locationName: string, passUri: str
 
 /** The URI to send for a proxy_pass without a URI part. */
 export function unchangedUri(r: HttpRequest): string {
-  if (!r.internal && r.uriUnchanged()) return r.requestUri;
+  if (!r.internal && !r.uriChangedByRewrite()) return r.requestUri;
   const path = escapeUri(r.uri, EscapeType.Uri);
   return r.hasArgs ? `${path}?${r.args}` : path;
 }
