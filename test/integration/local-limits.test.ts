@@ -52,7 +52,9 @@ http { access_log off;
     }, 8000).catch((e: Error) => { throw new Error(`${e.message}; alive ${isAlive(child.pid!)}; clients ${clients.filter((c) => !c.destroyed).length}; log: ${prefix.errorLog().slice(0, 600)}`); });
     assert.doesNotMatch(log, /upstream server temporarily disabled/);
     for (const c of clients) c.destroy();
-    for (const s of held) s.destroy();
+    // weir aborts each upstream request when its client goes; closing the
+    // upstream side first would race that abort and be a real upstream failure.
+    await waitFor('weir to close its upstream connections', () => held.size === 0 || undefined, 5000);
     answer = true;
     // Descriptors come back as the flood's sockets close; then both peers answer at once
     // (had they been charged, max_fails=1 fail_timeout=30s would keep them out).
