@@ -103,7 +103,7 @@ export interface ValidRequestHead {
 }
 
 export interface InvalidRequestHead {
-  status: 400 | 405 | 414 | 501 | 505;
+  status: 400 | 405 | 414 | 417 | 501 | 505;
   /** nginx's info-level error log text (without the "while ..." context). */
   reason: string;
   /** nginx's log action: "reading client request line" or "reading client request headers". */
@@ -410,7 +410,8 @@ export function validateRequestHead(
   }
   if (httpVersionMajor < 1) return fail(400, 'client sent invalid request', LINE);
   if (httpVersionMajor > 1) return fail(505, 'client sent invalid version', LINE);
-  if (httpVersionMinor > 99) return fail(400, 'client sent invalid request', LINE);
+  // HTTP/1.2 and later minors: RFC 9112 would serve them as 1.1, nginx too; RELIABILITY R21 asks 505.
+  if (httpVersionMinor > 1) return fail(505, 'client sent invalid version', LINE);
   // "GET " + url + " HTTP/1.1" must fit one large header buffer.
   if (method.length + url.length + 10 > bufferSize) return fail(414, 'client sent too long URI', LINE);
   if (method === 'CONNECT') return fail(405, 'client sent CONNECT method', LINE);
@@ -536,6 +537,11 @@ export function validateRequestHead(
   }
 
   if (method === 'TRACE') return fail(405, 'client sent TRACE method', HEADERS);
+
+  // RFC 9110 §10.1.1: an expectation we cannot meet is 417 (nginx ignores it; RELIABILITY R24).
+  if (u8 >= 0 && http11 && !nameIs(trimOws(rawHeaders[u8 + 1]!), '100-continue')) {
+    return fail(417, `client sent unsupported expectation: "${rawHeaders[u8 + 1]}"`, HEADERS);
+  }
 
   return { status: 0, host, port, authority, absoluteForm, target, contentLength, chunked, dropHeaders };
 }

@@ -2,12 +2,14 @@
  * One client request (ngx_http_request_t): what was asked, which server and
  * location serve it, its per-request variables, and what was answered.
  *
- * The response is written through node:http's ServerResponse; `sendHeader` and
+ * The response is written through ServerReply (h1/reply.ts); `sendHeader` and
  * `finalize` are the only ways handlers answer, so that the status, the byte
  * counts and the log phase are kept in one place.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { H1Connection } from './h1/connection.js';
+import type { IncomingRequest } from './h1/incoming.js';
+import type { ServerReply } from './h1/reply.js';
 import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog, LogRequestContext } from '../observability/error-log.js';
 import type { ContentHandler, CoreLocConf, CoreMainConf, CoreSrvConf, LocationEntry } from './core-module.js';
@@ -21,6 +23,8 @@ export interface ConnectionState {
   /** ms timestamp of accept, for keepalive_time. */
   readonly startTime: number;
   readonly socket: Socket;
+  /** The HTTP/1 framing of this connection (an upgrade takes the socket from it). */
+  readonly h1: H1Connection;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -116,8 +120,8 @@ export class HttpRequest {
   chunked = false;
   /** The connection became a tunnel (101): it ends by either side closing, not as an abort. */
   tunnelled = false;
-  /** Set for upgrade requests (WebSocket): bytes the client sent after the head. */
-  upgradeHead: Buffer | null = null;
+  /** An upgrade request (Connection: upgrade + Upgrade): a proxied 101 makes the connection a tunnel. */
+  upgrade = false;
   /** rawHeaders indexes dropped by ignore_invalid_headers (never forwarded). */
   droppedHeaders: number[] | null = null;
   /** The body is being streamed to an upstream as it arrives (not replayable). */
@@ -128,8 +132,8 @@ export class HttpRequest {
   onAbort: (() => void) | null = null;
 
   constructor(
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly req: IncomingRequest,
+    readonly res: ServerReply,
     readonly conn: ConnectionState,
     public server: ServerRuntime,
     readonly errorLog: ErrorLog,

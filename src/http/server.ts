@@ -8,11 +8,11 @@
  * choosing their server set by the connection's local address; a specific
  * address gets its own socket only when no wildcard covers its port.
  *
- * node:http parses (llhttp, strict; never insecureHTTPParser); what it accepts
- * but nginx rejects is caught by validateRequestHead on rawHeaders.
+ * Each connection speaks HTTP/1 through H1Connection (our own parser, strict
+ * as nginx and RFC 9112: see h1/request-head.ts); validateRequestHead then
+ * applies nginx's rules to the parsed head.
  */
-import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { ConfigError } from '../config/errors.js';
 import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog } from '../observability/error-log.js';
@@ -26,13 +26,17 @@ import { validateRequestHead } from './request-validation.js';
 import { ServerNames } from './server-names.js';
 import { parseRequestUri } from './uri.js';
 import type { ModuleRegistry } from '../config/conf-context.js';
+import { H1Connection, type H1Handler } from './h1/connection.js';
+import type { IncomingRequest } from './h1/incoming.js';
+import type { ServerReply } from './h1/reply.js';
+import type { RequestHeadParser } from './h1/request-head.js';
 
 const kConn = Symbol('weir.connection');
 type SocketWithState = Socket & { [kConn]?: ConnectionState };
 
 let connectionSerial = 0;
 
-/** The page for errors found by node:http itself (no request, hence no server_tokens: the short token). */
+/** The page for heads that could not be parsed (no request, hence no server_tokens: the short token). */
 function badRequestPage(status: number): Buffer {
   return specialPage(status, 'off')!;
 }
@@ -92,14 +96,13 @@ interface AddressServers {
 
 interface Listener {
   readonly conf: ListenConf;
-  readonly server: Server;
+  server: Server;
   /** Local address (as Node reports it) → its server set; '' = the wildcard's own set. */
   readonly byAddress: Map<string, AddressServers>;
 }
 
 export class HttpServers {
   private readonly listeners: Listener[] = [];
-  private readonly byServer = new Map<Server, Listener>();
   private readonly connections = new Set<SocketWithState>();
   private stopping = false;
   private sweeper: NodeJS.Timeout | null = null;
@@ -144,9 +147,9 @@ export class HttpServers {
         const wild = wildcardPorts.get(`6:${port}`);
         if (wild) { wild.byAddress.set(host, set); continue; }
       }
-      const listener: Listener = { conf: g.conf, server: this.createNodeServer(g.conf, set), byAddress: new Map([['', set]]) };
+      const listener: Listener = { conf: g.conf, server: null!, byAddress: new Map([['', set]]) };
+      listener.server = this.createNetServer(listener, set);
       this.listeners.push(listener);
-      this.byServer.set(listener.server, listener);
       if (path === null && (host === null || host === '::')) wildcardPorts.set(wildcardKey, listener);
     }
   }
@@ -169,37 +172,25 @@ export class HttpServers {
     return { names, defaultServer: def ?? servers[0] };
   }
 
-  private createNodeServer(conf: ListenConf, set: AddressServers): Server {
+  private createNetServer(listener: Listener, set: AddressServers): Server {
     const srv = set.defaultServer.core;
-    const headerLimit = srv.largeClientHeaderBuffers!.num * srv.largeClientHeaderBuffers!.size;
-    const server = createServer({
-      insecureHTTPParser: false,
-      requireHostHeader: false,
-      maxHeaderSize: headerLimit,
-      // client_header_timeout is checked by Node's connection sweeper; sweep often enough.
-      connectionsCheckingInterval: Math.max(250, Math.min(5000, Math.floor(srv.clientHeaderTimeout! / 4))),
-      headersTimeout: srv.clientHeaderTimeout!,
-      requestTimeout: 0,
+    const buffers = srv.largeClientHeaderBuffers!;
+    const options = { bufferSize: buffers.size, bufferCount: buffers.num, headerTimeout: srv.clientHeaderTimeout! };
+    const handler = new ListenerHandler(this, listener);
+    // Half-open: a client's FIN is the end of its requests, not of our answers (and a tunnel passes it on).
+    return createServer({ noDelay: true, allowHalfOpen: true }, (socket: SocketWithState) => {
+      const conn = new H1Connection(socket, handler, options);
+      this.onConnection(socket, conn);
     });
-    // keepalive_timeout is ours (per location, exact): node's would add a second of slack.
-    server.keepAliveTimeout = 0;
-    // Expect: 100-continue is answered when the body is first read, not at once (as nginx).
-    server.on('checkContinue', (req, res) => this.onRequest(req, res));
-    server.on('request', (req, res) => this.onRequest(req, res));
-    server.on('connection', (socket: SocketWithState) => this.onConnection(socket));
-    server.on('upgrade', (req: IncomingMessage, socket: SocketWithState, head: Buffer) => this.onUpgrade(req, socket, head));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: SocketWithState) => this.onClientError(err, socket, conf));
-    return server;
   }
 
-  private onConnection(socket: SocketWithState): void {
-    // A connection handed back after a refused upgrade keeps its state.
-    if (socket[kConn]) { socket.setNoDelay(true); return; }
+  private onConnection(socket: SocketWithState, h1: H1Connection): void {
     const state: ConnectionState = {
       id: ++connectionSerial,
       requests: 0,
       startTime: Date.now(),
       socket,
+      h1,
       // A unix-domain connection has no addresses: nginx shows `unix:` for both.
       remoteAddress: socket.remoteAddress ?? 'unix:',
       remotePort: socket.remotePort ?? 0,
@@ -215,74 +206,43 @@ export class HttpServers {
     socket[kConn] = state;
     this.connections.add(socket);
     socket.once('close', () => this.connections.delete(socket));
-    socket.setNoDelay(true);
   }
 
-  /** node:http rejected the bytes (llhttp error, header overflow, header timeout). */
-  private onClientError(err: NodeJS.ErrnoException, socket: SocketWithState, conf: ListenConf): void {
-    if (!socket.writable) { socket.destroy(); return; }
-    // Bad bytes after a request whose response is still being produced: answer
-    // that request first, then the 400 (as nginx does for a pipelined bad request).
-    // When the bad bytes are the request's own body, its handler answers; just close.
-    const inFlight = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (inFlight && !inFlight.writableFinished) {
-      if (inFlight.req?.complete !== true) {
-        // The bad bytes are this request's own body (chunk framing, trailers):
-        // answer 400 if nothing was sent yet, and close.
-        if (!inFlight.headersSent) {
-          const page = badRequestPage(400);
-          inFlight.writeHead(400, 'Bad Request', ['Server', 'weir', 'Content-Type', 'text/html', 'Content-Length', String(page.length), 'Connection', 'close']);
-          inFlight.end(page);
-          inFlight.once('finish', () => socket.destroySoon());
-        } else socket.destroy();
-        return;
-      }
-      inFlight.once('finish', () => setImmediate(() => { if (socket.writable) this.onClientError(err, socket, conf); }));
-      inFlight.once('close', () => { if (!inFlight.writableFinished) socket.destroy(); });
-      return;
+  /** The bytes are not a request head: nginx's answer (400, 414, 494 as 400, 505), then close. */
+  headError(socket: SocketWithState, parser: RequestHeadParser, listener: Listener): void {
+    const state = socket[kConn];
+    const status = parser.status;
+    if (this.errorLog.enabled('info')) {
+      this.errorLog.log('info', `*${state?.id ?? 0} ${parser.reason} while ${parser.action}, client: ${state?.remoteAddress ?? ''}, server: ${listener.conf.key}`);
     }
-    if ((socket as unknown as { _httpMessage?: unknown })._httpMessage) { socket.destroy(); return; }
-    const code = err.code ?? '';
-    let status = 400;
-    let page = 400;
-    if (code === 'HPE_HEADER_OVERFLOW') page = 494;
-    else if (code === 'ERR_HTTP_REQUEST_TIMEOUT') { status = 408; page = 408; }
-    else if (code === 'ECONNRESET' || code === 'EPIPE') { socket.destroy(); return; }
+    this.answerRaw(socket, status, parser.tooLarge ? badRequestPage(494) : badRequestPage(status));
+  }
+
+  /** client_header_timeout: 408 to a client that started a head, silence to one that sent nothing. */
+  headTimeout(socket: SocketWithState, started: boolean, listener: Listener): void {
+    if (!started) { socket.destroy(); return; }
     const state = socket[kConn];
     if (this.errorLog.enabled('info')) {
-      const text = status === 408 ? 'client timed out' : page === 494 ? 'client sent too large request' : 'client sent invalid request';
-      this.errorLog.log('info', `${text} while reading client request headers, client: ${state?.remoteAddress ?? ''}, server: ${conf.key}`);
+      this.errorLog.log('info', `*${state?.id ?? 0} client timed out (110: Connection timed out) while reading client request headers, client: ${state?.remoteAddress ?? ''}, server: ${listener.conf.key}`);
     }
-    const body = badRequestPage(page === 494 ? 494 : status);
-    socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nServer: weir\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`);
+    this.answerRaw(socket, 408, badRequestPage(408));
   }
 
-  /**
-   * A request with `Connection: upgrade` (WebSocket...). node:http hands over the
-   * socket; we give it a ServerResponse so the request runs through the phases
-   * like any other. Only a proxied 101 turns it into a tunnel (Upstream). Any
-   * other answer hands the connection back to the HTTP server once the response
-   * is written: the bytes pipelined after the refused upgrade are parsed as the
-   * next request, never tunnelled (R28).
-   */
-  private onUpgrade(req: IncomingMessage, socket: SocketWithState, head: Buffer): void {
-    if (!socket[kConn]) this.onConnection(socket);
-    const res = new ServerResponse(req);
-    res.assignSocket(socket);
-    res.shouldKeepAlive = req.httpVersionMinor >= 1 && !/\bclose\b/i.test(req.headers.connection ?? '');
-    const onError = (): void => { socket.destroy(); };
-    socket.on('error', onError);
-    res.once('finish', () => {
-      res.detachSocket(socket);
-      socket.off('error', onError);
-      // The log phase listens to 'close', which node emits only for its own responses.
-      res.emit('close');
-      const keep = (res as unknown as { _last?: boolean })._last === false;
-      if (!keep || socket.destroyed) { socket.end(); return; }
-      if (head.length > 0) socket.unshift(head);
-      (socket as unknown as { server: Server }).server.emit('connection', socket);
-    });
-    this.onRequest(req, res, head);
+  /** The request body's chunked framing is broken: 400 if nothing was answered yet, and close. */
+  bodyError(socket: SocketWithState, res: ServerReply, reason: string): void {
+    const state = socket[kConn];
+    if (this.errorLog.enabled('info')) {
+      this.errorLog.log('info', `*${state?.id ?? 0} ${reason} while reading client request body, client: ${state?.remoteAddress ?? ''}`);
+    }
+    if (res.headersSent) { socket.destroy(); return; }
+    const page = badRequestPage(400);
+    res.writeHead(400, 'Bad Request', ['Server', 'weir', 'Content-Type', 'text/html', 'Content-Length', String(page.length), 'Connection', 'close']);
+    res.end(page);
+  }
+
+  private answerRaw(socket: Socket, status: number, body: Buffer): void {
+    if (!socket.writable) { socket.destroy(); return; }
+    socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nServer: weir\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`);
   }
 
   private serversFor(socket: SocketWithState, listener: Listener): AddressServers {
@@ -292,21 +252,20 @@ export class HttpServers {
     return listener.byAddress.get(addr) ?? listener.byAddress.get('')!;
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse, upgradeHead: Buffer | null = null): void {
-    const socket = req.socket as SocketWithState;
+  request(h1: H1Connection, req: IncomingRequest, res: ServerReply, listener: Listener): void {
+    const socket = h1.socket as SocketWithState;
     const conn = socket[kConn]!;
     conn.requests++;
-    if (conn.inflight++ === 0) socket.setTimeout(0);
-    const listener = this.listenerOf(req);
+    conn.inflight++;
     const set = this.serversFor(socket, listener);
     const def = set.defaultServer;
-    const head = validateRequestHead(req.method ?? '', req.httpVersionMajor, req.httpVersionMinor, req.url ?? '', req.rawHeaders, {
+    const head = validateRequestHead(req.method, req.httpVersionMajor, req.httpVersionMinor, req.url, req.rawHeaders, {
       underscoresInHeaders: def.core.underscoresInHeaders!,
       ignoreInvalidHeaders: def.core.ignoreInvalidHeaders!,
       largeHeaderBufferSize: def.core.largeClientHeaderBuffers!.size,
     });
     if (head.status !== 0) {
-      const r = new HttpRequest(req, res, conn, def, this.errorLog, req.url ?? '', '/', '', false, '');
+      const r = new HttpRequest(req, res, conn, def, this.errorLog, req.url, '/', '', false, '');
       this.track(r);
       setLocation(r, def.level);
       r.log('info', `${head.reason} while ${head.action}`);
@@ -314,6 +273,7 @@ export class HttpServers {
       sendSpecial(r, head.tooLarge ? 494 : head.status, null);
       return;
     }
+    h1.setBodyFraming(head.contentLength, head.chunked);
     if (head.dropHeaders) {
       for (const i of head.dropHeaders) delete req.headers[req.rawHeaders[i].toLowerCase()];
     }
@@ -333,7 +293,7 @@ export class HttpServers {
     const r = new HttpRequest(req, res, conn, server, this.errorLog, head.target, uri.uri, uri.args, uri.hasArgs, head.host);
     r.quotedUri = uri.quoted;
     r.droppedHeaders = head.dropHeaders;
-    r.upgradeHead = upgradeHead;
+    r.upgrade = isUpgrade(req);
     r.contentLength = head.contentLength;
     r.chunked = head.chunked;
     if (match.captures) r.captures = match.captures;
@@ -346,16 +306,11 @@ export class HttpServers {
     }
   }
 
-  private listenerOf(req: IncomingMessage): Listener {
-    const server = (req.socket as unknown as { server?: Server }).server;
-    return (server && this.byServer.get(server)) || this.listeners[0];
-  }
-
   private track(r: HttpRequest): void {
     // 'close' follows 'finish' for a completed response, and comes alone when the client went away.
     r.res.once('close', () => {
       const conn = r.conn;
-      // Idle between requests: the location's keepalive_timeout (node destroys the socket on timeout).
+      // Idle between requests: the location's keepalive_timeout.
       if (--conn.inflight === 0 && r.res.writableFinished && !conn.socket.destroyed) {
         conn.socket.setTimeout(r.locConf.keepaliveTimeout!);
       }
@@ -427,9 +382,38 @@ export class HttpServers {
     for (const s of this.connections) {
       const state = s[kConn];
       if (state) state.closing = true;
+      if (!graceful) s.destroy();
+      // Kept-alive connections waiting for a next request close now; a fresh one
+      // gets its first request served (with Connection: close), as nginx does.
+      else if (state && state.requests > 0 && !state.h1.busy) state.h1.close();
     }
-    if (graceful) for (const l of this.listeners) l.server.closeIdleConnections();
-    else for (const s of this.connections) s.destroy();
     await closed;
   }
+}
+
+/** Each listener's view of its connections' events. */
+class ListenerHandler implements H1Handler {
+  constructor(private readonly servers: HttpServers, private readonly listener: Listener) {}
+
+  onRequest(conn: H1Connection, req: IncomingRequest, res: ServerReply): void {
+    this.servers.request(conn, req, res, this.listener);
+  }
+
+  onHeadError(conn: H1Connection, parser: RequestHeadParser): void {
+    this.servers.headError(conn.socket, parser, this.listener);
+  }
+
+  onHeadTimeout(conn: H1Connection, started: boolean): void {
+    this.servers.headTimeout(conn.socket, started, this.listener);
+  }
+
+  onBodyError(conn: H1Connection, _req: IncomingRequest, res: ServerReply, reason: string): void {
+    this.servers.bodyError(conn.socket, res, reason);
+  }
+}
+
+/** `Connection: upgrade` with an `Upgrade` field (WebSocket...): a 101 may turn the connection into a tunnel. */
+function isUpgrade(req: IncomingRequest): boolean {
+  const h = req.headers;
+  return h.upgrade !== undefined && h.connection !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(h.connection);
 }

@@ -249,7 +249,7 @@ interface Part {
 
 /**
  * Streams file ranges to the response one after another with backpressure
- * (pipe pauses the file stream while the socket is full). A file that turns
+ * (the file stream pauses while the socket is full). A file that turns
  * out shorter than its stat size cuts the response (nginx: "file was truncated").
  */
 function streamParts(r: HttpRequest, fh: FileHandle, parts: readonly Part[], trailer: Buffer | null): void {
@@ -265,6 +265,7 @@ function streamParts(r: HttpRequest, fh: FileHandle, parts: readonly Part[], tra
   };
   const onClose = (): void => { current?.destroy(); finish(); };
   res.once('close', onClose);
+  const resume = (): void => { current?.resume(); };
   const next = (): void => {
     if (res.destroyed) { finish(); return; }
     if (i === parts.length) {
@@ -290,7 +291,9 @@ function streamParts(r: HttpRequest, fh: FileHandle, parts: readonly Part[], tra
       }
       next();
     });
-    stream.pipe(res, { end: false });
+    stream.on('data', (chunk) => {
+      if (!res.write(chunk as Buffer)) { stream.pause(); res.once('drain', resume); }
+    });
   };
   next();
 }

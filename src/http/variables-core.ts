@@ -94,14 +94,9 @@ export function bytesSent(r: HttpRequest): number {
   return socketBytes(r) - r.conn.bytesBaseline;
 }
 
-function headerBytes(r: HttpRequest): number {
-  const head = (r.res as unknown as { _header?: string | null })._header;
-  return typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0;
-}
-
 /** $body_bytes_sent: never negative (a head cut short counts as no body). */
 export function bodyBytesSent(r: HttpRequest): number {
-  const n = bytesSent(r) - headerBytes(r);
+  const n = bytesSent(r) - r.res.headerLength;
   return n > 0 ? n : 0;
 }
 

@@ -498,7 +498,9 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     client.write(head + '\r\n');
     if (rest.length > 0) this.tunnelToClient(rest);
     const up = this.conn!.socket;
-    if (r.upgradeHead && r.upgradeHead.length > 0) up.write(r.upgradeHead);
+    // Bytes the client sent after its request head belong to the new protocol.
+    const early = r.conn.h1.detach();
+    if (early.length > 0) up.write(early);
     client.on('data', (chunk: Buffer) => {
       this.timer?.refresh();
       if (!up.write(chunk)) client.pause();

@@ -137,7 +137,7 @@ export class ProxyProtocol implements UpstreamProtocol {
       break;
     }
     const head = this.parser.head!;
-    const upgrading = head.upgrade && r.upgradeHead !== null && this.t.passUpgrade;
+    const upgrading = head.upgrade && r.upgrade && this.t.passUpgrade;
     if (head.upgrade && !upgrading) {
       // A 101 the client did not ask for (U7), or a location that does not forward Upgrade.
       u.invalidReason = 'upstream sent "101 Switching Protocols" to a request that did not ask to upgrade';

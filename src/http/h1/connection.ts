@@ -1,0 +1,312 @@
+/**
+ * One client connection speaking HTTP/1 (ngx_http_wait_request_handler,
+ * ngx_http_read_request_header, ngx_http_read_client_request_body's framing,
+ * ngx_http_set_keepalive).
+ *
+ * Requests are taken one at a time, as nginx does: bytes a client pipelines
+ * behind a request wait (and the socket stops being read) until that
+ * request's response is finished and its body read or discarded. The head is
+ * parsed by RequestHeadParser, the body framed by Content-Length or the
+ * strict chunked decoder; what a head means (validation, routing) is the
+ * handler's business.
+ */
+import type { Socket } from 'node:net';
+import { ChunkedDecoder } from '../../protocols/http/chunked.js';
+import { HEAD_AGAIN, HEAD_ERROR, RequestHeadParser, type RequestHeadLimits } from './request-head.js';
+import { IncomingRequest, type BodySource } from './incoming.js';
+import { ServerReply, type ReplyOwner } from './reply.js';
+
+export interface H1Handler {
+  /** A head was parsed: validate it, call setBodyFraming when valid, and answer. */
+  onRequest(conn: H1Connection, req: IncomingRequest, res: ServerReply): void;
+  /** The bytes are not a request head (the parser says why); the connection closes after the answer. */
+  onHeadError(conn: H1Connection, parser: RequestHeadParser): void;
+  /** No complete head within client_header_timeout; `started`: some of it had come. */
+  onHeadTimeout(conn: H1Connection, started: boolean): void;
+  /** The request body's framing is broken (chunked syntax, sizes). */
+  onBodyError(conn: H1Connection, req: IncomingRequest, res: ServerReply, reason: string): void;
+}
+
+export interface H1Options extends RequestHeadLimits {
+  /** client_header_timeout, ms. */
+  headerTimeout: number;
+}
+
+const enum State {
+  /** Waiting for (the rest of) a head; no request in progress. */
+  Head,
+  /** A request is in progress and its body is still arriving. */
+  Body,
+  /** A request is in progress; its body is complete (or it had none). */
+  Responding,
+  /** Closed, or handed over (upgrade tunnel). */
+  Gone,
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class H1Connection implements BodySource, ReplyOwner {
+  private readonly parser: RequestHeadParser;
+  private state = State.Head;
+  private req: IncomingRequest | null = null;
+  private res: ServerReply | null = null;
+  /** Bytes received but not yet processed (pipelined behind the current request). */
+  private held: Buffer | null = null;
+  private remaining = 0;
+  private decoder: ChunkedDecoder | null = null;
+  private readonly views: Buffer[] = [];
+  /** Socket reading stopped: the body reader is full, or a request is in progress. */
+  private socketPaused = false;
+  private bodyPaused = false;
+  /** The response is done but the body is not: read and drop the rest. */
+  private discarding = false;
+  private readonly onDataBound = (chunk: Buffer): void => this.onData(chunk);
+
+  constructor(readonly socket: Socket, private readonly handler: H1Handler, private readonly options: H1Options) {
+    this.parser = new RequestHeadParser(options);
+    socket.on('data', this.onDataBound);
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.onClose());
+    socket.on('error', () => { /* 'close' follows */ });
+    socket.on('timeout', () => this.onTimeout());
+    socket.on('drain', () => this.res?.emit('drain'));
+    socket.setTimeout(options.headerTimeout);
+  }
+
+  /** A request is being served (graceful stop leaves these to finish). */
+  get busy(): boolean {
+    return this.state === State.Body || this.state === State.Responding || this.parser.started;
+  }
+
+  /** The request body is framed by Content-Length (-1: none) or chunked; called by onRequest. */
+  setBodyFraming(contentLength: number, chunked: boolean): void {
+    const req = this.req;
+    if (req === null || this.state !== State.Body) return;
+    if (chunked) this.decoder = new ChunkedDecoder({ mode: 'downstream' });
+    else if (contentLength > 0) this.remaining = contentLength;
+    // No body: complete before any handler looks.
+    else this.bodyDone(req);
+  }
+
+  /**
+   * The connection becomes a tunnel (101): this object lets go of the socket
+   * and returns the bytes the client sent after the request.
+   */
+  detach(): Buffer {
+    this.state = State.Gone;
+    this.socket.off('data', this.onDataBound);
+    this.socket.setTimeout(0);
+    const rest = this.held ?? EMPTY;
+    this.held = null;
+    if (this.socketPaused) { this.socketPaused = false; this.socket.resume(); }
+    return rest;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === State.Gone) return;
+    this.process(chunk, 0);
+  }
+
+  private process(chunk: Buffer, pos: number): void {
+    const len = chunk.length;
+    while (pos < len) {
+      switch (this.state) {
+        case State.Head: {
+          const started = this.parser.started;
+          const rc = this.parser.execute(chunk, pos);
+          // The first byte of a head on a kept-alive connection starts client_header_timeout.
+          if (!started && this.parser.started) this.socket.setTimeout(this.options.headerTimeout);
+          if (rc === HEAD_AGAIN) return;
+          if (rc === HEAD_ERROR) {
+            this.state = State.Gone;
+            this.socket.off('data', this.onDataBound);
+            this.socket.setTimeout(0);
+            this.handler.onHeadError(this, this.parser);
+            return;
+          }
+          pos = rc;
+          this.startRequest();
+          break;
+        }
+        case State.Body:
+          pos = this.feedBody(chunk, pos);
+          if (this.state === State.Body && this.bodyPaused && pos < len) { this.hold(chunk, pos); return; }
+          break;
+        case State.Responding:
+          this.hold(chunk, pos);
+          return;
+        case State.Gone:
+          return;
+      }
+    }
+  }
+
+  /** Keeps unprocessed bytes and stops reading the socket until they can be processed. */
+  private hold(chunk: Buffer, pos: number): void {
+    const rest = pos === 0 ? chunk : chunk.subarray(pos);
+    this.held = this.held === null ? rest : Buffer.concat([this.held, rest]);
+    this.pauseSocket();
+  }
+
+  private startRequest(): void {
+    const p = this.parser;
+    this.socket.setTimeout(0);
+    const req = new IncomingRequest(p.method, p.url, p.versionMajor, p.versionMinor, p.rawHeaders, this.socket);
+    const res = new ServerReply(req, this.socket, this, keepAliveRequested(req));
+    this.req = req;
+    this.res = res;
+    this.state = State.Body;
+    this.remaining = 0;
+    this.decoder = null;
+    this.bodyPaused = false;
+    this.discarding = false;
+    req.attach(this);
+    this.handler.onRequest(this, req, res);
+    if (this.state === State.Body && this.req === req && this.remaining === 0 && this.decoder === null) this.bodyDone(req);
+  }
+
+  private feedBody(chunk: Buffer, pos: number): number {
+    const req = this.req!;
+    if (this.decoder === null) {
+      const n = Math.min(this.remaining, chunk.length - pos);
+      this.remaining -= n;
+      this.deliver(req, pos === 0 && n === chunk.length ? chunk : chunk.subarray(pos, pos + n));
+      if (this.remaining === 0 && this.req === req) this.bodyDone(req);
+      return pos + n;
+    }
+    const views = this.views;
+    const rc = this.decoder.execute(chunk, pos, views);
+    for (let i = 0; i < views.length; i++) this.deliver(req, views[i]);
+    views.length = 0;
+    if (this.req !== req) return chunk.length;
+    if (rc === 'again') return chunk.length;
+    if (rc === 'done') { const end = this.decoder.pos; this.bodyDone(req); return end; }
+    this.bodyFailed(req, this.decoder.reason);
+    return chunk.length;
+  }
+
+  private deliver(req: IncomingRequest, piece: Buffer): void {
+    if (piece.length === 0) return;
+    if (this.discarding && req.listenerCount('data') === 0) return;
+    if (!req.push(piece)) { this.bodyPaused = true; this.pauseSocket(); }
+  }
+
+  private bodyDone(req: IncomingRequest): void {
+    this.decoder = null;
+    this.state = State.Responding;
+    req.pushEnd();
+    if (this.res!.writableFinished) this.exchangeDone();
+  }
+
+  private bodyFailed(req: IncomingRequest, reason: string): void {
+    this.state = State.Gone;
+    this.socket.off('data', this.onDataBound);
+    // The answer (400, or the cut) ends the connection; readers learn of it from its 'close'.
+    this.handler.onBodyError(this, req, this.res!, reason);
+  }
+
+  // BodySource
+
+  resumeBody(): void {
+    if (!this.bodyPaused) return;
+    this.bodyPaused = false;
+    this.resumeSocket();
+  }
+
+  pauseBody(): void {
+    if (this.state !== State.Body) return;
+    this.bodyPaused = true;
+    this.pauseSocket();
+  }
+
+  // ReplyOwner
+
+  replyFinished(res: ServerReply): void {
+    if (res !== this.res) return;
+    if (res.last || this.state === State.Gone) { this.close(); return; }
+    if (this.state === State.Body) {
+      // The response went out before the body was read: drop the rest of it.
+      this.discarding = true;
+      this.req!.resume();
+      return;
+    }
+    this.exchangeDone();
+  }
+
+  /** Response finished and body complete: the next request may start. */
+  private exchangeDone(): void {
+    const req = this.req!;
+    this.req = null;
+    this.res = null;
+    this.state = State.Head;
+    this.parser.reset();
+    req.close(false);
+    if (this.socket.destroyed) return;
+    const held = this.held;
+    this.held = null;
+    if (held !== null) this.process(held, 0);
+    if (this.state === State.Head || (this.state === State.Body && !this.bodyPaused)) this.resumeSocket();
+  }
+
+  /** Ends the connection after what was written (nginx's close after a response). */
+  close(): void {
+    if (this.socket.destroyed) return;
+    this.state = State.Gone;
+    this.socket.off('data', this.onDataBound);
+    this.socket.setTimeout(0);
+    this.socket.end();
+  }
+
+  private pauseSocket(): void {
+    if (this.socketPaused) return;
+    this.socketPaused = true;
+    this.socket.pause();
+  }
+
+  private resumeSocket(): void {
+    if (!this.socketPaused) return;
+    this.socketPaused = false;
+    this.socket.resume();
+  }
+
+  private onEnd(): void {
+    // The client half-closed: a request in progress is abandoned, as node and
+    // nginx (a read of 0 bytes is a closed connection) treat it.
+    if (this.state === State.Gone) return;
+    if (this.req !== null) {
+      this.res!.aborted();
+      this.req.close(true);
+    }
+    this.close();
+  }
+
+  private onClose(): void {
+    const req = this.req;
+    const res = this.res;
+    this.state = State.Gone;
+    if (res !== null && !res.writableFinished) res.aborted();
+    if (req !== null) req.close(true);
+    this.req = null;
+    this.res = null;
+  }
+
+  private onTimeout(): void {
+    if (this.state !== State.Head) return;
+    this.state = State.Gone;
+    this.socket.off('data', this.onDataBound);
+    this.socket.setTimeout(0);
+    this.handler.onHeadTimeout(this, this.parser.started);
+  }
+}
+
+/** llhttp's http_should_keep_alive: 1.1 unless `close`, 1.0 only with `keep-alive`. */
+function keepAliveRequested(req: IncomingRequest): boolean {
+  const raw = req.rawHeaders;
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') value = value === undefined ? raw[i + 1] : `${value}, ${raw[i + 1]}`;
+  }
+  if (req.httpVersionMajor !== 1) return false;
+  if (req.httpVersionMinor >= 1) return value === undefined || !/(?:^|,)\s*close\s*(?:,|$)/i.test(value);
+  return value !== undefined && /(?:^|,)\s*keep-alive\s*(?:,|$)/i.test(value);
+}

@@ -1,0 +1,210 @@
+/**
+ * The response side of one HTTP/1 exchange, written straight to the socket.
+ *
+ * The surface is the part of node:http's ServerResponse weir uses (writeHead
+ * with a flat header list, write/end, 'drain', 'finish', 'close', and enough
+ * of a Writable for Readable#pipe), without OutgoingMessage's header maps,
+ * per-write validation or stream machinery: the head is one string, sent
+ * with the first body bytes in one corked write.
+ *
+ * Framing is decided when the head is written: a Content-Length is used as
+ * given; without one a body is chunked for an HTTP/1.1 client (unless
+ * chunked encoding is off) and otherwise delimited by closing the connection.
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { IncomingRequest } from './incoming.js';
+
+/** What the connection does when a reply is over (see H1Connection). */
+export interface ReplyOwner {
+  replyFinished(reply: ServerReply): void;
+}
+
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+let dateSecond = 0;
+let dateText = '';
+/** The Date header value, formatted once per second. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = now - (now % 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second).toUTCString();
+  }
+  return dateText;
+}
+
+export class ServerReply extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  writableEnded = false;
+  writableFinished = false;
+  destroyed = false;
+  /** The client's framing allows keeping the connection (HTTP/1.1, or 1.0 with keep-alive). */
+  shouldKeepAlive: boolean;
+  /** An unknown length is chunked (HTTP/1.1); false: the connection's end delimits the body. */
+  useChunkedEncodingByDefault: boolean;
+  /** Bytes of the head ($body_bytes_sent is what the socket took beyond it). */
+  headerLength = 0;
+  /** The connection closes after this reply (Connection: close sent, or close-delimited body). */
+  last = false;
+
+  private head: string | null = null;
+  private chunked = false;
+  private hasBody: boolean;
+  private corked = false;
+
+  constructor(readonly req: IncomingRequest, readonly socket: Socket, private readonly owner: ReplyOwner, keepAlive: boolean) {
+    super();
+    this.shouldKeepAlive = keepAlive;
+    this.useChunkedEncodingByDefault = req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
+    this.hasBody = req.method !== 'HEAD';
+  }
+
+  /** Writable's flag (Readable#pipe reads it). */
+  get writable(): boolean {
+    return !this.writableEnded && !this.destroyed;
+  }
+
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  /**
+   * Prepares the head (sent with the first body bytes, or by end/flushHeaders).
+   * `headers` is flat: [name, value, ...]; Server first if present, Date follows it.
+   */
+  writeHead(status: number, reason: string | undefined, headers: readonly string[]): this {
+    if (this.headersSent) throw new Error('the response head was already sent');
+    this.statusCode = status;
+    this.headersSent = true;
+    if (status === 204 || status === 304 || (status >= 100 && status < 200)) this.hasBody = false;
+    let head = `HTTP/1.1 ${status} ${reason ?? ''}\r\n`;
+    let dated = hasField(headers, 'date');
+    let length = false;
+    let te = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      const value = headers[i + 1];
+      if (!dated && i > 0) { head += `Date: ${httpDate()}\r\n`; dated = true; }
+      head += name + ': ' + value + CRLF;
+      switch (name.length) {
+        case 10:
+          if (name.toLowerCase() === 'connection' && value.toLowerCase() === 'close') this.last = true;
+          break;
+        case 14:
+          if (name.toLowerCase() === 'content-length') length = true;
+          break;
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') { te = true; this.chunked = this.hasBody && /\bchunked\b/i.test(value); }
+          break;
+      }
+    }
+    if (!dated) head += `Date: ${httpDate()}\r\n`;
+    if (!length && !te && this.hasBody) {
+      if (this.useChunkedEncodingByDefault) { head += 'Transfer-Encoding: chunked\r\n'; this.chunked = true; } else this.last = true;
+    }
+    this.head = head + CRLF;
+    this.headerLength = this.head.length;
+    return this;
+  }
+
+  /** Sends the head now (a response cut short still shows its status). */
+  flushHeaders(): void {
+    if (this.head === null || this.destroyed) return;
+    this.cork();
+    this.socket.write(this.head, 'latin1');
+    this.head = null;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded || this.destroyed) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode, '', []);
+    const socket = this.socket;
+    this.cork();
+    if (this.head !== null) { socket.write(this.head, 'latin1'); this.head = null; }
+    if (!this.hasBody) return true;
+    const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (size === 0) return socket.writableLength < socket.writableHighWaterMark;
+    if (!this.chunked) return socket.write(chunk);
+    socket.write(size.toString(16) + CRLF, 'latin1');
+    socket.write(chunk);
+    return socket.write(CRLF, 'latin1');
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded || this.destroyed) return this;
+    if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+    else if (!this.headersSent) this.writeHead(this.statusCode, '', []);
+    this.writableEnded = true;
+    const socket = this.socket;
+    this.cork();
+    if (this.head !== null) { socket.write(this.head, 'latin1'); this.head = null; }
+    // The callback runs once the kernel took every byte: nginx's "request finalized".
+    socket.write(this.chunked ? LAST_CHUNK : '', 'latin1', (err) => { if (!err) this.finished(); });
+    return this;
+  }
+
+  /** 100 Continue, before any response (Expect: 100-continue). */
+  writeContinue(): void {
+    if (!this.headersSent && !this.destroyed) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+  }
+
+  /** 103 Early Hints with the upstream's Link fields. */
+  writeEarlyHints(hints: { link: string[] }): void {
+    if (this.headersSent || this.destroyed) return;
+    let head = 'HTTP/1.1 103 Early Hints\r\n';
+    for (const l of hints.link) head += `Link: ${l}\r\n`;
+    this.socket.write(head + CRLF, 'latin1');
+  }
+
+  /** Cuts the response: the connection is closed at once. */
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.socket.destroy();
+    return this;
+  }
+
+  /** The client connection went away, or the reply was destroyed, before 'finish'. */
+  aborted(): void {
+    if (this.writableFinished) return;
+    this.destroyed = true;
+    this.emit('close');
+  }
+
+  private finished(): void {
+    if (this.writableFinished || this.destroyed) return;
+    this.writableFinished = true;
+    this.emit('finish');
+    this.emit('close');
+    this.owner.replyFinished(this);
+  }
+
+  /** Writes of one tick leave in one syscall (writev). */
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(uncork, this);
+  }
+
+  /** @internal */
+  uncorkNow(): void {
+    this.corked = false;
+    this.socket.uncork();
+  }
+}
+
+function hasField(headers: readonly string[], lname: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].length === lname.length && headers[i].toLowerCase() === lname) return true;
+  }
+  return false;
+}
+
+function uncork(reply: ServerReply): void {
+  reply.uncorkNow();
+}

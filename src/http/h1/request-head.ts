@@ -1,0 +1,439 @@
+// The client's request head: request line, header lines and the empty line,
+// fed in slices as they arrive on the connection.
+//
+// Mirrors ngx_http_parse_request_line and ngx_http_parse_header_line
+// (src/http/ngx_http_parse.c) as ngx_http_process_request_line and
+// ngx_http_process_request_headers (src/http/ngx_http_request.c) drive them,
+// with nginx's large_client_header_buffers limits and its info-log texts.
+// What the head means (version policy, target form, Host, framing headers,
+// ignore_invalid_headers, max_headers) is validateRequestHead's business
+// (request-validation.ts), which runs on what this parser returns.
+//
+// Deliberate differences from nginx (strict RFC 9112 where nginx is lenient):
+// - Every line ends in CRLF. A bare LF (request line, header line, empty
+//   line) or a CR not followed by LF is 400; nginx takes LF alone and skips
+//   lone CRs before the request line (RELIABILITY R12).
+// - Empty lines before the request line (RFC 9112 §2.2) must be CRLF and
+//   take at most MAX_LEADING_EMPTY bytes; nginx skips any number of them.
+// - Exactly one SP between method, target and version, none after the
+//   version: `GET  /` and `GET / HTTP/1.1 ` are 400 (RELIABILITY R21); nginx
+//   allows runs of spaces there. A tab is 400 in both.
+// - No version (HTTP/0.9 `GET /`) is 400; nginx serves a 0.9 GET.
+// - Any major version from 1 to 999 is reported and left to
+//   validateRequestHead (505 above 1); nginx answers 505 while parsing. A
+//   major starting with 0 is 400 as in nginx; a minor above 999 is 400
+//   (nginx: above 999 too). `http/1.1` is 400 as in nginx.
+// - The request target is checked byte-wise only: any byte above SP but DEL
+//   (so bytes >= 0x80 pass, as in nginx). Its form (origin, absolute, `*`)
+//   is checked by validateRequestHead.
+// - A header name with a byte that is printable but not a token character
+//   (`X@`, `Bad\x85`, `a/b`, a line starting `HTTP/`) is 400 "client sent
+//   invalid header line". nginx marks such a line invalid_header and drops
+//   it (ignore_invalid_headers on) or keeps it. node's llhttp, which weir
+//   used before, answered 400 to these, RELIABILITY R14 asks for 400, and a
+//   name like that cannot be forwarded through a strict upstream parser.
+//   Names of token characters outside nginx's [A-Za-z0-9-] (`X_Y`, `A.B`,
+//   `Transfer-%45ncoding`) are returned in rawHeaders, as llhttp did, so that
+//   validateRequestHead applies underscores_in_headers and
+//   ignore_invalid_headers to them (R10).
+// - The other field-line rules are field-lines.ts's: no obs-fold, no space
+//   before the colon, no empty name, a colon required, no control byte but
+//   HTAB in a value (nginx rejects only NUL there).
+// - Sizes: each line (request line, header line) with its CRLF must fit in
+//   one large buffer (bufferSize) and the whole head in bufferCount of them.
+//   nginx packs lines into buffers, a line never spanning two, after a first
+//   client_header_buffer_size buffer, so its exact cut-off differs by up to
+//   a line per buffer. The decision is taken as soon as the bytes arrive:
+//   bufferSize bytes without a LF are too long, whatever follows.
+//   A too long request line is 414 "client sent too long URI"; a too long
+//   header line is nginx's 494 (sent as 400, tooLarge) "client sent too long
+//   header line" with the line's first LOG_PREFIX bytes; a head too large as
+//   a whole is 494 "client sent too large request" (nginx says "too long
+//   header line" when its buffers run out in the middle of a line).
+// - A method is rejected on its first bad byte, before the line is whole
+//   (nginx parses byte by byte), so a TLS ClientHello or other non-HTTP bytes
+//   get their 400 at once; the rest of the line is checked when its LF comes.
+//
+// Lines are read in place from the caller's slice; only a line split across
+// slices is copied (LineReader's stash, one bufferSize buffer, allocated the
+// first time a line is split). No regex, no per-line objects: the fields read
+// in place from one slice become strings through a single latin1 conversion
+// and a slice each (a conversion per field costs more than the parse).
+// Bytes are checked through 256-entry tables.
+
+import {
+  CR, SP, COLON, TCHAR, field, parseFieldLine, describeBadLine, latin1, LineReader,
+  FIELD_OK, FIELD_INVALID, LINE_AGAIN, LINE_TOO_BIG,
+} from '../../protocols/http/field-lines.js';
+
+/** execute(): all of the chunk was consumed and the head is not complete yet. */
+export const HEAD_AGAIN = -1;
+/** execute(): the head is invalid; status, reason, action and tooLarge say how. */
+export const HEAD_ERROR = -2;
+
+/** large_client_header_buffers: `number size` (nginx: 4 8k). */
+export interface RequestHeadLimits {
+  bufferSize: number;
+  bufferCount: number;
+}
+
+const LINE = 'reading client request line';
+const HEADERS = 'reading client request headers';
+const INVALID_REQUEST = 'client sent invalid request';
+const INVALID_METHOD = 'client sent invalid method';
+const TOO_LONG_URI = 'client sent too long URI';
+const TOO_LARGE_REQUEST = 'client sent too large request';
+
+/** How many bytes of CRLFs may precede a request line. */
+const MAX_LEADING_EMPTY = 256;
+/** How much of a too long header line the log shows. */
+const LOG_PREFIX = 32;
+/** Largest major or minor version number. */
+const MAX_VERSION = 999;
+
+const ST_LINE = 0; // before or in the request line
+const ST_HEADERS = 1;
+const ST_DONE = 2;
+const ST_ERROR = 3;
+
+// How far the bytes of an incomplete request line have been checked.
+const E_START = 0; // nothing yet
+const E_CR = 1; // a CR: an empty line if LF follows
+const E_METHOD = 2; // method bytes
+const E_SP = 3; // the SP after the method
+const E_DONE = 4; // past the first target byte: the rest waits for the LF
+
+/** nginx's method alphabet: A-Z, `_`, `-`. */
+const METHOD: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0x41; c <= 0x5a; c++) t[c] = 1;
+  t[0x5f] = 1;
+  t[0x2d] = 1;
+  return t;
+})();
+
+const DEL = 0x7f;
+
+/**
+ * Incremental, strict parser of HTTP/1 request heads, one per connection.
+ *
+ * execute(chunk, pos) takes the bytes chunk[pos..] and returns:
+ * - the index in chunk just after the head when it is complete: method, url,
+ *   versionMajor/Minor, rawHeaders and headLength hold it; the bytes from
+ *   that index on are the body or the next request. Call reset() before
+ *   parsing the next head (further execute() calls return pos meanwhile).
+ * - HEAD_AGAIN: all of chunk[pos..] was taken (what belongs to an
+ *   incomplete line is kept); feed the next slice.
+ * - HEAD_ERROR: status (400, 414), tooLarge (nginx's 494, sent as 400),
+ *   reason (nginx's info-log text) and action (its "while ..." context).
+ *   The connection must be closed after the answer.
+ */
+export class RequestHeadParser {
+  method = '';
+  url = '';
+  versionMajor = 0;
+  versionMinor = 0;
+  /** [name, value, name, value...]: names as sent, values without surrounding SP/HTAB. */
+  rawHeaders: string[] = [];
+  /** Bytes of the head from its request line to its empty line, both included. */
+  headLength = 0;
+
+  status = 0;
+  tooLarge = false;
+  reason = '';
+  action = '';
+
+  private state = ST_LINE;
+  private early = E_START;
+  /** Bytes of CRLFs skipped before the request line. */
+  private skipped = 0;
+  /** Bytes of the completed lines of this head. */
+  private headTotal = 0;
+  /**
+   * Fields read in place from the current chunk, as offsets [nameStart,
+   * nameEnd, valueStart, valueEnd, ...]: made strings together by flush(),
+   * one latin1 conversion for all of them (it is the costly call) and a
+   * slice each.
+   */
+  private readonly spans: number[] = [];
+  private readonly bufferSize: number;
+  private readonly headLimit: number;
+  /**
+   * Cuts lines of at most bufferSize bytes. Its `total` is set before each
+   * line to what the head limit leaves of that window, so it also reports
+   * LINE_TOO_BIG as soon as a line cannot fit in the rest of the head.
+   */
+  private readonly lines: LineReader;
+
+  constructor(limits: RequestHeadLimits) {
+    this.bufferSize = limits.bufferSize;
+    this.headLimit = limits.bufferSize * limits.bufferCount;
+    this.lines = new LineReader(limits.bufferSize);
+  }
+
+  /** Some byte of a head (beyond empty lines skipped before it) has arrived. */
+  get started(): boolean {
+    return this.state !== ST_LINE || (this.early !== E_START && this.early !== E_CR);
+  }
+
+  /** Ready for the next head of the connection; what was returned is left to its holder. */
+  reset(): void {
+    this.state = ST_LINE;
+    this.early = E_START;
+    this.skipped = 0;
+    this.headTotal = 0;
+    this.lines.reset();
+    this.spans.length = 0;
+    this.method = '';
+    this.url = '';
+    this.versionMajor = 0;
+    this.versionMinor = 0;
+    this.rawHeaders = [];
+    this.headLength = 0;
+    this.status = 0;
+    this.tooLarge = false;
+    this.reason = '';
+    this.action = '';
+  }
+
+  execute(chunk: Buffer, pos: number): number {
+    if (this.state >= ST_DONE) return this.state === ST_DONE ? pos : HEAD_ERROR;
+    const lines = this.lines;
+    for (;;) {
+      const held = lines.pending;
+      const next = lines.next(chunk, pos);
+      if (next === LINE_AGAIN) {
+        if (this.state === ST_LINE) {
+          if (this.early !== E_DONE && !this.checkEarly(chunk, pos, chunk.length)) return HEAD_ERROR;
+        } else if (this.spans.length !== 0) {
+          this.flush(chunk);
+        }
+        return HEAD_AGAIN;
+      }
+      if (next === LINE_TOO_BIG) {
+        this.tooBig(chunk, pos, held);
+        return this.failed(chunk);
+      }
+      pos = next;
+      const buf = lines.lineBuf;
+      const s = lines.lineStart;
+      const lf = lines.lineEnd;
+      const empty = lf - s === 1 && buf[s] === CR;
+
+      if (this.state === ST_LINE) {
+        if (empty) {
+          this.skipped += 2;
+          if (this.skipped > MAX_LEADING_EMPTY) {
+            this.fail(400, INVALID_REQUEST, LINE);
+            return HEAD_ERROR;
+          }
+          this.early = E_START;
+          lines.total = 0;
+          continue;
+        }
+        if (!this.requestLine(buf, s, lf)) return HEAD_ERROR;
+        this.state = ST_HEADERS;
+      } else if (empty) {
+        if (this.spans.length !== 0) this.flush(chunk);
+        this.headLength = this.headTotal + 2;
+        this.state = ST_DONE;
+        return pos;
+      } else if (!this.headerLine(buf, s, lf, buf === chunk)) {
+        return this.failed(chunk);
+      }
+
+      this.headTotal += lf - s + 1;
+      const left = this.headLimit - this.headTotal;
+      lines.total = left >= this.bufferSize ? 0 : this.bufferSize - left;
+    }
+  }
+
+  /** The head is invalid: rawHeaders keeps the lines before the bad one, however the bytes came. */
+  private failed(chunk: Buffer): number {
+    if (this.spans.length !== 0) this.flush(chunk);
+    return HEAD_ERROR;
+  }
+
+  /** Records why the head is invalid; always false. */
+  private fail(status: number, reason: string, action: string, tooLarge = false): false {
+    this.state = ST_ERROR;
+    this.status = status;
+    this.reason = reason;
+    this.action = action;
+    this.tooLarge = tooLarge;
+    return false;
+  }
+
+  /**
+   * The bytes chunk[from..to) of an incomplete request line (no LF among
+   * them): rejects a bad method or what follows it at once. Gives the same
+   * verdict as requestLine() on the whole line would.
+   */
+  private checkEarly(chunk: Buffer, from: number, to: number): boolean {
+    let st = this.early;
+    for (let i = from; i < to; i++) {
+      const c = chunk[i]!;
+      switch (st) {
+        case E_START:
+          if (c === CR) st = E_CR;
+          else if (METHOD[c] === 1) st = E_METHOD;
+          else return this.fail(400, INVALID_METHOD, LINE);
+          break;
+        case E_CR:
+          return this.fail(400, INVALID_REQUEST, LINE);
+        case E_METHOD:
+          if (c === SP) st = E_SP;
+          else if (METHOD[c] !== 1) return this.fail(400, INVALID_METHOD, LINE);
+          break;
+        case E_SP:
+          if (c <= SP || c === DEL) return this.fail(400, INVALID_REQUEST, LINE);
+          this.early = E_DONE;
+          return true;
+        default:
+          return true;
+      }
+    }
+    this.early = st;
+    return true;
+  }
+
+  /** No LF within what is left of the line's window (held bytes, then chunk[pos..]). */
+  private tooBig(chunk: Buffer, pos: number, held: number): false {
+    const window = this.bufferSize - this.lines.total;
+    if (this.state === ST_LINE) {
+      const end = Math.min(chunk.length, pos + window - held);
+      if (this.early !== E_DONE && !this.checkEarly(chunk, pos, end)) return false;
+      return this.fail(414, TOO_LONG_URI, LINE);
+    }
+    if (window < this.bufferSize) return this.fail(400, TOO_LARGE_REQUEST, HEADERS, true);
+    // The line's first bytes: those held from earlier slices, then this one's.
+    const stash = this.lines.pendingBuf;
+    let text = latin1(stash, 0, Math.min(held, LOG_PREFIX));
+    if (held < LOG_PREFIX) text += latin1(chunk, pos, Math.min(chunk.length, pos + LOG_PREFIX - held));
+    return this.fail(400, 'client sent too long header line: "' + text + '..."', HEADERS, true);
+  }
+
+  /** `method SP request-target SP HTTP/major.minor CRLF`; buf[lf] is its LF. */
+  private requestLine(buf: Buffer, s: number, lf: number): boolean {
+    // The order of the checks is checkEarly's: a prefix gets the same verdict.
+    if (lf === s || buf[s] === CR) return this.fail(400, INVALID_REQUEST, LINE);
+    let i = s;
+    while (METHOD[buf[i]!] === 1) i++;
+    if (i === s || buf[i] !== SP) return this.fail(400, INVALID_METHOD, LINE);
+    const methodEnd = i;
+
+    const target = ++i;
+    let c = buf[i]!;
+    while (c > SP && c !== DEL) c = buf[++i]!;
+    // the LF stops the scan too: a byte after it is never looked at
+    if (i === target || c !== SP) return this.fail(400, INVALID_REQUEST, LINE);
+    const targetEnd = i++;
+
+    // HTTP-version; every byte compared below differs from LF, so no check
+    // reads past the line.
+    if (buf[i] !== 0x48 || buf[i + 1] !== 0x54 || buf[i + 2] !== 0x54 || buf[i + 3] !== 0x50
+        || buf[i + 4] !== 0x2f) {
+      return this.fail(400, INVALID_REQUEST, LINE);
+    }
+    i += 5;
+    let d = buf[i]! - 0x30;
+    if (!(d >= 1 && d <= 9)) return this.fail(400, INVALID_REQUEST, LINE);
+    let major = d;
+    while ((d = buf[++i]! - 0x30) >= 0 && d <= 9) {
+      major = major * 10 + d;
+      if (major > MAX_VERSION) return this.fail(400, INVALID_REQUEST, LINE);
+    }
+    if (buf[i] !== 0x2e) return this.fail(400, INVALID_REQUEST, LINE);
+    d = buf[++i]! - 0x30;
+    if (!(d >= 0 && d <= 9)) return this.fail(400, INVALID_REQUEST, LINE);
+    let minor = d;
+    while ((d = buf[++i]! - 0x30) >= 0 && d <= 9) {
+      minor = minor * 10 + d;
+      if (minor > MAX_VERSION) return this.fail(400, INVALID_REQUEST, LINE);
+    }
+    if (buf[i] !== CR || i + 1 !== lf) return this.fail(400, INVALID_REQUEST, LINE);
+
+    this.method = methodName(buf, s, methodEnd);
+    this.url = latin1(buf, target, targetEnd);
+    this.versionMajor = major;
+    this.versionMinor = minor;
+    return true;
+  }
+
+  /** One field line buf[s..lf] (not the empty line); inPlace: buf is the chunk being executed. */
+  private headerLine(buf: Buffer, s: number, lf: number, inPlace: boolean): boolean {
+    if (lf === s) {
+      // a bare LF where the empty line should be
+      return this.fail(400, 'client sent invalid header line: "\\x0a..."', HEADERS);
+    }
+    const rc = parseFieldLine(buf, s, lf);
+    if (rc !== FIELD_OK) {
+      const bad = rc === FIELD_INVALID ? field.bad : badNameByte(buf, s, lf - 1);
+      return this.fail(400, 'client sent invalid header line: "' + describeBadLine(buf, s, bad) + '"', HEADERS);
+    }
+    if (inPlace) {
+      this.spans.push(s, field.nameEnd, field.valueStart, field.valueEnd);
+    } else {
+      // a line that was split across slices: always the first line of an execute() call
+      this.rawHeaders.push(latin1(buf, s, field.nameEnd), latin1(buf, field.valueStart, field.valueEnd));
+    }
+    return true;
+  }
+
+  /** Turns the spans of chunk into rawHeaders entries. */
+  private flush(chunk: Buffer): void {
+    const spans = this.spans;
+    const raw = this.rawHeaders;
+    const base = spans[0]!;
+    const text = latin1(chunk, base, spans[spans.length - 1]!);
+    for (let i = 0; i < spans.length; i += 4) {
+      raw.push(text.slice(spans[i]! - base, spans[i + 1]! - base), text.slice(spans[i + 2]! - base, spans[i + 3]! - base));
+    }
+    spans.length = 0;
+  }
+}
+
+/**
+ * The byte to report for a line parseFieldLine dropped or ignored (a name
+ * with a non-token byte, or a line starting `HTTP/`): the first byte of the
+ * name nginx would call invalid (CTL, SP, DEL), else its first non-token
+ * byte; eol when there is no colon.
+ */
+function badNameByte(buf: Buffer, s: number, eol: number): number {
+  let odd = -1;
+  for (let i = s; i < eol; i++) {
+    const c = buf[i]!;
+    if (c === COLON) return odd >= 0 ? odd : i;
+    if (c <= SP || c === DEL) return i;
+    if (odd < 0 && TCHAR[c] !== 1) odd = i;
+  }
+  return eol;
+}
+
+/** The method as a string; the common ones as constants (no allocation, fast compares). */
+function methodName(buf: Buffer, s: number, e: number): string {
+  const c0 = buf[s];
+  switch (e - s) {
+    case 3:
+      if (c0 === 0x47 && buf[s + 1] === 0x45 && buf[s + 2] === 0x54) return 'GET';
+      if (c0 === 0x50 && buf[s + 1] === 0x55 && buf[s + 2] === 0x54) return 'PUT';
+      break;
+    case 4:
+      if (c0 === 0x50 && buf[s + 1] === 0x4f && buf[s + 2] === 0x53 && buf[s + 3] === 0x54) return 'POST';
+      if (c0 === 0x48 && buf[s + 1] === 0x45 && buf[s + 2] === 0x41 && buf[s + 3] === 0x44) return 'HEAD';
+      break;
+    case 5:
+      if (c0 === 0x50 && buf[s + 1] === 0x41 && buf[s + 2] === 0x54 && buf[s + 3] === 0x43
+          && buf[s + 4] === 0x48) return 'PATCH';
+      break;
+    case 6:
+      if (c0 === 0x44 && buf[s + 1] === 0x45 && buf[s + 2] === 0x4c && buf[s + 3] === 0x45
+          && buf[s + 4] === 0x54 && buf[s + 5] === 0x45) return 'DELETE';
+      break;
+    case 7:
+      if (c0 === 0x4f && buf[s + 1] === 0x50 && buf[s + 2] === 0x54 && buf[s + 3] === 0x49
+          && buf[s + 4] === 0x4f && buf[s + 5] === 0x4e && buf[s + 6] === 0x53) return 'OPTIONS';
+      break;
+  }
+  return latin1(buf, s, e);
+}
