@@ -175,7 +175,14 @@ export class HttpServers {
   private createNetServer(listener: Listener, set: AddressServers): Server {
     const srv = set.defaultServer.core;
     const buffers = srv.largeClientHeaderBuffers!;
-    const options = { bufferSize: buffers.size, bufferCount: buffers.num, headerTimeout: srv.clientHeaderTimeout! };
+    const loc = set.defaultServer.level.loc[coreIndexOf] as CoreLocConf;
+    const options = {
+      bufferSize: buffers.size,
+      bufferCount: buffers.num,
+      headerTimeout: srv.clientHeaderTimeout!,
+      lingeringTimeout: loc.lingeringTimeout!,
+      lingeringTime: loc.lingeringTime!,
+    };
     const handler = new ListenerHandler(this, listener);
     // Half-open: a client's FIN is the end of its requests, not of our answers (and a tunnel passes it on).
     return createServer({ noDelay: true, allowHalfOpen: true }, (socket: SocketWithState) => {
@@ -209,23 +216,23 @@ export class HttpServers {
   }
 
   /** The bytes are not a request head: nginx's answer (400, 414, 494 as 400, 505), then close. */
-  headError(socket: SocketWithState, parser: RequestHeadParser, listener: Listener): void {
-    const state = socket[kConn];
+  headError(h1: H1Connection, parser: RequestHeadParser, listener: Listener): void {
+    const state = (h1.socket as SocketWithState)[kConn];
     const status = parser.status;
     if (this.errorLog.enabled('info')) {
       this.errorLog.log('info', `*${state?.id ?? 0} ${parser.reason} while ${parser.action}, client: ${state?.remoteAddress ?? ''}, server: ${listener.conf.key}`);
     }
-    this.answerRaw(socket, status, parser.tooLarge ? badRequestPage(494) : badRequestPage(status));
+    this.answerRaw(h1, status, parser.tooLarge ? badRequestPage(494) : badRequestPage(status));
   }
 
   /** client_header_timeout: 408 to a client that started a head, silence to one that sent nothing. */
-  headTimeout(socket: SocketWithState, started: boolean, listener: Listener): void {
-    if (!started) { socket.destroy(); return; }
-    const state = socket[kConn];
+  headTimeout(h1: H1Connection, started: boolean, listener: Listener): void {
+    if (!started) { h1.socket.destroy(); return; }
+    const state = (h1.socket as SocketWithState)[kConn];
     if (this.errorLog.enabled('info')) {
       this.errorLog.log('info', `*${state?.id ?? 0} client timed out (110: Connection timed out) while reading client request headers, client: ${state?.remoteAddress ?? ''}, server: ${listener.conf.key}`);
     }
-    this.answerRaw(socket, 408, badRequestPage(408));
+    this.answerRaw(h1, 408, badRequestPage(408));
   }
 
   /** The request body's chunked framing is broken: 400 if nothing was answered yet, and close. */
@@ -240,9 +247,11 @@ export class HttpServers {
     res.end(page);
   }
 
-  private answerRaw(socket: Socket, status: number, body: Buffer): void {
+  private answerRaw(h1: H1Connection, status: number, body: Buffer): void {
+    const socket = h1.socket;
     if (!socket.writable) { socket.destroy(); return; }
-    socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nServer: weir\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`);
+    socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\nServer: weir\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`);
+    h1.close();
   }
 
   private serversFor(socket: SocketWithState, listener: Listener): AddressServers {
@@ -400,11 +409,11 @@ class ListenerHandler implements H1Handler {
   }
 
   onHeadError(conn: H1Connection, parser: RequestHeadParser): void {
-    this.servers.headError(conn.socket, parser, this.listener);
+    this.servers.headError(conn, parser, this.listener);
   }
 
   onHeadTimeout(conn: H1Connection, started: boolean): void {
-    this.servers.headTimeout(conn.socket, started, this.listener);
+    this.servers.headTimeout(conn, started, this.listener);
   }
 
   onBodyError(conn: H1Connection, _req: IncomingRequest, res: ServerReply, reason: string): void {

@@ -30,6 +30,9 @@ export interface H1Handler {
 export interface H1Options extends RequestHeadLimits {
   /** client_header_timeout, ms. */
   headerTimeout: number;
+  /** lingering_timeout and lingering_time, ms: how long a closing connection's late bytes are read and dropped. */
+  lingeringTimeout: number;
+  lingeringTime: number;
 }
 
 const enum State {
@@ -60,6 +63,8 @@ export class H1Connection implements BodySource, ReplyOwner {
   private bodyPaused = false;
   /** The response is done but the body is not: read and drop the rest. */
   private discarding = false;
+  /** close() was called: the deadline of the lingering close (ms timestamp). */
+  private lingerUntil = 0;
   private readonly onDataBound = (chunk: Buffer): void => this.onData(chunk);
 
   constructor(readonly socket: Socket, private readonly handler: H1Handler, private readonly options: H1Options) {
@@ -103,8 +108,9 @@ export class H1Connection implements BodySource, ReplyOwner {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.state === State.Gone) return;
-    this.process(chunk, 0);
+    if (this.state !== State.Gone) { this.process(chunk, 0); return; }
+    // Lingering close: late bytes are dropped, for lingering_time at most.
+    if (this.lingerUntil > 0 && Date.now() > this.lingerUntil) this.socket.destroy();
   }
 
   private process(chunk: Buffer, pos: number): void {
@@ -119,7 +125,6 @@ export class H1Connection implements BodySource, ReplyOwner {
           if (rc === HEAD_AGAIN) return;
           if (rc === HEAD_ERROR) {
             this.state = State.Gone;
-            this.socket.off('data', this.onDataBound);
             this.socket.setTimeout(0);
             this.handler.onHeadError(this, this.parser);
             return;
@@ -200,7 +205,6 @@ export class H1Connection implements BodySource, ReplyOwner {
 
   private bodyFailed(req: IncomingRequest, reason: string): void {
     this.state = State.Gone;
-    this.socket.off('data', this.onDataBound);
     // The answer (400, or the cut) ends the connection; readers learn of it from its 'close'.
     this.handler.onBodyError(this, req, this.res!, reason);
   }
@@ -248,12 +252,18 @@ export class H1Connection implements BodySource, ReplyOwner {
     if (this.state === State.Head || (this.state === State.Body && !this.bodyPaused)) this.resumeSocket();
   }
 
-  /** Ends the connection after what was written (nginx's close after a response). */
+  /**
+   * Ends the connection after what was written (nginx's close after a
+   * response), lingering: bytes the client still sends (a body nobody read)
+   * are read and dropped until it closes too, so that its unread bytes do not
+   * turn our FIN into a reset that could destroy the response in flight.
+   */
   close(): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.lingerUntil > 0) return;
     this.state = State.Gone;
-    this.socket.off('data', this.onDataBound);
-    this.socket.setTimeout(0);
+    this.lingerUntil = Date.now() + this.options.lingeringTime;
+    this.socket.setTimeout(this.options.lingeringTimeout);
+    this.resumeSocket();
     this.socket.end();
   }
 
@@ -291,9 +301,9 @@ export class H1Connection implements BodySource, ReplyOwner {
   }
 
   private onTimeout(): void {
+    if (this.lingerUntil > 0) { this.socket.destroy(); return; }
     if (this.state !== State.Head) return;
     this.state = State.Gone;
-    this.socket.off('data', this.onDataBound);
     this.socket.setTimeout(0);
     this.handler.onHeadTimeout(this, this.parser.started);
   }

@@ -42,6 +42,7 @@ export class IncomingRequest extends EventEmitter {
   private flushScheduled = false;
   private parsedHeaders: IncomingHeaders | null = null;
   private source: BodySource | null = null;
+  private closed = false;
 
   constructor(
     public method: string,
@@ -73,7 +74,7 @@ export class IncomingRequest extends EventEmitter {
     return out;
   }
 
-  // Readable-like flow control.
+  // Readable-like flow control. The listener type is EventEmitter's own.
 
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     super.on(event, listener);
@@ -152,13 +153,13 @@ export class IncomingRequest extends EventEmitter {
     if (this.flowing) this.scheduleFlush();
   }
 
-  /** @internal The connection closed, or the exchange is over: 'close' once. */
+  /** @internal The exchange is over, or the connection closed first: 'close', once. */
   close(aborted: boolean): void {
-    if (this.listenerCount('close') === 0 && this.aborted) return;
+    if (this.closed) return;
+    this.closed = true;
     if (aborted && !this.complete) this.aborted = true;
     this.source = null;
     this.emit('close');
-    this.removeAllListeners('close');
   }
 }
 
