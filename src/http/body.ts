@@ -4,8 +4,8 @@
  * r->request_body_no_buffering, for `proxy_request_buffering off`), or
  * discard it (ngx_http_discard_request_body).
  *
- * node:http's parser (llhttp) owns the framing: it de-chunks and stops at
- * Content-Length, so the bytes after a body are always parsed as the next
+ * The connection (h1/connection.ts) owns the framing: it de-chunks and stops
+ * at Content-Length, so the bytes after a body are always parsed as the next
  * request, whatever a handler does (R26). What is left here is nginx's policy:
  *
  *   - client_max_body_size: a Content-Length above it is 413 at once
@@ -218,7 +218,7 @@ function sendContinue(r: HttpRequest): void {
 }
 
 /**
- * The part shared by both modes: listeners on the IncomingMessage, the size
+ * The part shared by both modes: listeners on the IncomingRequest, the size
  * limit for chunked bodies, client_body_timeout, and ending exactly once.
  */
 /**
@@ -333,7 +333,7 @@ abstract class Reader {
       // The client is silent or gone: nothing to drain; a response under way ends with the connection.
       if (r.res.headersSent) r.conn.socket.destroy();
     } else {
-      // llhttp still frames the rest of the body: drain it so the response can be written and the
+      // The connection still frames the rest of the body: drain it so the response can be written and the
       // connection closed cleanly (never parsed as a request either way).
       r.req.resume();
     }

@@ -7,9 +7,8 @@
  * Handlers are registered by modules in the http main conf (CoreMainConf) at
  * postconfiguration, so the per-request path has no lookups by name.
  *
- * Differences from nginx: the phases after content (body filters) are Node's
- * ServerResponse; `lingering_close` is Node's own discard of an unread body
- * (it reads and drops it, which keeps the connection in sync).
+ * Differences from nginx: there are no body filters after content; the
+ * response goes to ServerReply (h1/reply.ts) as it is.
  */
 import type { HttpConfLevel } from '../config/module.js';
 import {

@@ -1,6 +1,6 @@
 /*
- * Request-head validation after node:http has parsed the head. Mirrors nginx 1.31's
- * ngx_http_parse_request_line + ngx_http_process_request_line (request line, absolute-form
+ * Request-head validation once RequestHeadParser (h1/request-head.ts) has parsed the head's
+ * syntax. Mirrors nginx 1.31's ngx_http_process_request_line (request line, absolute-form
  * authority), ngx_http_process_request_headers + the ngx_http_headers_in table (invalid
  * names, unique headers, Host), ngx_http_validate_host, and ngx_http_process_request_header
  * (Host required for 1.1, Content-Length, Transfer-Encoding, CONNECT/TRACE). Every failure
@@ -8,41 +8,27 @@
  *   [info] ... client sent duplicate header line: "Content-Length: 5", previous value: ...
  *       while reading client request headers, client: ..., server: ..., request: "..."
  *
- * node:http (llhttp, strict) answers some bad heads itself, through `clientError`, before
- * any of this runs; others it accepts and we must reject. Measured on Node 20.20 with a real
- * http.createServer and raw sockets (see test/unit/http/request-validation-server.test.ts):
+ * Who rejects what (RELIABILITY rows):
  *
- * | row | Node 20 on its own                                        | our check                          | result |
- * |-----|-----------------------------------------------------------|------------------------------------|--------|
- * | R1  | 400 (HPE_INVALID_TRANSFER_ENCODING / _CONTENT_LENGTH)      | CL + chunked TE -> 400             | 400    |
- * | R2  | 400 for two CL lines and for `5, 5`                        | unique-header check -> 400         | 400    |
- * | R3  | 400 for + - 0x 5a 1e3 empty, overflow                      | digits only, <= 2^53-1 -> 400      | 400    |
- * | R4  | accepts `010`, reads 10 bytes                              | contentLength = 10 (decimal)       | 200    |
- * | R5  | 400 for `chunked, identity` / nested; ACCEPTS `identity`,  | TE not exactly `chunked` -> 501    | 501    |
- * |     | `gzip, chunked`, `identity, chunked` (body = next request) |                                    |        |
- * | R6  | 400 for `chunked, chunked`, `chunked,`, CTL bytes;         | -> 501 (nginx: unknown TE is 501;  | 501/400|
- * |     | ACCEPTS `,chunked`, `"chunked"`, `'chunked'`, `chunk`      | the row's 400 is met by Node only) |        |
- * | R7  | 400 for two `chunked` lines; ACCEPTS `identity`+`chunked`  | repeated TE -> 400                 | 400    |
- * | R8  | ACCEPTS TE on HTTP/1.0                                     | -> 400                             | 400    |
- * | R9  | 400 (space / tab / LF before the colon)                    | -                                  | 400    |
- * | R10 | 400 for space / \x82 in a name; ACCEPTS `Transfer_Encoding`| `_` name: drop (ignore_invalid_    | drop   |
- * |     | and `Transfer-%45ncoding` (both are tchar)                 | headers on) or 400 when it would   | or 400 |
- * |     |                                                            | read as a framing/Host header      |        |
- * | R11 | 400 (obs-fold)                                             | -                                  | 400    |
- * | R12 | 400 (bare CR, bare LF); `\r\n\rZ` after a request -> 400   | -                                  | 400    |
- * | R13 | 400 for NUL, DEL, \x0b in values; accepts bytes >= 0x80    | Host chars re-checked              | 400    |
- * | R14 | 400 (empty name, space, @, \x85, no colon)                 | -                                  | 400    |
- * | R19 | ACCEPTS absolute-form, userinfo too; req.url is the raw    | nginx grammar: authority -> host,  | 200/400|
- * |     | target and Host is left as sent                            | `@` -> 400, path -> origin form    |        |
- * | R20 | ACCEPTS duplicate Host, empty Host, `a b`, `a/b`, `x.:1.2`;| dup -> 400, validate_host -> 400   | 400    |
- * |     | answers 400 itself to HTTP/1.1 without Host                | (requireHostHeader); checked again |        |
- * | R21 | ACCEPTS HTTP/2.0 and HTTP/0.9 with headers, `GET  /`, `*`, | 2.0 -> 505, 0.9 -> 400, `*` -> 400 | 505/400|
- * |     | `#` in the target; 400 for HTTP/1.2, HTTP/3.0, http/1.1,   | (nginx accepts 1.2 as 1.1: we      |        |
- * |     | tabs, `/a b`, `/\x02`, `a.b:80`, lower-case or unknown     | never see it)                      |        |
- * |     | methods (llhttp knows a fixed method list)                 |                                    |        |
- * | R30 | ACCEPTS 1001 headers and a 9 KiB line; 400 (HPE_HEADER_    | > max_headers (1000) -> 400, a line| 400    |
- * |     | OVERFLOW, 431 in the default handler) past 16 KiB total    | > 8k (large_client_header_buffers) |        |
- * |     |                                                            | -> 400, request line > 8k -> 414   |        |
+ * | rows                      | the parser (syntax)                     | here (meaning)                          |
+ * |---------------------------|-----------------------------------------|-----------------------------------------|
+ * | R1 R2 R3 R4               | -                                       | CL + TE, repeated CL, CL digits only    |
+ * |                           |                                         | (`010` is 10): 400                      |
+ * | R5 R6 R7 R8               | -                                       | TE not exactly `chunked`: 501 when a    |
+ * |                           |                                         | well-formed list, else 400; repeated TE |
+ * |                           |                                         | and TE on HTTP/1.0: 400                 |
+ * | R9 R11 R12 R13 R14        | space before the colon, obs-fold, bare  | Host characters re-checked              |
+ * |                           | CR/LF, CTL bytes, empty or non-token    |                                         |
+ * |                           | names: 400                              |                                         |
+ * | R10                       | token names pass (`Transfer_Encoding`)  | `_` names dropped (ignore_invalid_      |
+ * |                           |                                         | headers) or 400 if they read as framing |
+ * | R19 R20                   | -                                       | absolute-form authority is the host,    |
+ * |                           |                                         | userinfo 400; duplicate/invalid Host 400|
+ * | R21                       | one SP between the parts, `HTTP/` DIGIT | versions: 2.0+ and 1.2+ are 505, 0.x 400;|
+ * |                           | `.` DIGIT, methods [A-Z_-]: else 400    | `*` and authority-form targets 400      |
+ * | R24                       | -                                       | an Expect other than 100-continue: 417  |
+ * | R30                       | request line > buffer size: 414; a line | more than max_headers lines: 400        |
+ * |                           | or the head beyond the buffers: 400     |                                         |
  *
  * Deliberate differences from nginx:
  *   - Host: ngx_http_validate_host's character rules plus the port rules of the 1.29 rework
@@ -54,14 +40,8 @@
  *   - Content-Length above 2^53-1 is 400 (nginx accepts up to 2^63-1 and then usually 413s).
  *   - Too long header lines: nginx's internal 494 is sent as 400 with the page "Request Header
  *     Or Cookie Too Large"; we return 400 with that reason and tooLarge set.
- *   - HTTP/1.2..1.99: nginx serves them as 1.1; Node rejects them before us.
- *   - Request-line checks nginx makes on bytes (CTL, space, non-ASCII) are left to llhttp.
- *   - Methods: nginx takes any [A-Z_-]+; llhttp only its fixed list (`FOO` is 400 before us).
- *
- * For the server that calls this: Node reports a parse error in bytes *after* a complete head
- * (e.g. R10's leftover chunked body, a pipelined garbage request) through `clientError` while
- * the earlier request may still be in flight; its default handler would write 400 ahead of
- * that response. Defer the 400 until in-flight responses finish (the harness test shows how).
+ *   - HTTP/1.2..1.999: nginx serves them as 1.1; RELIABILITY R21 asks 505, which we answer.
+ *   - Expect: nginx ignores expectations it does not know; R24 asks 417 (RFC 9110 10.1.1).
  */
 
 export interface RequestHeadOptions {
@@ -387,7 +367,7 @@ function wellFormedCodings(te: string): boolean {
 }
 
 /*
- * Validate what node:http parsed. Called once per request, right after the head is parsed
+ * Validate what RequestHeadParser parsed. Called once per request, right after the head is parsed
  * and before anything reads the body; a failure means: answer `status` (Connection: close),
  * log `reason` at info, close.
  */

@@ -3,7 +3,7 @@
  * (ngx_http_init_connection, ngx_http_process_request_line/headers,
  * ngx_http_find_virtual_server).
  *
- * One node:http server per listening socket. As nginx, a wildcard listen
+ * One net server per listening socket. As nginx, a wildcard listen
  * (`*:80`, `[::]:80`) on a port serves the specific addresses of that port too,
  * choosing their server set by the connection's local address; a specific
  * address gets its own socket only when no wildcard covers its port.

@@ -19,7 +19,7 @@
  *     same way at build time (toByteString), so matching stays byte-for-byte like nginx.
  *   - Node's strict parser has already rejected control bytes, spaces and non-ASCII bytes in
  *     the raw target, so this module does not repeat nginx's ngx_http_parse_request_line
- *     checks for them; a char above 0xff (impossible from node:http) is answered with 400.
+ *     checks for them; a char above 0xff (impossible from the request parser) is answered with 400.
  *   - NGX_WIN32 backslash handling is not reproduced (we mirror nginx on Unix).
  */
 

@@ -10,13 +10,13 @@
  * duplicates; rewrite-module and map-module check BUILTIN_VARIABLE_NAMES first).
  *
  * Values are byte strings (one char per byte), as $uri is (see uri.ts): header
- * values come from node:http decoded as latin1, which is the same thing.
+ * values come from the request parser decoded as latin1, which is the same thing.
  *
  * Byte counts ($bytes_sent, $body_bytes_sent) count what was written to the
  * socket, as nginx's c->sent: the socket's bytesWritten minus what the previous
  * requests of the connection wrote. A log-phase hook (registered first, before
  * access_log's) snapshots the count, so that every later reader sees the same
- * number. The header size is the ServerResponse's serialized head.
+ * number. The header size is the ServerReply's serialized head.
  *
  * Deliberate differences:
  *   - $request_length is r.requestLength when the body reader filled it, else the

@@ -16,9 +16,9 @@
 //   empty value.
 // - A name with a byte that is printable but not a token character
 //   ("X@", "Bad\x85") is valid for nginx, which forwards it. We report it
-//   as "drop": the caller cannot re-serialise it through node:http (it
-//   throws ERR_INVALID_HTTP_TOKEN), and forwarding an odd name is exactly
-//   the ambiguity a downstream parser can be desynchronised with.
+//   as "drop" (the request parser answers 400 for it, R14): forwarding an
+//   odd name is exactly the ambiguity a downstream parser can be
+//   desynchronised with.
 //   Names with CTL, SP, DEL or an empty name are invalid, as in nginx.
 // - The IIS quirk (a second "HTTP/1.1 ..." line among the headers) is
 //   ignored like nginx does, but the line must still be clean.

@@ -201,7 +201,7 @@ function rewriteRefresh(r: HttpRequest, value: string, redirect: (r: HttpRequest
   return m ? m[1] + redirect(r, m[2]) : value;
 }
 
-/** Client header lines to forward, as received (names and values are latin1 strings from llhttp). */
+/** Client header lines to forward, as received (names and values are latin1 strings from the request parser). */
 function clientHeaders(r: HttpRequest, skip: ReadonlySet<string>): string {
   const raw = r.req.rawHeaders;
   const dropped = r.droppedHeaders;
