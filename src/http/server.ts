@@ -423,6 +423,13 @@ class ListenerHandler implements H1Handler {
 
 /** `Connection: upgrade` with an `Upgrade` field (WebSocket...): a 101 may turn the connection into a tunnel. */
 function isUpgrade(req: IncomingRequest): boolean {
-  const h = req.headers;
-  return h.upgrade !== undefined && h.connection !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(h.connection);
+  const raw = req.rawHeaders;
+  let upgrade = false;
+  let connectionUpgrade = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 7 && name.toLowerCase() === 'upgrade') upgrade = true;
+    else if (name.length === 10 && name.toLowerCase() === 'connection' && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(raw[i + 1])) connectionUpgrade = true;
+  }
+  return upgrade && connectionUpgrade;
 }

@@ -695,11 +695,15 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
 
   private armTimer(stage: Stage, ms: number): void {
     this.timerStage = stage;
-    if (this.timer) {
-      clearTimeout(this.timer);
-    }
-    this.timer = setTimeout(() => this.onTimeout(), ms);
+    // The same duration again (most stages use the read timeout): restart the timer in place.
+    if (this.timer !== null && this.timerMs === ms) { this.timer.refresh(); return; }
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerMs = ms;
+    this.timer = setTimeout(this.onTimeoutBound, ms);
   }
+
+  private timerMs = 0;
+  private readonly onTimeoutBound = (): void => this.onTimeout();
 
   private onTimeout(): void {
     this.timer = null;

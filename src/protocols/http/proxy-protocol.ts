@@ -206,8 +206,11 @@ function clientHeaders(r: HttpRequest, skip: ReadonlySet<string>): string {
   const raw = r.req.rawHeaders;
   const dropped = r.droppedHeaders;
   // Headers the client declared hop-by-hop in its Connection header (R29).
-  const connection = r.req.headers.connection;
-  const nominated = connection ? connection.toLowerCase().split(',').map((s) => s.trim()) : null;
+  let nominated: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length !== 10 || raw[i].toLowerCase() !== 'connection') continue;
+    for (const token of raw[i + 1].toLowerCase().split(',')) (nominated ??= []).push(token.trim());
+  }
   let out = '';
   for (let i = 0; i < raw.length; i += 2) {
     if (dropped !== null && dropped.includes(i)) continue;
