@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exchange, freePort, startWeir } from '../helpers/raw-http.js';
+import { seeded } from '../helpers/seeded.js';
 
 function findNginx(): string | null {
   for (const p of [process.env.NGINX_BIN, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx']) {
@@ -60,24 +61,12 @@ function allNames(locs: Loc[]): string[] {
   return locs.flatMap((l) => [l.name, ...(l.children ? allNames(l.children) : [])]);
 }
 
-/** mulberry32: a tiny deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const PARTS = ['a', 'b', 'c', 'static', 'img', 'images', 'api', 'v1', 'v22', 'vx', 'docs', 'internal', 'x', 'y', 'deep',
   'end', 'admin', 'ADMIN', 'Admin', 'A', 'exact', 'file.php', 'file.PHP', 'pic.JPG', 'pic.png', 'doc.pdf', 'index.html',
   's', 'st', 'stat', 'xy', 'q'];
 
 function uris(n: number): string[] {
-  const rand = rng(20260521);
+  const rand = seeded(20260521);
   const out = new Set<string>(['/', '/exact', '/exact/', '/a', '/a/', '/a/b', '/a/b/', '/a/b/c/', '/static', '/static/img/x.png',
     '/api/v1/', '/api/v1', '/docs/internal/x.pdf', '/x', '/x/y', '/xy', '/deep/a/b/end', '/s', '/st', '/stx']);
   while (out.size < n) {

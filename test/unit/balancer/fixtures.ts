@@ -8,6 +8,7 @@ import type {
   UpstreamGroupConf,
   UpstreamServerConf,
 } from '../../../src/balancer/types.js';
+import { seeded } from '../../helpers/seeded.js';
 
 export interface ServerSpec {
   name: string;
@@ -45,17 +46,6 @@ export function group(...servers: (ServerSpec | string)[]): UpstreamGroupConf {
   return { name: 'backend', servers: servers.map(server), implicit: false };
 }
 
-/** mulberry32: a small seeded PRNG. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class Clock implements BalancerContext {
   t = 1_000_000;

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RequestHeadParser, HEAD_AGAIN, HEAD_ERROR } from '../../../src/http/h1/request-head.js';
 import { validateRequestHead } from '../../../src/http/request-validation.js';
+import { seeded } from '../../helpers/seeded.js';
 
 /** The differences with llhttp that are intended; the key is what the counts report. */
 const ALLOWED = {
@@ -325,17 +326,6 @@ function compare(input: Buffer, kinds: Kind[], label: string, depth = 0): void {
 
 // ---------------------------------------------------------------- generation
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const BASES = [
   'GET / HTTP/1.1\r\nHost: example.com\r\n\r\n',
   'GET /a/b?c=d&e=f HTTP/1.1\r\nHost: a\r\nUser-Agent: x/1.0\r\nAccept: */*\r\n\r\n',
@@ -425,7 +415,7 @@ function mutate(input: string, rand: () => number): string {
 test('differential fuzz against llhttp: same heads, or an allowed difference', { skip: SKIP }, (t) => {
   const seed = Number(process.env.FUZZ_SEED ?? 0x5eed2026);
   const cases = Number(process.env.FUZZ_CASES ?? 10000);
-  const rand = prng(seed);
+  const rand = seeded(seed);
   const counts = new Map<string, number>();
   const count = (k: string): void => {
     counts.set(k, (counts.get(k) ?? 0) + 1);

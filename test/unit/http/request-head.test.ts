@@ -8,6 +8,7 @@ import {
   RequestHeadParser, HEAD_AGAIN, HEAD_ERROR, type RequestHeadLimits,
 } from '../../../src/http/h1/request-head.js';
 import { validateRequestHead, type RequestHeadResult } from '../../../src/http/request-validation.js';
+import { seeded } from '../../helpers/seeded.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const LIMITS: RequestHeadLimits = { bufferSize: 8192, bufferCount: 4 };
@@ -96,18 +97,6 @@ const corpus: string[] = [];
 function keep(input: string): string {
   corpus.push(input);
   return input;
-}
-
-// A small seeded PRNG (mulberry32): the split tests are reproducible.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('a plain head: fields, trimmed values, the index after it', () => {
@@ -439,7 +428,7 @@ test('byte by byte and in random slices, every input gives what one slice gives'
   ];
   const small = { bufferSize: 64, bufferCount: 3 };
   const seed = 20260611;
-  const rand = prng(seed);
+  const rand = seeded(seed);
   for (const input of [...corpus, ...extra]) {
     for (const limits of [LIMITS, small]) {
       const whole = run(input, [], limits);
