@@ -147,3 +147,21 @@ test('graceful stop: an accepted connection that has not sent its request yet is
   sock.destroy();
   await own.stop();
 });
+
+test('client_header_timeout on a connection that sent nothing: closed without an answer (nginx)', async () => {
+  const own = await startWeir(`http { access_log off; client_header_timeout 300ms;
+    server { listen 127.0.0.1:%PORT%; location / { return 200 "x"; } } }`);
+  try {
+    const sock = connect(own.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('error', () => {});
+    const started = Date.now();
+    await new Promise((r) => sock.once('close', r));
+    const lasted = Date.now() - started;
+    assert.ok(lasted >= 250 && lasted < 1500, `closed after ${lasted} ms`);
+    assert.equal(Buffer.concat(chunks).length, 0, 'nothing was sent');
+  } finally {
+    await own.stop();
+  }
+});
