@@ -136,6 +136,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   private timerStage = Stage.Idle;
   private requestBufs: Buffer[] | null = null;
   private requestSent = false;
+  /** Every byte of the request (head and body) was handed to the socket: a condition of reuse. */
+  private requestComplete = false;
   private headerSentToClient = false;
   private finalized = false;
   private state: UpstreamTryState | null = null;
@@ -261,6 +263,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     if (!this.requestBufs) this.requestBufs = this.protocol.createRequest(this);
     else this.protocol.reinitRequest(this);
     this.stage = Stage.Sending;
+    this.requestComplete = false;
     conn.requests++;
     const socket = conn.socket;
     socket.cork();
@@ -271,7 +274,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       for (const b of body.buffers) ok = this.writeBody(socket, b);
     }
     const memoryOnly = !this.streamBody && !(body && body.file !== null);
-    if (memoryOnly) ok = this.endBody(socket);
+    if (memoryOnly) { ok = this.endBody(socket); this.requestComplete = true; }
     socket.uncork();
     this.requestSent = true;
     if (body && body.file !== null) { this.sendFileBody(body.file); return; }
@@ -317,6 +320,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
         this.bodyStream = null;
         if (this.conn !== conn || this.finalized) return;
         this.endBody(conn.socket);
+        this.requestComplete = true;
         this.requestWritten();
       },
       error: (status) => {
@@ -347,6 +351,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       conn.socket.off('drain', resume);
       if (this.conn !== conn || this.finalized) return;
       this.endBody(conn.socket);
+      this.requestComplete = true;
       this.requestWritten();
     });
   }
@@ -798,7 +803,10 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.r.onAbort = null;
     if (this.bodyStream) { this.bodyStream.abort(); this.bodyStream = null; }
     if (this.pc.peer) {
-      this.pc.keepalive = rc === 0 && this.keepalive && this.conn !== null && this.conn.usable;
+      // An upstream may answer before the whole request body arrived (an early
+      // 413, a `return`): the rest would be read as the next request, so such a
+      // connection is never reused.
+      this.pc.keepalive = rc === 0 && this.keepalive && this.requestComplete && this.conn !== null && this.conn.usable;
       this.freePeer(PeerState.Ok);
     }
     this.dropConnection();

@@ -9,6 +9,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { startWeir } from '../helpers/raw-http.js';
 import { type FaultOptions, type FaultUpstream, type ReceivedRequest } from '../helpers/fault-upstream.js';
 import { GET, request, sleep, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir, faultScenario } from '../helpers/proxy-harness.js';
 
@@ -162,4 +164,45 @@ test('cached connections are closed when weir stops (no socket left at the fixtu
     for (let i = 0; i < 40 && a.open + b.open > 0; i++) await sleep(25);
     assert.equal(a.open + b.open, 0);
   });
+});
+
+test('an upstream that answers before the whole request body arrived: its connection is never reused', async () => {
+  // The upstream answers each head at once, keep-alive, without reading the body
+  // (as an early 413 or a `return` does). Reusing its connection would make the
+  // next request's bytes the rest of the previous body.
+  const received: string[] = [];
+  const upstream = createServer((sock) => {
+    const conn = received.push('') - 1;
+    sock.on('error', () => {});
+    sock.on('data', (d) => {
+      const before = received[conn];
+      received[conn] += d.toString('latin1');
+      const heads = received[conn].split('\r\n\r\n').length - before.split('\r\n\r\n').length;
+      for (let i = 0; i < heads; i++) sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const port = (upstream.address() as AddressInfo).port;
+  const w = await startWeir(`http { access_log off;
+    upstream be { server 127.0.0.1:${port}; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; proxy_request_buffering off; } } }`);
+  const client = connect(w.port, '127.0.0.1');
+  try {
+    client.on('error', () => {});
+    let answer = '';
+    client.on('data', (d) => { answer += d.toString('latin1'); });
+    client.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhalf!');
+    for (let i = 0; i < 100 && !answer.endsWith('ok'); i++) await sleep(10);
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    // The rest of the body never comes; another client asks meanwhile.
+    const second = await GET(w.port, '/next');
+    assert.equal(second.res?.status, 200);
+    assert.equal(received.length, 2, 'the second request went to a new upstream connection');
+    assert.match(received[1], /^GET \/next HTTP\/1\.1\r\n/);
+    assert.doesNotMatch(received[0], /GET \/next/);
+  } finally {
+    client.destroy();
+    await w.stop();
+    upstream.close();
+  }
 });
