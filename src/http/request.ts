@@ -33,8 +33,6 @@ export interface ConnectionState {
   closing: boolean;
   /** socket.bytesWritten when the previous request was logged ($bytes_sent per request). */
   bytesBaseline: number;
-  /** Requests on this connection whose response is not finished (pipelining). */
-  inflight: number;
   /** send_timeout in force (the location's, once known) and the sweep's view of progress. */
   sendTimeout: number;
   sendProgress: number;

@@ -205,7 +205,6 @@ export class HttpServers {
       localPort: socket.localPort ?? 0,
       closing: this.stopping,
       bytesBaseline: 0,
-      inflight: 0,
       sendTimeout: 60_000,
       sendProgress: 0,
       sendStalledSince: 0,
@@ -265,7 +264,6 @@ export class HttpServers {
     const socket = h1.socket as SocketWithState;
     const conn = socket[kConn]!;
     conn.requests++;
-    conn.inflight++;
     const set = this.serversFor(socket, listener);
     const def = set.defaultServer;
     const head = validateRequestHead(req.method, req.httpVersionMajor, req.httpVersionMinor, req.url, req.rawHeaders, {
@@ -320,9 +318,7 @@ export class HttpServers {
     r.res.once('close', () => {
       const conn = r.conn;
       // Idle between requests: the location's keepalive_timeout.
-      if (--conn.inflight === 0 && r.res.writableFinished && !conn.socket.destroyed) {
-        conn.socket.setTimeout(r.locConf.keepaliveTimeout!);
-      }
+      if (r.res.writableFinished) conn.h1.setKeepaliveTimeout(r.locConf.keepaliveTimeout!);
       if (!r.res.writableFinished && !r.tunnelled) {
         r.clientAborted = true;
         if (!r.res.headersSent) r.status = 499;

@@ -73,7 +73,7 @@ export async function startProxy(conf: string, files: Record<string, string> = {
       if (stopped) return;
       stopped = true;
       await rt.stop(false);
-      rmSync(prefix, { recursive: true, force: true });
+      rmSync(prefix, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }); // a log write may still land
     },
   };
 }

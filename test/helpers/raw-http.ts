@@ -72,7 +72,7 @@ export async function startWeir(conf: string, files: Record<string, string | Buf
     },
     async stop() {
       await rt.stop(false);
-      rmSync(prefix, { recursive: true, force: true });
+      rmSync(prefix, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }); // a log write may still land
     },
   };
 }

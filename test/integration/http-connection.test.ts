@@ -20,6 +20,8 @@ before(async () => {
       lingering_time 1s;
       location / { return 200 "ok:$uri"; }
       location /upload { proxy_pass http://127.0.0.1:9; }
+      location /early { proxy_pass http://127.0.0.1:%PORT%/answer; proxy_request_buffering off; }
+      location /answer { return 200 "early"; }
     } }`);
 });
 after(async () => { await w.stop(); });
@@ -164,4 +166,18 @@ test('client_header_timeout on a connection that sent nothing: closed without an
   } finally {
     await own.stop();
   }
+});
+
+test('an answer that came before the body: the rest is dropped for lingering_timeout at most, then the connection closes', async () => {
+  // The upstream answers at once (keep-alive) while the client has sent 5 of 100 body bytes and stops.
+  const c = await client();
+  const started = Date.now();
+  c.sock.write('POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nhello');
+  for (let i = 0; i < 150 && !c.ended(); i++) await sleep(20);
+  const rs = parseResponses(c.data());
+  assert.equal(rs[0]?.body.toString(), 'early');
+  assert.ok(c.ended(), 'weir closed the connection');
+  const lasted = Date.now() - started;
+  assert.ok(lasted < 2500, `closed after ${lasted} ms`);
+  c.sock.destroy();
 });

@@ -65,6 +65,10 @@ export class H1Connection implements BodySource, ReplyOwner {
   private discarding = false;
   /** close() was called: the deadline of the lingering close (ms timestamp). */
   private lingerUntil = 0;
+  /** The response is done and the rest of the body is being dropped, until this time (ms timestamp). */
+  private discardUntil = 0;
+  /** keepalive_timeout of the location that served the last request (ms). */
+  private keepaliveTimeout = 0;
   private readonly onDataBound = (chunk: Buffer): void => this.onData(chunk);
 
   constructor(readonly socket: Socket, private readonly handler: H1Handler, private readonly options: H1Options) {
@@ -81,6 +85,11 @@ export class H1Connection implements BodySource, ReplyOwner {
   /** A request is being served (graceful stop leaves these to finish). */
   get busy(): boolean {
     return this.state === State.Body || this.state === State.Responding || this.parser.started;
+  }
+
+  /** keepalive_timeout for the idle time after the current exchange (the serving location's). */
+  setKeepaliveTimeout(ms: number): void {
+    this.keepaliveTimeout = ms;
   }
 
   /** The request body is framed by Content-Length (-1: none) or chunked; called by onRequest. */
@@ -108,6 +117,7 @@ export class H1Connection implements BodySource, ReplyOwner {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.discardUntil > 0 && Date.now() > this.discardUntil) { this.socket.destroy(); return; }
     if (this.state !== State.Gone) { this.process(chunk, 0); return; }
     // Lingering close: late bytes are dropped, for lingering_time at most.
     if (this.lingerUntil > 0 && Date.now() > this.lingerUntil) this.socket.destroy();
@@ -229,8 +239,12 @@ export class H1Connection implements BodySource, ReplyOwner {
     if (res !== this.res) return;
     if (res.last || this.state === State.Gone) { this.close(); return; }
     if (this.state === State.Body) {
-      // The response went out before the body was read: drop the rest of it.
+      // The response went out before the body was read: drop the rest of it,
+      // bounded as nginx bounds a discarded body (lingering_timeout between
+      // reads, lingering_time in all); then the connection is kept.
       this.discarding = true;
+      this.discardUntil = Date.now() + this.options.lingeringTime;
+      this.socket.setTimeout(this.options.lingeringTimeout);
       this.req!.resume();
       return;
     }
@@ -243,9 +257,12 @@ export class H1Connection implements BodySource, ReplyOwner {
     this.req = null;
     this.res = null;
     this.state = State.Head;
+    this.discardUntil = 0;
     this.parser.reset();
     req.close(false);
     if (this.socket.destroyed) return;
+    // Idle until the next request: keepalive_timeout (client_header_timeout once its first byte comes).
+    this.socket.setTimeout(this.keepaliveTimeout);
     const held = this.held;
     this.held = null;
     if (held !== null) this.process(held, 0);
@@ -301,7 +318,7 @@ export class H1Connection implements BodySource, ReplyOwner {
   }
 
   private onTimeout(): void {
-    if (this.lingerUntil > 0) { this.socket.destroy(); return; }
+    if (this.lingerUntil > 0 || this.discardUntil > 0) { this.socket.destroy(); return; }
     if (this.state !== State.Head) return;
     this.state = State.Gone;
     this.socket.setTimeout(0);
