@@ -185,11 +185,7 @@ export function discardRequestBody(r: HttpRequest): void {
 
 /** Bytes of the request head as sent (request line, header lines, the empty line). */
 export function requestHeadLength(r: HttpRequest): number {
-  const req = r.req;
-  let n = (req.method?.length ?? 0) + 1 + (req.url?.length ?? 0) + 1 + 8 + 2;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) n += raw[i].length + 2 + raw[i + 1].length + 2;
-  return n + 2;
+  return r.req.headLength;
 }
 
 // ---------------------------------------------------------------------------

@@ -412,7 +412,7 @@ class ListenerHandler implements H1Handler {
     this.servers.headTimeout(conn, started, this.listener);
   }
 
-  onBodyError(conn: H1Connection, _req: IncomingRequest, res: ServerReply, reason: string): void {
+  onBodyError(conn: H1Connection, res: ServerReply, reason: string): void {
     this.servers.bodyError(conn.socket, res, reason);
   }
 }

@@ -196,10 +196,7 @@ function stripMapped(addr: string): string {
 
 function requestLength(r: HttpRequest): number {
   if (r.requestLength > 0) return r.requestLength;
-  const raw = r.req.rawHeaders;
-  let n = r.requestLine.length + 2 + 2;
-  for (let i = 0; i < raw.length; i += 2) n += raw[i].length + 2 + raw[i + 1].length + 2;
-  return n + (r.body ? r.body.length : 0);
+  return r.req.headLength + (r.body ? r.body.length : 0);
 }
 
 // --- paths ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { loadConfigText, prepareConfig } from '../../src/config/loader.js';
 import { createHttpRuntime, type HttpRuntime } from '../../src/http/runtime.js';
 import { builtinModules } from '../../src/modules.js';
-import { ErrorLog } from '../../src/observability/error-log.js';
+import { closeErrorLogs, ErrorLog } from '../../src/observability/error-log.js';
 import { exchange, freePort, type Exchange, type ExchangeOptions, type RawResponse } from './raw-http.js';
 
 export { exchange, freePort, parseResponses, type Exchange, type RawResponse } from './raw-http.js';
@@ -73,7 +73,9 @@ export async function startProxy(conf: string, files: Record<string, string> = {
       if (stopped) return;
       stopped = true;
       await rt.stop(false);
-      rmSync(prefix, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }); // a log write may still land
+      // A log line written during the stop must not land (and recreate a file) while the prefix is removed.
+      await closeErrorLogs();
+      rmSync(prefix, { recursive: true, force: true });
     },
   };
 }

@@ -10,7 +10,7 @@ import { loadConfigText } from '../../src/config/loader.js';
 import type { Module } from '../../src/config/module.js';
 import { createHttpRuntime, type HttpRuntime } from '../../src/http/runtime.js';
 import { builtinModules } from '../../src/modules.js';
-import { ErrorLog } from '../../src/observability/error-log.js';
+import { closeErrorLogs, ErrorLog } from '../../src/observability/error-log.js';
 
 /** A port nothing listens on right now (bind 0, read, close). */
 export async function freePort(): Promise<number> {
@@ -72,7 +72,9 @@ export async function startWeir(conf: string, files: Record<string, string | Buf
     },
     async stop() {
       await rt.stop(false);
-      rmSync(prefix, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }); // a log write may still land
+      // A log line written during the stop must not land (and recreate a file) while the prefix is removed.
+      await closeErrorLogs();
+      rmSync(prefix, { recursive: true, force: true });
     },
   };
 }

@@ -122,7 +122,7 @@ export function makePrefix(config?: string, files: Readonly<Record<string, strin
     writeConfig(text) { writeFileSync(p.confPath, text); },
     read(rel) { return readFileSync(join(dir, rel), 'utf8'); },
     errorLog() { return existsSync(p.errorLogPath) ? readFileSync(p.errorLogPath, 'utf8') : ''; },
-    remove() { rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }); },
+    remove() { rmSync(dir, { recursive: true, force: true }); },
   };
   if (config !== undefined) p.writeConfig(config);
   for (const [rel, text] of Object.entries(files)) p.write(rel, text);

@@ -24,7 +24,7 @@ export interface H1Handler {
   /** No complete head within client_header_timeout; `started`: some of it had come. */
   onHeadTimeout(conn: H1Connection, started: boolean): void;
   /** The request body's framing is broken (chunked syntax, sizes). */
-  onBodyError(conn: H1Connection, req: IncomingRequest, res: ServerReply, reason: string): void;
+  onBodyError(conn: H1Connection, res: ServerReply, reason: string): void;
 }
 
 export interface H1Options extends RequestHeadLimits {
@@ -61,11 +61,9 @@ export class H1Connection implements BodySource, ReplyOwner {
   /** Socket reading stopped: the body reader is full, or a request is in progress. */
   private socketPaused = false;
   private bodyPaused = false;
-  /** The response is done but the body is not: read and drop the rest. */
-  private discarding = false;
   /** close() was called: the deadline of the lingering close (ms timestamp). */
   private lingerUntil = 0;
-  /** The response is done and the rest of the body is being dropped, until this time (ms timestamp). */
+  /** The response is done and the rest of the body is being dropped, until this time (ms timestamp; 0: not dropping). */
   private discardUntil = 0;
   /** keepalive_timeout of the location that served the last request (ms). */
   private keepaliveTimeout = 0;
@@ -166,7 +164,7 @@ export class H1Connection implements BodySource, ReplyOwner {
   private startRequest(): void {
     const p = this.parser;
     this.socket.setTimeout(0);
-    const req = new IncomingRequest(p.method, p.url, p.versionMajor, p.versionMinor, p.rawHeaders, this.socket);
+    const req = new IncomingRequest(p.method, p.url, p.versionMajor, p.versionMinor, p.rawHeaders, p.headLength, this.socket);
     const res = new ServerReply(req, this.socket, this, keepAliveRequested(req));
     this.req = req;
     this.res = res;
@@ -174,7 +172,6 @@ export class H1Connection implements BodySource, ReplyOwner {
     this.remaining = 0;
     this.decoder = null;
     this.bodyPaused = false;
-    this.discarding = false;
     req.attach(this);
     this.handler.onRequest(this, req, res);
     if (this.state === State.Body && this.req === req && this.remaining === 0 && this.decoder === null) this.bodyDone(req);
@@ -196,13 +193,13 @@ export class H1Connection implements BodySource, ReplyOwner {
     if (this.req !== req) return chunk.length;
     if (rc === 'again') return chunk.length;
     if (rc === 'done') { const end = this.decoder.pos; this.bodyDone(req); return end; }
-    this.bodyFailed(req, this.decoder.reason);
+    this.bodyFailed(this.decoder.reason);
     return chunk.length;
   }
 
   private deliver(req: IncomingRequest, piece: Buffer): void {
     if (piece.length === 0) return;
-    if (this.discarding && req.listenerCount('data') === 0) return;
+    if (this.discardUntil > 0 && req.listenerCount('data') === 0) return;
     if (!req.push(piece)) { this.bodyPaused = true; this.pauseSocket(); }
   }
 
@@ -213,10 +210,10 @@ export class H1Connection implements BodySource, ReplyOwner {
     if (this.res!.writableFinished) this.exchangeDone();
   }
 
-  private bodyFailed(req: IncomingRequest, reason: string): void {
+  private bodyFailed(reason: string): void {
     this.state = State.Gone;
     // The answer (400, or the cut) ends the connection; readers learn of it from its 'close'.
-    this.handler.onBodyError(this, req, this.res!, reason);
+    this.handler.onBodyError(this, this.res!, reason);
   }
 
   // BodySource
@@ -242,7 +239,6 @@ export class H1Connection implements BodySource, ReplyOwner {
       // The response went out before the body was read: drop the rest of it,
       // bounded as nginx bounds a discarded body (lingering_timeout between
       // reads, lingering_time in all); then the connection is kept.
-      this.discarding = true;
       this.discardUntil = Date.now() + this.options.lingeringTime;
       this.socket.setTimeout(this.options.lingeringTimeout);
       this.req!.resume();
@@ -259,7 +255,7 @@ export class H1Connection implements BodySource, ReplyOwner {
     this.state = State.Head;
     this.discardUntil = 0;
     this.parser.reset();
-    req.close(false);
+    req.close();
     if (this.socket.destroyed) return;
     // Idle until the next request: keepalive_timeout (client_header_timeout once its first byte comes).
     this.socket.setTimeout(this.keepaliveTimeout);
@@ -302,7 +298,7 @@ export class H1Connection implements BodySource, ReplyOwner {
     if (this.state === State.Gone) return;
     if (this.req !== null) {
       this.res!.aborted();
-      this.req.close(true);
+      this.req.close();
     }
     this.close();
   }
@@ -312,7 +308,7 @@ export class H1Connection implements BodySource, ReplyOwner {
     const res = this.res;
     this.state = State.Gone;
     if (res !== null && !res.writableFinished) res.aborted();
-    if (req !== null) req.close(true);
+    if (req !== null) req.close();
     this.req = null;
     this.res = null;
   }

@@ -32,7 +32,6 @@ export class IncomingRequest extends EventEmitter {
   readonly httpVersion: string;
   /** The body was read to its end (always true for a request without one). */
   complete = false;
-  aborted = false;
   /** Reading was paused by the consumer (pause()), as Readable's explicit pause. */
   private explicitlyPaused = false;
   private flowing = false;
@@ -50,6 +49,8 @@ export class IncomingRequest extends EventEmitter {
     readonly httpVersionMajor: number,
     readonly httpVersionMinor: number,
     readonly rawHeaders: string[],
+    /** Bytes of the head as received ($request_length without the body). */
+    readonly headLength: number,
     readonly socket: Socket,
   ) {
     super();
@@ -154,10 +155,9 @@ export class IncomingRequest extends EventEmitter {
   }
 
   /** @internal The exchange is over, or the connection closed first: 'close', once. */
-  close(aborted: boolean): void {
+  close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (aborted && !this.complete) this.aborted = true;
     this.source = null;
     this.emit('close');
   }
