@@ -1,3 +1,5 @@
+import { TCHAR } from '../protocols/http/field-lines.js';
+
 /*
  * Request-head validation once RequestHeadParser (h1/request-head.ts) has parsed the head's
  * syntax. Mirrors nginx 1.31's ngx_http_process_request_line (request line, absolute-form
@@ -17,15 +19,17 @@
  * | R5 R6 R7 R8               | -                                       | TE not exactly `chunked`: 501 when a    |
  * |                           |                                         | well-formed list, else 400; repeated TE |
  * |                           |                                         | and TE on HTTP/1.0: 400                 |
- * | R9 R11 R12 R13 R14        | space before the colon, obs-fold, bare  | Host characters re-checked              |
- * |                           | CR/LF, CTL bytes, empty or non-token    |                                         |
- * |                           | names: 400                              |                                         |
+ * | R9 R11 R12 R13 R14        | space before the colon, obs-fold, a CR  | Host characters re-checked; names with  |
+ * |                           | not before LF, CTL bytes, empty names:  | non-token bytes ignored (logged)        |
+ * |                           | 400 (a bare LF ends a line, as nginx)   |                                         |
  * | R10                       | token names pass (`Transfer_Encoding`)  | `_` names dropped (ignore_invalid_      |
  * |                           |                                         | headers) or 400 if they read as framing |
  * | R19 R20                   | -                                       | absolute-form authority is the host,    |
  * |                           |                                         | userinfo 400; duplicate/invalid Host 400|
- * | R21                       | one SP between the parts, `HTTP/` DIGIT | versions: 2.0+ and 1.2+ are 505, 0.x 400;|
- * |                           | `.` DIGIT, methods [A-Z_-]: else 400    | `*` and authority-form targets 400      |
+ * | R21                       | runs of SP, `HTTP/1.` DIGITs (2+: 505), | CONNECT host:port 405, other CONNECT    |
+ * |                           | no version = 0.9 (GET only), methods    | targets 400; `*` and other targets that |
+ * |                           | [A-Z_-], target `/` or a scheme: else   | are not absolute-form 400               |
+ * |                           | 400                                     |                                         |
  * | R24                       | -                                       | an Expect other than 100-continue: 417  |
  * | R30                       | request line > buffer size: 414; a line | more than max_headers lines: 400        |
  * |                           | or the head beyond the buffers: 400     |                                         |
@@ -40,7 +44,6 @@
  *   - Content-Length above 2^53-1 is 400 (nginx accepts up to 2^63-1 and then usually 413s).
  *   - Too long header lines: nginx's internal 494 is sent as 400 with the page "Request Header
  *     Or Cookie Too Large"; we return 400 with that reason and tooLarge set.
- *   - HTTP/1.2..1.999: nginx serves them as 1.1; RELIABILITY R21 asks 505, which we answer.
  *   - Expect: nginx ignores expectations it does not know; R24 asks 417 (RFC 9110 10.1.1).
  */
 
@@ -177,6 +180,40 @@ function validName(name: string, underscores: boolean): boolean {
     return false;
   }
   return name.length > 0;
+}
+
+// RFC 9110 token characters only: what a name may hold to be forwarded at all.
+function tokenName(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c > 0x7e || TCHAR[c] !== 1) return false;
+  }
+  return true;
+}
+
+// CONNECT's target as ngx_http_parse_request_line takes it: a host ([A-Za-z0-9.-] or an IP
+// literal) and a port of digits.
+function authorityForm(url: string): boolean {
+  let i = 0;
+  const len = url.length;
+  if (url.charCodeAt(0) === 0x5b) {
+    for (i = 1; i < len && url.charCodeAt(i) !== 0x5d; i++) if (!ipLiteralChar(url.charCodeAt(i))) return false;
+    if (i === len) return false;
+    i++;
+  } else {
+    for (; i < len; i++) {
+      const c = url.charCodeAt(i);
+      const l = c | 0x20;
+      if (!((l >= 0x61 && l <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d)) break;
+    }
+    if (i === 0) return false;
+  }
+  if (url.charCodeAt(i) !== 0x3a || i + 1 === len) return false;
+  for (i++; i < len; i++) {
+    const c = url.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }
 
 function trimOws(v: string): string {
@@ -388,13 +425,15 @@ export function validateRequestHead(
     const c = method.charCodeAt(i);
     if ((c < 0x41 || c > 0x5a) && c !== 0x5f && c !== 0x2d) return fail(400, 'client sent invalid method', LINE);
   }
-  if (httpVersionMajor < 1) return fail(400, 'client sent invalid request', LINE);
+  // The parser gives 1.x (any minor: 1.2 is served) or 0.9 (GET only); 2.0 and above were 505.
   if (httpVersionMajor > 1) return fail(505, 'client sent invalid version', LINE);
-  // HTTP/1.2 and later minors: RFC 9112 would serve them as 1.1, nginx too; RELIABILITY R21 asks 505.
-  if (httpVersionMinor > 1) return fail(505, 'client sent invalid version', LINE);
   // "GET " + url + " HTTP/1.1" must fit one large header buffer.
   if (method.length + url.length + 10 > bufferSize) return fail(414, 'client sent too long URI', LINE);
-  if (method === 'CONNECT') return fail(405, 'client sent CONNECT method', LINE);
+  if (method === 'CONNECT') {
+    // nginx parses an authority, host:port, and then refuses CONNECT (no allow_connect here)
+    if (!authorityForm(url)) return fail(400, 'client sent invalid request', LINE);
+    return fail(405, 'client sent CONNECT method', LINE);
+  }
 
   let target = url;
   let absoluteForm = false;
@@ -412,7 +451,7 @@ export function validateRequestHead(
     host = vh.host;
     port = vh.port;
   }
-  const http11 = httpVersionMinor >= 1;
+  const http11 = httpVersionMajor === 1 && httpVersionMinor >= 1;
 
   // --- header lines (ngx_http_process_request_headers + the headers_in handlers)
   const n = rawHeaders.length;
@@ -435,7 +474,8 @@ export function validateRequestHead(
       };
     }
     if (!validName(name, options.underscoresInHeaders)) {
-      if (options.ignoreInvalidHeaders) {
+      // a byte that is no token character can reach no upstream: ignored whatever the setting
+      if (options.ignoreInvalidHeaders || !tokenName(name)) {
         (dropHeaders ??= []).push(i);
         continue;
       }

@@ -155,7 +155,7 @@ export class HttpRequest {
 
   /** $request: the request line as sent. */
   get requestLine(): string {
-    return `${this.method} ${this.requestUri} HTTP/${this.req.httpVersion}`;
+    return this.req.requestLine;
   }
 
   /** The context nginx appends to error-log lines for this request. */

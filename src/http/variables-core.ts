@@ -257,7 +257,7 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
   ['server_name', (r) => r.server.name],
   ['server_addr', (r) => stripMapped(r.conn.localAddress)],
   ['server_port', (r) => String(r.conn.localPort)],
-  ['server_protocol', (r) => `HTTP/${r.req.httpVersion}`],
+  ['server_protocol', (r) => (r.req.httpVersionMajor === 0 ? '' : `HTTP/${r.req.httpVersion}`)],
   ['remote_addr', (r) => r.conn.remoteAddress],
   ['binary_remote_addr', (r) => binaryAddr(r.conn.remoteAddress)],
   ['remote_port', (r) => String(r.conn.remotePort)],

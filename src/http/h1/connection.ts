@@ -164,7 +164,7 @@ export class H1Connection implements BodySource, ReplyOwner {
   private startRequest(): void {
     const p = this.parser;
     this.socket.setTimeout(0);
-    const req = new IncomingRequest(p.method, p.url, p.versionMajor, p.versionMinor, p.rawHeaders, p.headLength, this.socket);
+    const req = new IncomingRequest(p.method, p.url, p.versionMajor, p.versionMinor, p.rawHeaders, p.headLength, this.socket, p.sentLine);
     const res = new ServerReply(req, this.socket, this, keepAliveRequested(req));
     this.req = req;
     this.res = res;

@@ -42,6 +42,8 @@ export class IncomingRequest extends EventEmitter {
   private parsedHeaders: IncomingHeaders | null = null;
   private source: BodySource | null = null;
   private closed = false;
+  /** The method of the request line (`method` may be changed by an internal redirect). */
+  private readonly sentMethod: string;
 
   constructor(
     public method: string,
@@ -52,9 +54,17 @@ export class IncomingRequest extends EventEmitter {
     /** Bytes of the head as received ($request_length without the body). */
     readonly headLength: number,
     readonly socket: Socket,
+    /** The request line as sent when it is not `method url HTTP/version` (RequestHeadParser.sentLine). */
+    private readonly sentRequestLine = '',
   ) {
     super();
     this.httpVersion = `${httpVersionMajor}.${httpVersionMinor}`;
+    this.sentMethod = method;
+  }
+
+  /** $request: the request line as the client sent it (absolute-form, spaces and all). */
+  get requestLine(): string {
+    return this.sentRequestLine !== '' ? this.sentRequestLine : `${this.sentMethod} ${this.url} HTTP/${this.httpVersion}`;
   }
 
   /** Lower-case names; repeated fields joined as node:http joins them. Built on first use. */

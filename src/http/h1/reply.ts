@@ -81,6 +81,12 @@ export class ServerReply extends EventEmitter {
     this.statusCode = status;
     this.headersSent = true;
     if (status === 204 || status === 304 || (status >= 100 && status < 200)) this.hasBody = false;
+    if (this.req.httpVersionMajor === 0) {
+      // HTTP/0.9: the body alone, delimited by the close (nginx's header filter sends nothing)
+      this.head = '';
+      this.last = true;
+      return this;
+    }
     let head = `HTTP/1.1 ${status} ${reason ?? ''}\r\n`;
     let dated = hasField(headers, 'date');
     let length = false;
@@ -149,7 +155,7 @@ export class ServerReply extends EventEmitter {
 
   /** 100 Continue, before any response (Expect: 100-continue). */
   writeContinue(): void {
-    if (!this.headersSent && !this.destroyed) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+    if (!this.headersSent && !this.destroyed && this.req.httpVersionMajor === 1) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
   }
 
   /** 103 Early Hints with the upstream's Link fields. */

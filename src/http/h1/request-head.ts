@@ -9,36 +9,32 @@
 // ignore_invalid_headers, max_headers) is validateRequestHead's business
 // (request-validation.ts), which runs on what this parser returns.
 //
-// Deliberate differences from nginx (strict RFC 9112 where nginx is lenient):
-// - Every line ends in CRLF. A bare LF (request line, header line, empty
-//   line) or a CR not followed by LF is 400; nginx takes LF alone and skips
-//   lone CRs before the request line (RELIABILITY R12).
-// - Empty lines before the request line (RFC 9112 §2.2) must be CRLF and
-//   take at most MAX_LEADING_EMPTY bytes; nginx skips any number of them.
-// - Exactly one SP between method, target and version, none after the
-//   version: `GET  /` and `GET / HTTP/1.1 ` are 400 (RELIABILITY R21); nginx
-//   allows runs of spaces there. A tab is 400 in both.
-// - No version (HTTP/0.9 `GET /`) is 400; nginx serves a 0.9 GET.
-// - Any major version from 1 to 999 is reported and left to
-//   validateRequestHead (505 above 1); nginx answers 505 while parsing. A
-//   major starting with 0 is 400 as in nginx; a minor above 999 is 400
-//   (nginx: above 999 too). `http/1.1` is 400 as in nginx.
-// - The request target is checked byte-wise only: any byte above SP but DEL
-//   (so bytes >= 0x80 pass, as in nginx). Its form (origin, absolute, `*`)
-//   is checked by validateRequestHead.
+// As nginx 1.31 parses (RELIABILITY R12, R14, R21):
+// - A line ends in LF, a CR before it optional; any number of empty lines
+//   (CRs and LFs) may precede the request line. A CR elsewhere is 400.
+// - Runs of SP between method, target and version, and after the version.
+//   A tab is 400.
+// - `HTTP/` then a major version of 1 (2 and above: 505 "client sent
+//   invalid version", as soon as its first digit is read), `.`, and a minor
+//   version of at most three digits: 1.2 is served as 1.2.
+// - No version (HTTP/0.9 `GET /`): the head ends with the request line; a
+//   method other than GET is 400 "client sent invalid method in HTTP/0.9
+//   request".
+// - The target starts with `/` or a scheme letter (CONNECT: an authority);
+//   any byte above SP but DEL follows (bytes >= 0x80 pass). Its form
+//   (absolute, authority) is checked by validateRequestHead.
 // - A header name with a byte that is printable but not a token character
-//   (`X@`, `Bad\x85`, `a/b`, a line starting `HTTP/`) is 400 "client sent
-//   invalid header line". nginx marks such a line invalid_header and drops
-//   it (ignore_invalid_headers on) or keeps it. node's llhttp, which weir
-//   used before, answered 400 to these, RELIABILITY R14 asks for 400, and a
-//   name like that cannot be forwarded through a strict upstream parser.
-//   Names of token characters outside nginx's [A-Za-z0-9-] (`X_Y`, `A.B`,
-//   `Transfer-%45ncoding`) are returned in rawHeaders, as llhttp did, so that
-//   validateRequestHead applies underscores_in_headers and
-//   ignore_invalid_headers to them (R10).
+//   (`X@`, `Bad\x85`, `a/b`, a line starting `HTTP/`) is nginx's
+//   invalid_header: returned in rawHeaders with the others, and
+//   validateRequestHead ignores it (logged at info) whatever
+//   ignore_invalid_headers says, since such a name cannot be forwarded
+//   through a strict upstream parser. Names of token characters outside
+//   nginx's [A-Za-z0-9-] (`X_Y`, `A.B`) follow underscores_in_headers and
+//   ignore_invalid_headers there (R10).
 // - The other field-line rules are field-lines.ts's: no obs-fold, no space
-//   before the colon, no empty name, a colon required, no control byte but
-//   HTAB in a value (nginx rejects only NUL there).
+//   before the colon, no empty name, a line without a colon is a name with
+//   an empty value, no control byte but HTAB in a value (nginx rejects only
+//   NUL there: weir stricter, R13).
 // - Sizes: each line (request line, header line) with its CRLF must fit in
 //   one large buffer (bufferSize) and the whole head in bufferCount of them.
 //   nginx packs lines into buffers, a line never spanning two, after a first
@@ -62,8 +58,8 @@
 // Bytes are checked through 256-entry tables.
 
 import {
-  CR, SP, COLON, TCHAR, field, parseFieldLine, describeBadLine, latin1, LineReader,
-  FIELD_OK, FIELD_INVALID, LINE_AGAIN, LINE_TOO_BIG,
+  CR, SP, field, parseFieldLine, describeBadLine, latin1, isEmptyLine, LineReader,
+  FIELD_INVALID, LINE_AGAIN, LINE_TOO_BIG,
 } from '../../protocols/http/field-lines.js';
 
 /** execute(): all of the chunk was consumed and the head is not complete yet. */
@@ -83,13 +79,12 @@ const INVALID_REQUEST = 'client sent invalid request';
 const INVALID_METHOD = 'client sent invalid method';
 const TOO_LONG_URI = 'client sent too long URI';
 const TOO_LARGE_REQUEST = 'client sent too large request';
-
-/** How many bytes of CRLFs may precede a request line. */
-const MAX_LEADING_EMPTY = 256;
+const INVALID_VERSION = 'client sent invalid version';
+const INVALID_09_METHOD = 'client sent invalid method in HTTP/0.9 request';
 /** How much of a too long header line the log shows. */
 const LOG_PREFIX = 32;
-/** Largest major or minor version number. */
-const MAX_VERSION = 999;
+/** nginx stops taking minor version digits past this value (so at most 3 digits). */
+const MAX_MINOR = 99;
 
 const ST_LINE = 0; // before or in the request line
 const ST_HEADERS = 1;
@@ -97,11 +92,10 @@ const ST_DONE = 2;
 const ST_ERROR = 3;
 
 // How far the bytes of an incomplete request line have been checked.
-const E_START = 0; // nothing yet
-const E_CR = 1; // a CR: an empty line if LF follows
-const E_METHOD = 2; // method bytes
-const E_SP = 3; // the SP after the method
-const E_DONE = 4; // past the first target byte: the rest waits for the LF
+const E_START = 0; // nothing yet, or only CRs of empty lines
+const E_METHOD = 1; // method bytes
+const E_SP = 2; // the SPs after the method
+const E_DONE = 3; // past the first target byte: the rest waits for the LF
 
 /** nginx's method alphabet: A-Z, `_`, `-`. */
 const METHOD: Uint8Array = (() => {
@@ -137,6 +131,11 @@ export class RequestHeadParser {
   rawHeaders: string[] = [];
   /** Bytes of the head from its request line to its empty line, both included. */
   headLength = 0;
+  /**
+   * The request line as sent (`$request`), when it is not simply
+   * `method SP url SP HTTP/major.minor` (runs of spaces, HTTP/0.9, `HTTP/1.01`); '' otherwise.
+   */
+  sentLine = '';
 
   status = 0;
   tooLarge = false;
@@ -145,8 +144,6 @@ export class RequestHeadParser {
 
   private state = ST_LINE;
   private early = E_START;
-  /** Bytes of CRLFs skipped before the request line. */
-  private skipped = 0;
   /** Bytes of the completed lines of this head. */
   private headTotal = 0;
   /**
@@ -173,14 +170,13 @@ export class RequestHeadParser {
 
   /** Some byte of a head (beyond empty lines skipped before it) has arrived. */
   get started(): boolean {
-    return this.state !== ST_LINE || (this.early !== E_START && this.early !== E_CR);
+    return this.state !== ST_LINE || this.early !== E_START;
   }
 
   /** Ready for the next head of the connection; what was returned is left to its holder. */
   reset(): void {
     this.state = ST_LINE;
     this.early = E_START;
-    this.skipped = 0;
     this.headTotal = 0;
     this.lines.reset();
     this.spans.length = 0;
@@ -190,6 +186,7 @@ export class RequestHeadParser {
     this.versionMinor = 0;
     this.rawHeaders = [];
     this.headLength = 0;
+    this.sentLine = '';
     this.status = 0;
     this.tooLarge = false;
     this.reason = '';
@@ -218,22 +215,25 @@ export class RequestHeadParser {
       const buf = lines.lineBuf;
       const s = lines.lineStart;
       const lf = lines.lineEnd;
-      const empty = lf - s === 1 && buf[s] === CR;
 
       if (this.state === ST_LINE) {
-        if (empty) {
-          this.skipped += 2;
-          if (this.skipped > MAX_LEADING_EMPTY) {
-            this.fail(400, INVALID_REQUEST, LINE);
-            return HEAD_ERROR;
-          }
+        // nginx skips CRs and LFs before the request line, however many
+        let start = s;
+        while (start < lf && buf[start] === CR) start++;
+        if (start === lf) {
           this.early = E_START;
           lines.total = 0;
           continue;
         }
-        if (!this.requestLine(buf, s, lf)) return HEAD_ERROR;
+        if (!this.requestLine(buf, start, lf)) return HEAD_ERROR;
+        if (this.versionMajor === 0) {
+          // HTTP/0.9: no header lines
+          this.headLength = lf - start + 1;
+          this.state = ST_DONE;
+          return pos;
+        }
         this.state = ST_HEADERS;
-      } else if (empty) {
+      } else if (isEmptyLine(buf, s, lf)) {
         if (this.spans.length !== 0) this.flush(chunk);
         this.headLength = this.headTotal + 2;
         this.state = ST_DONE;
@@ -275,18 +275,16 @@ export class RequestHeadParser {
       const c = chunk[i]!;
       switch (st) {
         case E_START:
-          if (c === CR) st = E_CR;
-          else if (METHOD[c] === 1) st = E_METHOD;
-          else return this.fail(400, INVALID_METHOD, LINE);
+          if (METHOD[c] === 1) st = E_METHOD;
+          else if (c !== CR) return this.fail(400, INVALID_METHOD, LINE);
           break;
-        case E_CR:
-          return this.fail(400, INVALID_REQUEST, LINE);
         case E_METHOD:
           if (c === SP) st = E_SP;
           else if (METHOD[c] !== 1) return this.fail(400, INVALID_METHOD, LINE);
           break;
         case E_SP:
-          if (c <= SP || c === DEL) return this.fail(400, INVALID_REQUEST, LINE);
+          if (c === SP) break;
+          if (c < SP || c === DEL) return this.fail(400, INVALID_REQUEST, LINE);
           this.early = E_DONE;
           return true;
         default:
@@ -313,47 +311,70 @@ export class RequestHeadParser {
     return this.fail(400, 'client sent too long header line: "' + text + '..."', HEADERS, true);
   }
 
-  /** `method SP request-target SP HTTP/major.minor CRLF`; buf[lf] is its LF. */
+  /**
+   * `method SP+ request-target [SP+ HTTP/major.minor SP*] [CR] LF`; buf[s]
+   * is its first byte (not a CR), buf[lf] its LF. Errors in the order
+   * nginx's byte-wise parser meets them.
+   */
   private requestLine(buf: Buffer, s: number, lf: number): boolean {
     // The order of the checks is checkEarly's: a prefix gets the same verdict.
-    if (lf === s || buf[s] === CR) return this.fail(400, INVALID_REQUEST, LINE);
+    const eol = buf[lf - 1] === CR ? lf - 1 : lf;
     let i = s;
     while (METHOD[buf[i]!] === 1) i++;
     if (i === s || buf[i] !== SP) return this.fail(400, INVALID_METHOD, LINE);
     const methodEnd = i;
+    const method = methodName(buf, s, methodEnd);
 
-    const target = ++i;
+    while (buf[i] === SP) i++;
+    const target = i;
     let c = buf[i]!;
-    while (c > SP && c !== DEL) c = buf[++i]!;
-    // the LF stops the scan too: a byte after it is never looked at
-    if (i === target || c !== SP) return this.fail(400, INVALID_REQUEST, LINE);
-    const targetEnd = i++;
-
-    // HTTP-version; every byte compared below differs from LF, so no check
-    // reads past the line.
-    if (buf[i] !== 0x48 || buf[i + 1] !== 0x54 || buf[i + 2] !== 0x54 || buf[i + 3] !== 0x50
-        || buf[i + 4] !== 0x2f) {
+    // origin-form `/...` or absolute-form `scheme:...`; CONNECT takes an authority
+    if (c !== 0x2f && !((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) && method !== 'CONNECT') {
       return this.fail(400, INVALID_REQUEST, LINE);
     }
-    i += 5;
-    let d = buf[i]! - 0x30;
-    if (!(d >= 1 && d <= 9)) return this.fail(400, INVALID_REQUEST, LINE);
-    let major = d;
-    while ((d = buf[++i]! - 0x30) >= 0 && d <= 9) {
-      major = major * 10 + d;
-      if (major > MAX_VERSION) return this.fail(400, INVALID_REQUEST, LINE);
-    }
-    if (buf[i] !== 0x2e) return this.fail(400, INVALID_REQUEST, LINE);
-    d = buf[++i]! - 0x30;
-    if (!(d >= 0 && d <= 9)) return this.fail(400, INVALID_REQUEST, LINE);
-    let minor = d;
-    while ((d = buf[++i]! - 0x30) >= 0 && d <= 9) {
-      minor = minor * 10 + d;
-      if (minor > MAX_VERSION) return this.fail(400, INVALID_REQUEST, LINE);
-    }
-    if (buf[i] !== CR || i + 1 !== lf) return this.fail(400, INVALID_REQUEST, LINE);
+    while (c > SP && c !== DEL) c = buf[++i]!;
+    // the line end stops the scan too: a byte after it is never looked at
+    if (i === target || (c !== SP && i !== eol)) return this.fail(400, INVALID_REQUEST, LINE);
+    const targetEnd = i;
+    while (i < eol && buf[i] === SP) i++;
 
-    this.method = methodName(buf, s, methodEnd);
+    let major = 0;
+    let minor = 9;
+    const versionStart = i;
+    if (i < eol) {
+      // HTTP-version; every byte compared below differs from CR and LF, so
+      // no check reads past the line.
+      if (buf[i] !== 0x48 || buf[i + 1] !== 0x54 || buf[i + 2] !== 0x54 || buf[i + 3] !== 0x50
+          || buf[i + 4] !== 0x2f) {
+        return this.fail(400, INVALID_REQUEST, LINE);
+      }
+      i += 5;
+      let d = buf[i]! - 0x30;
+      if (!(d >= 1 && d <= 9)) return this.fail(400, INVALID_REQUEST, LINE);
+      major = d;
+      if (major > 1) return this.fail(505, INVALID_VERSION, LINE);
+      while ((d = buf[++i]! - 0x30) >= 0 && d <= 9) {
+        major = major * 10 + d;
+        if (major > 1) return this.fail(505, INVALID_VERSION, LINE);
+      }
+      if (buf[i] !== 0x2e) return this.fail(400, INVALID_REQUEST, LINE);
+      d = buf[++i]! - 0x30;
+      if (!(d >= 0 && d <= 9)) return this.fail(400, INVALID_REQUEST, LINE);
+      minor = d;
+      while ((d = buf[++i]! - 0x30) >= 0 && d <= 9) {
+        if (minor > MAX_MINOR) return this.fail(400, INVALID_REQUEST, LINE);
+        minor = minor * 10 + d;
+      }
+      while (i < eol && buf[i] === SP) i++;
+      if (i !== eol) return this.fail(400, INVALID_REQUEST, LINE);
+    } else if (method !== 'GET') {
+      return this.fail(400, INVALID_09_METHOD, LINE);
+    }
+
+    const canonical = major !== 0 && target === methodEnd + 1 && versionStart === targetEnd + 1
+      && buf[versionStart + 8] !== SP && versionStart + 8 === eol;
+    this.sentLine = canonical ? '' : latin1(buf, s, eol);
+    this.method = method;
     this.url = latin1(buf, target, targetEnd);
     this.versionMajor = major;
     this.versionMinor = minor;
@@ -362,14 +383,9 @@ export class RequestHeadParser {
 
   /** One field line buf[s..lf] (not the empty line); inPlace: buf is the chunk being executed. */
   private headerLine(buf: Buffer, s: number, lf: number, inPlace: boolean): boolean {
-    if (lf === s) {
-      // a bare LF where the empty line should be
-      return this.fail(400, 'client sent invalid header line: "\\x0a..."', HEADERS);
-    }
-    const rc = parseFieldLine(buf, s, lf);
-    if (rc !== FIELD_OK) {
-      const bad = rc === FIELD_INVALID ? field.bad : badNameByte(buf, s, lf - 1);
-      return this.fail(400, 'client sent invalid header line: "' + describeBadLine(buf, s, bad) + '"', HEADERS);
+    // FIELD_DROP lines (odd names) are kept: validateRequestHead ignores and logs them
+    if (parseFieldLine(buf, s, lf, false) === FIELD_INVALID) {
+      return this.fail(400, 'client sent invalid header line: "' + describeBadLine(buf, s, field.bad) + '"', HEADERS);
     }
     if (inPlace) {
       this.spans.push(s, field.nameEnd, field.valueStart, field.valueEnd);
@@ -391,23 +407,6 @@ export class RequestHeadParser {
     }
     spans.length = 0;
   }
-}
-
-/**
- * The byte to report for a line parseFieldLine dropped or ignored (a name
- * with a non-token byte, or a line starting `HTTP/`): the first byte of the
- * name nginx would call invalid (CTL, SP, DEL), else its first non-token
- * byte; eol when there is no colon.
- */
-function badNameByte(buf: Buffer, s: number, eol: number): number {
-  let odd = -1;
-  for (let i = s; i < eol; i++) {
-    const c = buf[i]!;
-    if (c === COLON) return odd >= 0 ? odd : i;
-    if (c <= SP || c === DEL) return i;
-    if (odd < 0 && TCHAR[c] !== 1) odd = i;
-  }
-  return eol;
 }
 
 /** The method as a string; the common ones as constants (no allocation, fast compares). */

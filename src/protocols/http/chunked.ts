@@ -282,8 +282,9 @@ export class ChunkedDecoder {
       const s = lines.lineStart;
       const lf = lines.lineEnd;
       if (lf - s === 1 && buf[s] === CR) return pos;
-      if (lf === s) {
-        this.reason = this.who + ' sent invalid trailer: "\\x0a..."';
+      // nginx's chunked parser: every trailer line ends in exactly one CR LF
+      if (lf === s || buf[lf - 1] !== CR || (lf - s >= 2 && buf[lf - 2] === CR)) {
+        this.reason = this.who + ' sent invalid trailer: "' + describeBadLine(buf, s, lf === s || buf[lf - 1] !== CR ? lf : lf - 1) + '"';
         this.detail = 'bare LF in trailers';
         return -2;
       }

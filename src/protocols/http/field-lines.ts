@@ -5,23 +5,26 @@
 // nginx with allow_underscores = 1 for upstream responses, plus the line
 // accumulation nginx gets for free from its fixed u->buffer.
 //
-// Deliberate differences from nginx:
-// - A line must end in CRLF. nginx still accepts a bare LF in header lines
-//   (RELIABILITY U9: a bare LF is invalid here, like Node's llhttp).
-// - CR must be followed by LF at once; nginx skips repeated CRs ("a\r\r\n").
-// - Any control byte but HTAB in a value is invalid (nginx rejects only NUL).
-//   Node's http layer refuses such values anyway (ERR_INVALID_CHAR), so
-//   accepting them would only move the failure to the client side.
-// - A line without a colon is invalid; nginx takes it as a header with an
-//   empty value.
-// - A name with a byte that is printable but not a token character
-//   ("X@", "Bad\x85") is valid for nginx, which forwards it. We report it
-//   as "drop" (the request parser answers 400 for it, R14): forwarding an
-//   odd name is exactly the ambiguity a downstream parser can be
-//   desynchronised with.
-//   Names with CTL, SP, DEL or an empty name are invalid, as in nginx.
+// As in nginx (RELIABILITY R12, U9):
+// - A line ends in LF, with or without CRs before it ("a\r\n", "a\n" and
+//   "a\r\r\n" are the same line); a CR anywhere else is invalid.
+// - A line without a colon is a header with an empty value.
+// - Names of ALPHA, DIGIT and `-` are nginx's; `_` is left to the caller
+//   (underscores_in_headers); a name with another token character (`A.B`)
+//   is returned for the caller's ignore_invalid_headers, and one with a byte
+//   that is printable but not a token character (`X@`, `Bad\x85`) is
+//   reported as "drop" (nginx's invalid_header: ignored, never forwarded).
+//   Names with CTL, SP, DEL, or an empty name are invalid, as in nginx.
 // - The IIS quirk (a second "HTTP/1.1 ..." line among the headers) is
-//   ignored like nginx does, but the line must still be clean.
+//   reported as "ignore" in upstream heads, which nginx skips (`upstream`
+//   false: a client's such line is an odd name, and 400 at its SP).
+//
+// Deliberate differences from nginx:
+// - Any control byte but HTAB in a value is invalid (nginx rejects only NUL;
+//   RELIABILITY R13: `Host: a\x00.evil`-style values are a known smuggling
+//   and log-injection vector, and weir re-serialises what it forwards).
+// - The chunked decoder's trailer section keeps nginx's chunked rule instead
+//   (CRLF only); it checks the line end itself before calling here.
 //
 // Bytes are checked through 256-entry tables; no regex, no per-byte strings.
 
@@ -78,12 +81,9 @@ export const field = { nameEnd: 0, valueStart: 0, valueEnd: 0, bad: 0 };
  * records where the name and the trimmed value are. On FIELD_INVALID,
  * field.bad is the offending byte's index, for nginx's log line.
  */
-export function parseFieldLine(buf: Buffer, s: number, lf: number): number {
-  const eol = lf - 1;
-  if (buf[eol] !== CR) {
-    field.bad = lf;
-    return FIELD_INVALID;
-  }
+export function parseFieldLine(buf: Buffer, s: number, lf: number, upstream = true): number {
+  let eol = lf;
+  while (eol > s && buf[eol - 1] === CR) eol--;
   let i = s;
   let drop = false;
   for (; i < eol; i++) {
@@ -91,11 +91,11 @@ export function parseFieldLine(buf: Buffer, s: number, lf: number): number {
     if (TCHAR[c] === 1) continue;
     if (c === COLON) break;
     if (c <= SP || c === 0x7f) {
-      // covers obs-fold (a line starting with SP/HTAB) and "Name : v"
+      // covers obs-fold (a line starting with SP/HTAB), "Name : v" and a stray CR
       field.bad = i;
       return FIELD_INVALID;
     }
-    if (c === 0x2f && i - s === 4 && buf[s] === 0x48 && buf[s + 1] === 0x54
+    if (c === 0x2f && upstream && i - s === 4 && buf[s] === 0x48 && buf[s + 1] === 0x54
         && buf[s + 2] === 0x54 && buf[s + 3] === 0x50) {
       for (let j = i + 1; j < eol; j++) {
         if (VALUE_OK[buf[j]!] !== 1) {
@@ -107,12 +107,17 @@ export function parseFieldLine(buf: Buffer, s: number, lf: number): number {
     }
     drop = true;
   }
-  if (i === s || i === eol) {
-    // empty name, or no colon at all
+  if (i === s) {
+    // empty name (an empty line is the caller's)
     field.bad = i;
     return FIELD_INVALID;
   }
   field.nameEnd = i;
+  if (i === eol) {
+    // no colon: nginx takes the line as a name with an empty value
+    field.valueStart = field.valueEnd = eol;
+    return drop ? FIELD_DROP : FIELD_OK;
+  }
   i++;
   while (i < eol && (buf[i] === SP || buf[i] === HTAB)) i++;
   field.valueStart = i;
@@ -127,6 +132,11 @@ export function parseFieldLine(buf: Buffer, s: number, lf: number): number {
   }
   field.valueEnd = valueEnd;
   return drop ? FIELD_DROP : FIELD_OK;
+}
+
+/** Whether buf[s .. lf] is the empty line that ends a head: LF alone or CR LF (nginx's sw_start; CR CR LF is invalid). */
+export function isEmptyLine(buf: Buffer, s: number, lf: number): boolean {
+  return lf === s || (lf - s === 1 && buf[s] === CR);
 }
 
 /** nginx's `"%*s\x%02xd..."` rendering of a bad line, up to the bad byte. */

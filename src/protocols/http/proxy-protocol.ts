@@ -128,7 +128,7 @@ export class ProxyProtocol implements UpstreamProtocol {
       if (rc === 'invalid') { u.invalidReason = this.parser.reason; return 'invalid'; }
       if (rc === 'interim') {
         const head = this.parser.head!;
-        if (head.statusCode === 103 && r.req.httpVersionMinor >= 1) forwardEarlyHints(r, head);
+        if (head.statusCode === 103 && r.req.httpVersionMajor === 1 && r.req.httpVersionMinor >= 1) forwardEarlyHints(r, head);
         consumedBefore += this.parser.consumed;
         chunk = chunk.subarray(this.parser.consumed);
         this.parser.reset();

@@ -8,7 +8,7 @@
 // same log lines, so the error log reads like nginx's.
 //
 // Deliberate differences from nginx:
-// - Anything that is not `HTTP/1.<digit> <3 digits>[ reason]` CRLF is
+// - Anything that is not `HTTP/1.<digit> <3 digits>[ reason]` and a line end is
 //   invalid ("upstream sent no valid HTTP/1.0 header"). nginx logs the same
 //   line but then passes the bytes on as an HTTP/0.9 response with status
 //   200 (RELIABILITY U10: 502 instead). The mismatch is reported as soon as
@@ -17,8 +17,9 @@
 //   nginx also accepts any major version, several spaces before the status,
 //   status codes below 100 and IIS's "403.1"; we do not.
 // - HTTP/1.x with a minor version above 1 is read as HTTP/1.1 (RFC 9112 §2.3).
-// - Field-line differences are listed in field-lines.ts (bare LF, CTLs,
-//   no colon, names with non-token bytes dropped rather than forwarded).
+// - A line may end in a bare LF, as in nginx (RELIABILITY U9).
+// - Field-line differences are listed in field-lines.ts (CTLs in values;
+//   names with non-token bytes dropped rather than forwarded).
 // - Connection is split into comma-separated tokens; nginx searches the
 //   value for the substring "close" (so it would also match "closed").
 // - 1xx heads are returned as 'interim' and the parser then reads the next
@@ -30,7 +31,7 @@
 
 import {
   CR, SP, field, parseFieldLine, describeBadLine, latin1, LineReader,
-  FIELD_DROP, FIELD_IGNORE, FIELD_INVALID, LINE_AGAIN, LINE_TOO_BIG, VALUE_OK, HTAB,
+  FIELD_DROP, FIELD_IGNORE, FIELD_INVALID, LINE_AGAIN, LINE_TOO_BIG, VALUE_OK, HTAB, isEmptyLine,
 } from './field-lines.js';
 
 /** nginx's log lines for a bad response head (and our two additions). */
@@ -192,13 +193,9 @@ export class ResponseHeadParser {
         continue;
       }
 
-      if (lf - s === 1 && buf[s] === CR) {
+      if (isEmptyLine(buf, s, lf)) {
         this.consumed = pos;
         return this.finishHead();
-      }
-      if (lf === s) {
-        // a bare LF where the empty line should be
-        return this.fail(HeadReason.invalidHeader + ': "\\x0a..."');
       }
       const rc = parseFieldLine(buf, s, lf);
       if (rc === FIELD_INVALID) {
@@ -257,10 +254,10 @@ export class ResponseHeadParser {
     return true;
   }
 
-  /** `HTTP/1.D SP DDD [SP reason] CRLF`, with buf[lf] the LF. */
+  /** `HTTP/1.D SP DDD [SP reason] [CR] LF`, with buf[lf] the LF. */
   private parseStatusLine(buf: Buffer, s: number, lf: number): boolean {
-    const eol = lf - 1;
-    if (eol - s < 12 || buf[eol] !== CR) return false;
+    const eol = buf[lf - 1] === CR ? lf - 1 : lf;
+    if (eol - s < 12) return false;
     for (let i = 0; i < 7; i++) if (buf[s + i] !== HTTP1_PREFIX[i]) return false;
     const minor = buf[s + 7]! - 0x30;
     if (minor < 0 || minor > 9 || buf[s + 8] !== SP) return false;
