@@ -18,7 +18,8 @@
  *     one goes whole to a temp file under client_body_temp_path (default
  *     `client_body_temp` under -p, created when missing) — `r.body.buffers` is
  *     then empty. client_body_in_file_only puts every body in a file. The file
- *     is removed when the response closes, whatever happened;
+ *     is removed when the response closes, whatever happened, except that
+ *     `client_body_in_file_only on` keeps the file of a body read whole;
  *   - `Expect: 100-continue` on HTTP/1.1 is answered with `100 Continue` when
  *     reading (or discarding) starts, never before and never to HTTP/1.0;
  *   - a client that goes away mid-body: "client prematurely closed connection"
@@ -101,7 +102,7 @@ export function readRequestBody(r: HttpRequest, done: (status: number) => void):
   if (r.body || r.bodyHandled || !hasRequestBody(r)) {
     if (!r.body) {
       r.body = EMPTY_BODY;
-      if (!r.bodyHandled) { r.bodyHandled = true; r.requestLength = requestHeadLength(r); }
+      if (!r.bodyHandled) { r.bodyHandled = true; r.requestLength = requestHeadLength(r); sendContinue(r); }
     }
     queueMicrotask(() => done(0));
     return;
@@ -127,7 +128,7 @@ export function readRequestBody(r: HttpRequest, done: (status: number) => void):
  */
 export function streamRequestBody(r: HttpRequest, sink: BodySink): BodyStream {
   if (r.bodyHandled || !hasRequestBody(r)) {
-    if (!r.bodyHandled) { r.bodyHandled = true; r.requestLength = requestHeadLength(r); }
+    if (!r.bodyHandled) { r.bodyHandled = true; r.requestLength = requestHeadLength(r); sendContinue(r); }
     queueMicrotask(() => sink.end());
     return NOOP_STREAM;
   }
@@ -155,14 +156,16 @@ export function discardRequestBody(r: HttpRequest): void {
   r.bodyHandled = true;
   const head = requestHeadLength(r);
   r.requestLength = head;
+  sendContinue(r);
   if (!hasRequestBody(r)) return;
   const req = r.req;
   if (req.complete) return;
-  sendContinue(r);
   let received = 0;
   req.on('data', (chunk: Buffer) => { received += chunk.length; });
   req.once('end', () => { r.requestLength = head + received; });
   req.resume();
+  // nginx discards what its buffer holds before answering: a bad chunk there is a 400
+  req.readBuffered();
   r.res.once('finish', () => {
     if (req.complete) return;
     // nginx's lingering discard after the response: bounded in total and between reads.
@@ -199,13 +202,21 @@ function checkContentLength(r: HttpRequest): number {
   if (max > 0 && r.contentLength > max) {
     r.log('error', `client intended to send too large body: ${r.contentLength} bytes`);
     r.keepalive = false;
+    r.expectTested = true;
     return 413;
   }
   return 0;
 }
 
-/** `100 Continue` as ngx_http_test_expect: HTTP/1.1 only, `Expect: 100-continue` only, once. */
-function sendContinue(r: HttpRequest): void {
+/**
+ * `100 Continue` as ngx_http_test_expect: HTTP/1.1 only, `Expect: 100-continue`
+ * only, once, and as nginx whether or not a body follows: reading or
+ * discarding the body tests the expectation first, and so does an upstream
+ * that starts without reading one.
+ */
+export function sendContinue(r: HttpRequest): void {
+  if (r.expectTested) return;
+  r.expectTested = true;
   const expect = r.req.headers.expect;
   if (expect === undefined || r.req.httpVersionMajor !== 1 || r.req.httpVersionMinor < 1) return;
   if (expect.toLowerCase() !== '100-continue') return;
@@ -418,7 +429,8 @@ class BufferedReader extends Reader {
 
   constructor(r: HttpRequest, private readonly done: (status: number) => void) {
     super(r);
-    r.res.once('close', () => this.removeFile());
+    // client_body_in_file_only on: the file outlives the request (nginx's persistent temp file)
+    r.res.once('close', () => { if (r.locConf.clientBodyInFileOnly !== 'on' || this.r.body?.file == null) this.removeFile(); });
   }
 
   protected chunk(chunk: Buffer): void {
@@ -433,7 +445,7 @@ class BufferedReader extends Reader {
     this.buffers.push(chunk);
     this.size += chunk.length;
     if (this.opening) return;
-    if (lc.clientBodyInFileOnly || this.size > lc.clientBodyBufferSize! || this.r.contentLength > lc.clientBodyBufferSize!) {
+    if (lc.clientBodyInFileOnly !== 'off' || this.size > lc.clientBodyBufferSize! || this.r.contentLength > lc.clientBodyBufferSize!) {
       this.spill();
     }
   }
@@ -463,7 +475,7 @@ class BufferedReader extends Reader {
     this.ended = true;
     if (this.opening) return;
     if (this.file) { this.finishFile(); return; }
-    if (this.r.locConf.clientBodyInFileOnly && this.size > 0) { this.spill(); return; }
+    if (this.r.locConf.clientBodyInFileOnly !== 'off' && this.size > 0) { this.spill(); return; }
     this.r.body = { buffers: this.buffers, file: null, length: this.size };
     this.done(0);
   }

@@ -115,7 +115,8 @@ export interface CoreLocConf {
   clientBodyBufferSize?: number;
   clientBodyTimeout?: number;
   clientBodyTempPath?: string;
-  clientBodyInFileOnly?: boolean;
+  /** client_body_in_file_only: `on` keeps the file after the request, `clean` removes it. */
+  clientBodyInFileOnly?: 'off' | 'on' | 'clean';
   keepaliveTimeout?: number;
   keepaliveHeaderTimeout?: number;
   keepaliveRequests?: number;
@@ -391,7 +392,7 @@ const directives: DirectiveSpec[] = [
       const v = d.args[0].toLowerCase(); // ngx_strcasecmp
       if (core(cf).clientBodyInFileOnly !== undefined) return cf.duplicate();
       if (v !== 'on' && v !== 'off' && v !== 'clean') return cf.error(`invalid value "${d.args[0]}"`);
-      core(cf).clientBodyInFileOnly = v !== 'off';
+      core(cf).clientBodyInFileOnly = v;
     },
   },
   noop('client_body_in_single_buffer', HTTP_MAIN_SRV_LOC, [1, 1]),
@@ -584,7 +585,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'clientBodyBufferSize', 16 * 1024);
     inherit(c, p, 'clientBodyTimeout', 60_000);
     inherit(c, p, 'clientBodyTempPath', '');
-    inherit(c, p, 'clientBodyInFileOnly', false);
+    inherit(c, p, 'clientBodyInFileOnly', 'off');
     inherit(c, p, 'keepaliveTimeout', 75_000);
     inherit(c, p, 'keepaliveHeaderTimeout', 0);
     inherit(c, p, 'keepaliveRequests', 1000);

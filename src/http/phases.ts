@@ -77,7 +77,15 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
         const cl = r.req.headers['content-length'];
         if (cl !== undefined && lc.clientMaxBodySize! > 0 && Number(cl) > lc.clientMaxBodySize!) {
           r.log('error', `client intended to send too large body: ${cl} bytes`);
+          // no 100 Continue before the 413 (nginx sets expect_tested)
+          r.expectTested = true;
           finalize(r, 413);
+          return;
+        }
+        if (r.autoRedirect !== null) {
+          // auto_redirect: `/dir` for a proxied `location /dir/` (nginx's NGX_DONE)
+          setLocationHeader(r, r.args !== '' ? `${r.autoRedirect}?${r.args}` : r.autoRedirect);
+          finalize(r, 301);
           return;
         }
         phase = Phase.Rewrite;
@@ -205,15 +213,30 @@ export function finalize(r: HttpRequest, status: number): void {
   sendSpecial(r, status, null);
 }
 
-/** The built-in response for a status (redirect or error page). */
+/** Replaces the response's Location (ngx_http_clear_location + push). */
+export function setLocationHeader(r: HttpRequest, url: string): void {
+  const h = r.headersOut;
+  for (let i = h.length - 2; i >= 0; i -= 2) {
+    if (h[i].length === 8 && h[i].toLowerCase() === 'location') h.splice(i, 2);
+  }
+  h.push('Location', url);
+}
+
+/**
+ * The built-in response for a status (redirect or error page); a `location`
+ * replaces any Location the response already had (an error_page redirect
+ * after a `return 302 first`, as ngx_http_send_error_page clears it).
+ */
 export function sendSpecial(r: HttpRequest, status: number, location: string | null): void {
   const lc = r.locConf;
   const page = status >= 300 ? specialPage(status, lc.serverTokens!) : null;
   const sendStatus = status >= 494 && status <= 497 ? 400 : status;
+  // ngx_http_special_response_handler: r->err_status = error (494..497 go out as 400)
+  r.errStatus = sendStatus;
   if (closesConnection(sendStatus)) r.keepalive = false;
   const headers: string[] = [];
   if (page) headers.push('Content-Type', 'text/html');
-  if (location !== null) headers.push('Location', location);
+  if (location !== null) setLocationHeader(r, location);
   const length = page && status !== 204 ? page.length : 0;
   if (!sendHeader(r, sendStatus, headers, length)) return;
   if (page && r.method !== 'HEAD' && status !== 204) r.res.end(page);
@@ -230,7 +253,8 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   const res = r.res;
   if (res.headersSent || res.destroyed) return false;
   const lc = r.locConf;
-  if (r.errStatus > 0 && status === 200) status = r.errStatus;
+  // ngx_http_send_header: a status set by error_page (or a special response) wins over any other
+  if (r.errStatus > 0) status = r.errStatus;
   r.status = status;
   const filters = r.server.main.headerFilters;
   for (let i = 0; i < filters.length; i++) filters[i](r, status, headers);

@@ -252,6 +252,8 @@ export function validateHost(value: string): ValidatedHost | null {
       const c = value.charCodeAt(i);
       if (c === 0x5d /* ] */) break;
       if (!ipLiteralChar(c)) return null;
+      // ngx_http_validate_host refuses `..` wherever it is, brackets included
+      if (c === 0x2e && value.charCodeAt(i - 1) === 0x2e) return null;
       if (c >= 0x41 && c <= 0x5a) upper = true;
     }
     if (i === len || i === 1) return null;

@@ -46,7 +46,11 @@ export interface ServerRuntime {
   readonly main: CoreMainConf;
   /** The first server_name ($server_name). */
   readonly name: string;
-  /** Finds the location for a URI; sets r.captures for regex matches. */
+  /**
+   * Finds the location for a URI; sets r.captures for regex matches, and
+   * r.autoRedirect to the location's name when $uri names it without its
+   * trailing slash (nginx's auto_redirect), else null.
+   */
   findLocation(r: HttpRequest, uri: string): HttpConfLevel;
   /** Finds a named `@location`. */
   findNamed(name: string): HttpConfLevel | null;
@@ -81,6 +85,8 @@ export class HttpRequest {
   readonly variables: (string | undefined)[] = [];
   /** The last regex match ($1..$9). */
   captures: RegExpExecArray | null = null;
+  /** Set by findLocation: the Location of nginx's auto_redirect 301, or null. */
+  autoRedirect: string | null = null;
   /** Set after an internal redirect (error_page, rewrite last, try_files, X-Accel-Redirect). */
   internal = false;
   /** Internal redirects and rewrite cycles left (nginx allows 10 each). */
@@ -95,6 +101,8 @@ export class HttpRequest {
   body: RequestBody | null = null;
   /** Set when the request body was discarded or fully read by someone. */
   bodyHandled = false;
+  /** Expect: 100-continue was answered or judged (nginx's expect_tested). */
+  expectTested = false;
   /** Per-module request context (nginx's r->ctx), indexed by module. */
   readonly ctx: unknown[] = [];
   /** $bytes_sent, fixed in the log phase (-1 until then). */

@@ -23,7 +23,8 @@
 import { statSync } from 'node:fs';
 import type { HttpConfLevel } from '../config/module.js';
 import { PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE } from './core-module.js';
-import { sendHeader, setLocation } from './phases.js';
+import { discardRequestBody } from './body.js';
+import { sendHeader, setLocation, setLocationHeader } from './phases.js';
 import type { HttpRequest } from './request.js';
 import { EscapeType, escapeUri } from './uri.js';
 import type { ComplexValue } from './variables.js';
@@ -234,15 +235,6 @@ export function unescapeRedirect(s: string): string {
   return out;
 }
 
-/** Replaces the response's Location (ngx_http_clear_location + push). */
-export function setLocationHeader(r: HttpRequest, url: string): void {
-  const h = r.headersOut;
-  for (let i = h.length - 2; i >= 0; i -= 2) {
-    if (h[i].length === 8 && h[i].toLowerCase() === 'location') h.splice(i, 2);
-  }
-  h.push('Location', url);
-}
-
 function isRedirectStatus(s: number): boolean {
   return s === 301 || s === 302 || s === 303 || s === 307 || s === 308;
 }
@@ -259,11 +251,16 @@ function runReturn(r: HttpRequest, code: ReturnCode): number {
  * with the text as body and the content type of the URI's extension.
  */
 export function sendResponse(r: HttpRequest, status: number, text: string): number {
+  discardRequestBody(r);
+  if (r.res.headersSent) return PHASE_DONE;
   if (isRedirectStatus(status)) {
     setLocationHeader(r, text);
     return status;
   }
-  const noBody = status === 204 || status === 304;
+  // the status that goes out: an error_page's (err_status) replaces it, and a
+  // `return 204` sent as a 405 has a Content-Length: 0 as in nginx
+  const sent = r.errStatus > 0 ? r.errStatus : status;
+  const noBody = sent === 204 || sent === 304;
   const body = Buffer.from(text, 'latin1');
   const headers: string[] = noBody ? [] : ['Content-Type', contentType(r)];
   if (!sendHeader(r, status, headers, noBody ? -1 : body.length)) return PHASE_DONE;

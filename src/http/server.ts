@@ -20,11 +20,11 @@ import { httpCoreModule, type CoreMainConf, type CoreLocConf, type CoreSrvConf, 
 import type { ListenConf } from './listen.js';
 import { LocationTree, type LocationSpec } from './location-tree.js';
 import { bindCoreIndex, logRequest, Phase, runPhases, sendSpecial, setLocation } from './phases.js';
-import { specialPage, statusText } from './special-response.js';
+import { specialPage } from './special-response.js';
 import { HttpRequest, type ConnectionState, type ServerRuntime } from './request.js';
 import { validateRequestHead } from './request-validation.js';
 import { ServerNames } from './server-names.js';
-import { parseRequestUri } from './uri.js';
+import { EscapeType, escapeUri, parseRequestUri } from './uri.js';
 import type { ModuleRegistry } from '../config/conf-context.js';
 import { H1Connection, type H1Handler } from './h1/connection.js';
 import type { IncomingRequest } from './h1/incoming.js';
@@ -36,7 +36,7 @@ type SocketWithState = Socket & { [kConn]?: ConnectionState };
 
 let connectionSerial = 0;
 
-/** The page for heads that could not be parsed (no request, hence no server_tokens: the short token). */
+/** The 400 page for a body whose framing broke mid-response (no location conf at hand: the short token). */
 function badRequestPage(status: number): Buffer {
   return specialPage(status, 'off')!;
 }
@@ -72,6 +72,7 @@ class ServerRuntimeImpl implements ServerRuntime {
 
   findLocation(r: HttpRequest, uri: string): HttpConfLevel {
     const m = this.tree.find(uri);
+    r.autoRedirect = m !== null && m.redirect ? escapeUri(m.name, EscapeType.Uri) : null;
     if (!m) return this.level;
     if (m.captures) {
       r.captures = m.captures;
@@ -216,22 +217,33 @@ export class HttpServers {
 
   /** The bytes are not a request head: nginx's answer (400, 414, 494 as 400, 505), then close. */
   headError(h1: H1Connection, parser: RequestHeadParser, listener: Listener): void {
-    const state = (h1.socket as SocketWithState)[kConn];
-    const status = parser.status;
-    if (this.errorLog.enabled('info')) {
-      this.errorLog.log('info', `*${state?.id ?? 0} ${parser.reason} while ${parser.action}, client: ${state?.remoteAddress ?? ''}, server: ${listener.conf.key}`);
-    }
-    this.answerRaw(h1, status, parser.tooLarge ? badRequestPage(494) : badRequestPage(status));
+    const { req, res } = h1.rejectedExchange();
+    this.reject(h1, req, res, listener, parser.tooLarge ? 494 : parser.status, `${parser.reason} while ${parser.action}`);
   }
 
   /** client_header_timeout: 408 to a client that started a head, silence to one that sent nothing. */
   headTimeout(h1: H1Connection, started: boolean, listener: Listener): void {
     if (!started) { h1.socket.destroy(); return; }
-    const state = (h1.socket as SocketWithState)[kConn];
-    if (this.errorLog.enabled('info')) {
-      this.errorLog.log('info', `*${state?.id ?? 0} client timed out (110: Connection timed out) while reading client request headers, client: ${state?.remoteAddress ?? ''}, server: ${listener.conf.key}`);
-    }
-    this.answerRaw(h1, 408, badRequestPage(408));
+    const { req, res } = h1.rejectedExchange();
+    const action = req.method === '' ? 'reading client request line' : 'reading client request headers';
+    this.reject(h1, req, res, listener, 408, `client timed out (110: Connection timed out) while ${action}`);
+  }
+
+  /**
+   * A request refused before it reached a server's phases (a bad or timed-out
+   * head, an invalid Host...): answered by the default server, as nginx
+   * does, with the connection closed, and logged like any request (nginx
+   * writes an access-log line for a 400 with `$request` as far as it was read).
+   */
+  private reject(h1: H1Connection, req: IncomingRequest, res: ServerReply, listener: Listener, status: number, reason: string): void {
+    const conn = (h1.socket as SocketWithState)[kConn]!;
+    const def = this.serversFor(h1.socket as SocketWithState, listener).defaultServer;
+    const r = new HttpRequest(req, res, conn, def, this.errorLog, req.url, '/', '', false, '');
+    this.track(r);
+    setLocation(r, def.level);
+    r.log('info', reason);
+    r.keepalive = false;
+    sendSpecial(r, status, null);
   }
 
   /** The request body's chunked framing is broken: 400 if nothing was answered yet, and close. */
@@ -244,13 +256,6 @@ export class HttpServers {
     const page = badRequestPage(400);
     res.writeHead(400, 'Bad Request', ['Server', 'weir', 'Content-Type', 'text/html', 'Content-Length', String(page.length), 'Connection', 'close']);
     res.end(page);
-  }
-
-  private answerRaw(h1: H1Connection, status: number, body: Buffer): void {
-    const socket = h1.socket;
-    if (!socket.writable) { socket.destroy(); return; }
-    socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\nServer: weir\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`);
-    h1.close();
   }
 
   private serversFor(socket: SocketWithState, listener: Listener): AddressServers {
@@ -272,12 +277,7 @@ export class HttpServers {
       largeHeaderBufferSize: def.core.largeClientHeaderBuffers!.size,
     });
     if (head.status !== 0) {
-      const r = new HttpRequest(req, res, conn, def, this.errorLog, req.url, '/', '', false, '');
-      this.track(r);
-      setLocation(r, def.level);
-      r.log('info', `${head.reason} while ${head.action}`);
-      r.keepalive = false;
-      sendSpecial(r, head.tooLarge ? 494 : head.status, null);
+      this.reject(h1, req, res, listener, head.tooLarge ? 494 : head.status, `${head.reason} while ${head.action}`);
       return;
     }
     h1.setBodyFraming(head.contentLength, head.chunked);

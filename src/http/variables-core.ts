@@ -273,6 +273,7 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
     if (!b || b.file !== null) return undefined;
     return b.buffers.length === 1 ? b.buffers[0].toString('latin1') : Buffer.concat(b.buffers).toString('latin1');
   }],
+  ['request_body_file', (r) => r.body?.file ?? undefined],
   ['request_id', (r) => {
     let id = requestIds.get(r);
     if (id === undefined) { id = randomBytes(16).toString('hex'); requestIds.set(r, id); }

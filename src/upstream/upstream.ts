@@ -26,7 +26,7 @@ import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
 import { GetResult, PeerState, type BalancerRequest, type CompiledValue } from '../balancer/types.js';
 import type { ComplexValue } from '../http/variables.js';
 import { finalize as finalizeHttp, internalRedirect, namedLocation, sendHeader } from '../http/phases.js';
-import { streamRequestBody, type BodyStream } from '../http/body.js';
+import { sendContinue, streamRequestBody, type BodyStream } from '../http/body.js';
 import type { HttpRequest, RequestBody } from '../http/request.js';
 import type { ConnectionOwner } from './connection.js';
 import { UpstreamConnection } from './connection.js';
@@ -200,6 +200,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.body = this.conf.passRequestBody ? this.r.body : null;
     this.streamBody = streamBody;
     this.chunkBody = chunked;
+    // nginx reads (or judges) the body before ngx_http_upstream_init: the 100 goes out first
+    sendContinue(this.r);
     this.r.onAbort = () => this.clientAbort();
     this.connect();
   }

@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { exchange, startWeir, type Weir } from '../helpers/raw-http.js';
 import { echoBodyModule } from '../helpers/body-echo.js';
@@ -20,7 +20,8 @@ http {
     location /stream { echo_body stream; }
     location /small { client_max_body_size 100; echo_body buffered; }
     location /slow { client_body_timeout 300ms; echo_body buffered; }
-    location /infile { client_body_in_file_only on; echo_body buffered; }
+    location /infile { client_body_in_file_only clean; echo_body buffered; }
+    location /keep { client_body_in_file_only on; client_body_temp_path kept; echo_body buffered; }
     location /tmp { client_body_temp_path tmpbody; echo_body buffered; }
   }
 }`;
@@ -66,6 +67,16 @@ test('client_body_temp_path and client_body_in_file_only', async () => {
   const r2 = (await exchange(w.port, post('/infile', 'tiny'))).responses[0];
   assert.notEqual(r2.headers['x-body-file'], '-');
   assert.equal(r2.body.toString(), 'tiny');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(existsSync(r2.headers['x-body-file']), false, '`clean` removes the file');
+});
+
+test('client_body_in_file_only on keeps the file after the request, as nginx', async () => {
+  const res = (await exchange(w.port, post('/keep', 'kept body'))).responses[0];
+  const file = res.headers['x-body-file'];
+  assert.ok(file.startsWith(join(w.prefix, 'kept') + '/'), file);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(readFileSync(file, 'utf8'), 'kept body');
 });
 
 test('chunked bodies, small and spilled', async () => {

@@ -55,6 +55,9 @@ export class H1Connection implements BodySource, ReplyOwner {
   private res: ServerReply | null = null;
   /** Bytes received but not yet processed (pipelined behind the current request). */
   private held: Buffer | null = null;
+  /** While a head's handler runs: the slice it came in and where its body starts (readBuffered). */
+  private current: Buffer | null = null;
+  private currentPos = 0;
   private remaining = 0;
   private decoder: ChunkedDecoder | null = null;
   private readonly views: Buffer[] = [];
@@ -101,6 +104,25 @@ export class H1Connection implements BodySource, ReplyOwner {
   }
 
   /**
+   * A request and its reply for a head that failed or timed out (after
+   * onHeadError / onHeadTimeout), so that the answer is sent and logged as
+   * a request: `$request` is the request line, or as much of it as came.
+   * The connection closes once the reply is finished.
+   */
+  rejectedExchange(): { req: IncomingRequest; res: ServerReply } {
+    const p = this.parser;
+    const lineParsed = p.method !== '';
+    const line = lineParsed ? p.sentLine : p.sentLine !== '' ? p.sentLine : p.lineSoFar();
+    const req = new IncomingRequest(p.method, p.url, lineParsed ? p.versionMajor : 1, lineParsed ? p.versionMinor : 0,
+      p.rawHeaders, 0, this.socket, line);
+    const res = new ServerReply(req, this.socket, this, false);
+    this.req = req;
+    this.res = res;
+    this.state = State.Gone;
+    return { req, res };
+  }
+
+  /**
    * The connection becomes a tunnel (101): this object lets go of the socket
    * and returns the bytes the client sent after the request.
    */
@@ -137,8 +159,11 @@ export class H1Connection implements BodySource, ReplyOwner {
             this.handler.onHeadError(this, this.parser);
             return;
           }
-          pos = rc;
+          this.current = chunk;
+          this.currentPos = rc;
           this.startRequest();
+          pos = this.currentPos;
+          this.current = null;
           break;
         }
         case State.Body:
@@ -217,6 +242,12 @@ export class H1Connection implements BodySource, ReplyOwner {
   }
 
   // BodySource
+
+  readBuffered(): void {
+    const chunk = this.current;
+    if (chunk === null || this.state !== State.Body) return;
+    this.currentPos = this.feedBody(chunk, this.currentPos);
+  }
 
   resumeBody(): void {
     if (!this.bodyPaused) return;

@@ -17,6 +17,12 @@ export interface BodySource {
   resumeBody(): void;
   /** The reader is full: stop reading the socket. */
   pauseBody(): void;
+  /**
+   * Frame now the body bytes that came with the head (they are otherwise
+   * framed once the head's handler returns), so that a discard sees a bad
+   * chunk before the response goes out, as nginx reads its header buffer.
+   */
+  readBuffered(): void;
 }
 
 /** Fields of which only the first line counts (node's rules). */
@@ -64,7 +70,9 @@ export class IncomingRequest extends EventEmitter {
 
   /** $request: the request line as the client sent it (absolute-form, spaces and all). */
   get requestLine(): string {
-    return this.sentRequestLine !== '' ? this.sentRequestLine : `${this.sentMethod} ${this.url} HTTP/${this.httpVersion}`;
+    // a head rejected within its request line has only the bytes that came
+    if (this.sentRequestLine !== '' || this.sentMethod === '') return this.sentRequestLine;
+    return `${this.sentMethod} ${this.url} HTTP/${this.httpVersion}`;
   }
 
   /** Lower-case names; repeated fields joined as node:http joins them. Built on first use. */
@@ -136,6 +144,11 @@ export class IncomingRequest extends EventEmitter {
       this.endEmitted = true;
       this.emit('end');
     }
+  }
+
+  /** Takes at once the body bytes already received (BodySource.readBuffered). */
+  readBuffered(): void {
+    this.source?.readBuffered();
   }
 
   // Called by the connection.

@@ -134,6 +134,8 @@ export class RequestHeadParser {
   /**
    * The request line as sent (`$request`), when it is not simply
    * `method SP url SP HTTP/major.minor` (runs of spaces, HTTP/0.9, `HTTP/1.01`); '' otherwise.
+   * After an error in the request line: as much of it as had come (nginx's
+   * request_start up to the first CR or LF received).
    */
   sentLine = '';
 
@@ -173,6 +175,12 @@ export class RequestHeadParser {
     return this.state !== ST_LINE || this.early !== E_START;
   }
 
+  /** The request line as far as it has come, while it is incomplete (for a timed-out head's log). */
+  lineSoFar(): string {
+    if (this.state !== ST_LINE) return '';
+    return lineSoFar(this.lines.pendingBuf, 0, this.lines.pending);
+  }
+
   /** Ready for the next head of the connection; what was returned is left to its holder. */
   reset(): void {
     this.state = ST_LINE;
@@ -201,13 +209,22 @@ export class RequestHeadParser {
       const next = lines.next(chunk, pos);
       if (next === LINE_AGAIN) {
         if (this.state === ST_LINE) {
-          if (this.early !== E_DONE && !this.checkEarly(chunk, pos, chunk.length)) return HEAD_ERROR;
+          if (this.early !== E_DONE && !this.checkEarly(chunk, pos, chunk.length)) {
+            // the line's bytes are all in the stash now
+            this.sentLine = lineSoFar(lines.pendingBuf, 0, lines.pending);
+            return HEAD_ERROR;
+          }
         } else if (this.spans.length !== 0) {
           this.flush(chunk);
         }
         return HEAD_AGAIN;
       }
       if (next === LINE_TOO_BIG) {
+        if (this.state === ST_LINE) {
+          const stash = lines.pendingBuf.subarray(0, held);
+          this.sentLine = lineSoFar(held === 0 ? chunk : Buffer.concat([stash, chunk.subarray(pos)]), held === 0 ? pos : 0,
+            held === 0 ? chunk.length : held + chunk.length - pos);
+        }
         this.tooBig(chunk, pos, held);
         return this.failed(chunk);
       }
@@ -225,7 +242,10 @@ export class RequestHeadParser {
           lines.total = 0;
           continue;
         }
-        if (!this.requestLine(buf, start, lf)) return HEAD_ERROR;
+        if (!this.requestLine(buf, start, lf)) {
+          this.sentLine = lineSoFar(buf, start, lf);
+          return HEAD_ERROR;
+        }
         if (this.versionMajor === 0) {
           // HTTP/0.9: no header lines
           this.headLength = lf - start + 1;
@@ -235,7 +255,7 @@ export class RequestHeadParser {
         this.state = ST_HEADERS;
       } else if (isEmptyLine(buf, s, lf)) {
         if (this.spans.length !== 0) this.flush(chunk);
-        this.headLength = this.headTotal + 2;
+        this.headLength = this.headTotal + lf - s + 1;
         this.state = ST_DONE;
         return pos;
       } else if (!this.headerLine(buf, s, lf, buf === chunk)) {
@@ -407,6 +427,14 @@ export class RequestHeadParser {
     }
     spans.length = 0;
   }
+}
+
+/** buf[s..e) from its first byte that is no CR or LF up to the next CR or LF: a request line as far as it came. */
+function lineSoFar(buf: Buffer, s: number, e: number): string {
+  while (s < e && (buf[s] === CR || buf[s] === 0x0a)) s++;
+  let i = s;
+  while (i < e && buf[i] !== CR && buf[i] !== 0x0a) i++;
+  return latin1(buf, s, i);
 }
 
 /** The method as a string; the common ones as constants (no allocation, fast compares). */
