@@ -22,7 +22,7 @@ import { LocationTree, type LocationSpec } from './location-tree.js';
 import { bindCoreIndex, logRequest, Phase, runPhases, sendSpecial, setLocation } from './phases.js';
 import { specialPage } from './special-response.js';
 import { HttpRequest, type ConnectionState, type ServerRuntime } from './request.js';
-import { validateRequestHead } from './request-validation.js';
+import { invalidHeaderLogText, validateRequestHead } from './request-validation.js';
 import { ServerNames } from './server-names.js';
 import { EscapeType, escapeUri, parseRequestUri } from './uri.js';
 import type { ModuleRegistry } from '../config/conf-context.js';
@@ -300,6 +300,12 @@ export class HttpServers {
     const r = new HttpRequest(req, res, conn, server, this.errorLog, head.target, uri.uri, uri.args, uri.hasArgs, head.host);
     r.quotedUri = uri.quoted;
     r.droppedHeaders = head.dropHeaders;
+    if (head.dropHeaders !== null) {
+      // logged under the server's error_log, as nginx logs while reading the headers
+      setLocation(r, server.level);
+      const raw = req.rawHeaders;
+      for (const i of head.dropHeaders) r.log('info', `${invalidHeaderLogText(raw[i]!, raw[i + 1]!)} while reading client request headers`);
+    }
     r.upgrade = isUpgrade(req);
     r.contentLength = head.contentLength;
     r.chunked = head.chunked;

@@ -33,7 +33,7 @@ test('nginx log texts', () => {
     [v(['Host', 'a', 'Transfer-Encoding', 'chunked', 'Content-Length', '5']), 400,
       'client sent "Content-Length" and "Transfer-Encoding" headers at the same time'],
     [v(['Host', 'a'], { major: 2, minor: 0 }), 505, 'client sent invalid version'],
-    [v(['Host', 'a'], { major: 0, minor: 9 }), 400, 'client sent invalid request'],
+    [v([], { major: 0, minor: 9 }), 0, 'HTTP/0.9 GET, served as nginx does'],
     [v(['Host', 'a'], { url: '*' }), 400, 'client sent invalid request'],
     [v(['Host', 'a'], { url: 'http://u@b/' }), 400, 'client sent invalid request'],
     [v(['Host', 'a'], { url: 'http://a..b/' }), 400, 'client sent invalid host in request line'],
