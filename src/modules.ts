@@ -10,6 +10,7 @@ import { proxyModule } from './protocols/http/proxy-module.js';
 import { httpIndexModule } from './http/index-module.js';
 import { httpStaticModule } from './http/static-module.js';
 import { httpTryFilesModule } from './http/try-files.js';
+import { accessModule } from './http/access-module.js';
 import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
 import { mapModule } from './http/map-module.js';
@@ -27,6 +28,7 @@ export const builtinModules: Module[] = [
   httpIndexModule,
   httpStaticModule,
   httpTryFilesModule,
+  accessModule,
   httpVariablesModule,
   rewriteModule,
   mapModule,

@@ -69,6 +69,30 @@ export type PhaseHandler = (r: HttpRequest) => number;
 export const PHASE_NEXT = 0;
 export const PHASE_DONE = -1;
 export const PHASE_RELOCATE = -2;
+/** Access phase only (nginx's NGX_OK there): allowed; under `satisfy any` the rest of the phase is skipped. */
+export const PHASE_OK = -3;
+
+/** keepalive_disable's bits (NGX_HTTP_KEEPALIVE_DISABLE_*); SET is part of the default only (NGX_CONF_BITMASK_SET). */
+export const KEEPALIVE_DISABLE_SET = 0x1;
+export const KEEPALIVE_DISABLE_NONE = 0x2;
+export const KEEPALIVE_DISABLE_MSIE6 = 0x4;
+export const KEEPALIVE_DISABLE_SAFARI = 0x8;
+const KEEPALIVE_DISABLE_NAMES: ReadonlyMap<string, number> = new Map([
+  ['none', KEEPALIVE_DISABLE_NONE], ['msie6', KEEPALIVE_DISABLE_MSIE6], ['safari', KEEPALIVE_DISABLE_SAFARI],
+]);
+
+/** The methods limit_except may name (ngx_methods_names). */
+const LIMIT_EXCEPT_METHODS: ReadonlySet<string> = new Set([
+  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 'OPTIONS',
+  'PROPFIND', 'PROPPATCH', 'LOCK', 'UNLOCK', 'PATCH',
+]);
+
+/** A location's `limit_except`: requests with other methods use `level`. */
+export interface LimitExcept {
+  /** The methods named (GET brings HEAD), uppercase. */
+  readonly allowed: ReadonlySet<string>;
+  readonly level: HttpConfLevel;
+}
 
 /** Adds response headers before they are sent (add_header, expires, ...). */
 export type HeaderFilter = (r: HttpRequest, status: number, headers: string[]) => void;
@@ -150,6 +174,11 @@ export interface CoreLocConf {
   resolverTimeout?: number;
   /** The content handler of this location (not inherited, as nginx's clcf->handler). */
   handler?: ContentHandler;
+  /** keepalive_disable bits (KEEPALIVE_DISABLE_*); 0 while unset. */
+  keepaliveDisable: number;
+  satisfy?: 'all' | 'any';
+  /** This location's limit_except (not inherited, as nginx's clcf->limit_except). */
+  limitExcept?: LimitExcept;
 }
 
 /** The `http` block itself belongs to a core module (as ngx_http_module). */
@@ -404,6 +433,47 @@ const directives: DirectiveSpec[] = [
     },
   },
   { name: 'keepalive_requests', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: (cf, d) => setNumber(cf, d, core(cf), 'keepaliveRequests') },
+  {
+    // ngx_conf_set_bitmask_slot: values add up, across directives of one level too.
+    name: 'keepalive_disable', contexts: HTTP_MAIN_SRV_LOC, args: [1, 2],
+    set(cf, d) {
+      const c = core(cf);
+      for (const v of d.args) {
+        const bit = KEEPALIVE_DISABLE_NAMES.get(v.toLowerCase());
+        if (bit === undefined) return cf.error(`invalid value "${v}"`);
+        c.keepaliveDisable |= bit;
+      }
+    },
+  },
+  {
+    name: 'satisfy', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
+    set(cf, d) {
+      const c = core(cf);
+      if (c.satisfy !== undefined) return cf.duplicate();
+      const v = d.args[0].toLowerCase(); // ngx_conf_set_enum_slot: ngx_strcasecmp
+      if (v !== 'all' && v !== 'any') return cf.error(`invalid value "${d.args[0]}"`);
+      c.satisfy = v;
+    },
+  },
+  {
+    name: 'limit_except', contexts: Ctx.Location, args: [1, Infinity], block: true,
+    set(cf, d) {
+      const c = core(cf);
+      if (c.limitExcept) return cf.duplicate();
+      const allowed = new Set<string>();
+      for (const m of d.args) {
+        const name = m.toUpperCase();
+        if (!LIMIT_EXCEPT_METHODS.has(name)) return cf.error(`invalid method "${m}"`);
+        allowed.add(name);
+      }
+      if (allowed.has('GET')) allowed.add('HEAD');
+      // nginx's noname location of the limit_except block: merged with this location as parent.
+      const level = cf.registry.newHttpLevel(cf.level, 'location');
+      c.nestedLevels.push(level);
+      c.limitExcept = { allowed, level };
+      cf.child(Ctx.LimitExcept, level).walk(d.block!);
+    },
+  },
   timeLoc('keepalive_time', 'keepaliveTime'),
   timeLoc('send_timeout', 'sendTimeout'),
   {
@@ -549,7 +619,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     stopHooks: [], reopenHooks: [],
   }),
   createSrv: () => ({ listens: [], serverNames: [], listenSeen: false }),
-  createLoc: () => ({ nestedLevels: [] }),
+  createLoc: () => ({ nestedLevels: [], keepaliveDisable: 0 }),
   postConfiguration(cf) {
     // error_log at http/server/location level: one ErrorLog per distinct list (inherited lists are shared).
     const logs = new Map<ErrorLogTarget[], ErrorLog>();
@@ -590,6 +660,9 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'keepaliveHeaderTimeout', 0);
     inherit(c, p, 'keepaliveRequests', 1000);
     inherit(c, p, 'keepaliveTime', 3600_000);
+    // ngx_conf_merge_bitmask_value: 0 is unset.
+    if (c.keepaliveDisable === 0) c.keepaliveDisable = p.keepaliveDisable || (KEEPALIVE_DISABLE_SET | KEEPALIVE_DISABLE_MSIE6);
+    inherit(c, p, 'satisfy', 'all');
     inherit(c, p, 'sendTimeout', 60_000);
     inherit(c, p, 'lingeringClose', 'on');
     inherit(c, p, 'lingeringTime', 30_000);

@@ -11,8 +11,9 @@
  * response goes to ServerReply (h1/reply.ts) as it is.
  */
 import type { HttpConfLevel } from '../config/module.js';
+import { BROWSER_MSIE6, BROWSER_SAFARI, browserOf } from './browser.js';
 import {
-  PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE,
+  KEEPALIVE_DISABLE_MSIE6, KEEPALIVE_DISABLE_SAFARI, PHASE_DONE, PHASE_NEXT, PHASE_OK, PHASE_RELOCATE,
   type CoreLocConf, type CoreMainConf, type PhaseHandler,
 } from './core-module.js';
 import type { HttpRequest } from './request.js';
@@ -30,7 +31,11 @@ export const enum Phase {
 
 let coreIndex = -1;
 
-/** Makes `level` the request's location (a matched location, an `if` block, a named location). */
+/**
+ * Makes `level` the request's location as it is: the server level before a
+ * location is found, and the early errors. enterLocation is what a matched
+ * location, an `if` block or a named location goes through.
+ */
 export function setLocation(r: HttpRequest, level: HttpConfLevel): void {
   r.loc = level;
   r.locConf = level.loc[coreIndex] as CoreLocConf;
@@ -38,6 +43,28 @@ export function setLocation(r: HttpRequest, level: HttpConfLevel): void {
   // An `if` level without a handler keeps its location's (ngx_http_update_location_config).
   if (r.locConf.handler) r.contentHandler = r.locConf.handler;
   r.conn.sendTimeout = r.locConf.sendTimeout!;
+}
+
+/**
+ * ngx_http_update_location_config: makes `level` the request's location; a
+ * method its limit_except does not name takes the limit_except level (whose
+ * content handler, when it has none, stays the location's); keep-alive is
+ * dropped for good when keepalive_disable names the client's browser (msie6:
+ * for POST only). Runs for each location the request enters.
+ */
+export function enterLocation(r: HttpRequest, level: HttpConfLevel): void {
+  setLocation(r, level);
+  const lmt = r.locConf.limitExcept;
+  if (lmt && !lmt.allowed.has(r.method)) setLocation(r, lmt.level);
+  if (!r.keepalive) return;
+  const disable = r.locConf.keepaliveDisable;
+  if ((disable & KEEPALIVE_DISABLE_MSIE6) && r.method === 'POST' && (browserOf(r) & BROWSER_MSIE6)) {
+    // MSIE may wait for a while after the answer to a POST on a keep-alive connection.
+    r.keepalive = false;
+  } else if ((disable & KEEPALIVE_DISABLE_SAFARI) && (browserOf(r) & BROWSER_SAFARI)) {
+    // Safari may send a POST on a keep-alive connection the server closed, and stall.
+    r.keepalive = false;
+  }
 }
 
 /** Called once per runtime (the core module's index is fixed per registry). */
@@ -57,6 +84,33 @@ function runList(r: HttpRequest, list: readonly PhaseHandler[]): number {
   return PHASE_NEXT;
 }
 
+/**
+ * The access phase with its post-access step (ngx_http_core_access_phase,
+ * ngx_http_core_post_access_phase). `satisfy all`: every handler must let the
+ * request on, the first refusal ends it. `satisfy any`: the first handler that
+ * allows (PHASE_OK) ends the phase; a refusal (401, 403, 407) is remembered
+ * and returned only when none allowed (a 401 or 407 is kept over a later 403).
+ */
+function runAccess(r: HttpRequest, list: readonly PhaseHandler[]): number {
+  const any = r.locConf.satisfy === 'any';
+  let accessCode = 0;
+  for (let i = 0; i < list.length; i++) {
+    const rc = list[i](r);
+    if (rc === PHASE_NEXT) continue;
+    if (rc === PHASE_OK) {
+      if (any) return PHASE_NEXT;
+      continue;
+    }
+    if (any && (rc === 403 || rc === 401 || rc === 407)) {
+      if (accessCode !== 401 && accessCode !== 407) accessCode = rc;
+      continue;
+    }
+    return rc;
+  }
+  if (accessCode === 403) r.log('error', 'access forbidden by rule');
+  return accessCode === 0 ? PHASE_NEXT : accessCode;
+}
+
 /** Runs the phases from `phase` on; any handler may end the run. */
 export function runPhases(r: HttpRequest, phase: Phase): void {
   for (;;) {
@@ -71,7 +125,7 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
       }
       case Phase.FindConfig: {
         r.contentHandler = null;
-        setLocation(r, r.server.findLocation(r, r.uri));
+        enterLocation(r, r.server.findLocation(r, r.uri));
         const lc = r.locConf;
         if (lc.internal && !r.internal) { finalize(r, 404); return; }
         const cl = r.req.headers['content-length'];
@@ -108,7 +162,7 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
         continue;
       }
       case Phase.Access: {
-        const rc = runList(r, main(r).access);
+        const rc = runAccess(r, main(r).access);
         if (rc === PHASE_DONE) return;
         if (rc >= 100) { finalize(r, rc); return; }
         phase = Phase.Precontent;
@@ -165,7 +219,7 @@ export function namedLocation(r: HttpRequest, name: string): void {
   r.internal = true;
   r.ctx.length = 0;
   r.contentHandler = null;
-  setLocation(r, level);
+  enterLocation(r, level);
   runPhases(r, Phase.Rewrite);
 }
 

@@ -118,6 +118,8 @@ export class HttpRequest {
   requestLength = 0;
   /** The connection may stay open after this response (cleared by errors, shutdown). */
   keepalive = true;
+  /** User-Agent's browser families (browser.ts), read on first use. */
+  browser = 0;
   /** error_page: the status the redirected response is sent with (0: as the target decides). */
   errStatus = 0;
   errorPageDone = false;

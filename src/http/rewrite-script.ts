@@ -24,7 +24,7 @@ import { statSync } from 'node:fs';
 import type { HttpConfLevel } from '../config/module.js';
 import { PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE } from './core-module.js';
 import { discardRequestBody } from './body.js';
-import { sendHeader, setLocation, setLocationHeader } from './phases.js';
+import { enterLocation, sendHeader, setLocationHeader } from './phases.js';
 import type { HttpRequest } from './request.js';
 import { EscapeType, escapeUri } from './uri.js';
 import type { ComplexValue } from './variables.js';
@@ -139,7 +139,7 @@ function runCodes(r: HttpRequest, codes: readonly Code[], e: Engine): number {
       case Op.Set: runSet(r, code); continue;
       case Op.If:
         if (!testCondition(r, code.condition, e)) continue;
-        if (code.level) setLocation(r, code.level);
+        if (code.level) enterLocation(r, code.level);
         rc = runCodes(r, code.body, e);
         break;
       case Op.Break:

@@ -274,3 +274,28 @@ test('loadConfigText names its text "inline"', () => {
   made.push(dir);
   assert.throws(() => loadConfigText('events {}\nfoo;\n', dir, builtinModules), { message: 'unknown directive "foo" in inline:2' });
 });
+
+test('allow/deny: invalid parameter (nginx\'s ngx_ptocidr refusals), not allowed in if; quirks it accepts', () => {
+  const at = (rule: string): Case => ({ conf: E + `http {\nserver {\nlocation / {\n${rule}\n}\n}\n}\n` });
+  for (const bad of ['1.2.3.4/33', '1.2.3.4/', '::1/129', '1.2.3', '255.255.255.255', '1::2::3', 'ALL', 'unix:/x', 'fe80::1%lo', '10.0.0.0/8x']) {
+    expectError(at(`deny ${bad};`), `invalid parameter "${bad}" in F/nginx.conf:5`);
+  }
+  expectError(at('if ($arg_a) {\nallow all;\n}'), '"allow" directive is not allowed here in F/nginx.conf:6');
+  for (const ok of ['allow 10..1.2;', 'deny 1.2.3.4/8;', 'allow ::ffff:1.2.3.4/96;', 'deny :1::;', 'allow unix:;', 'deny all;', 'allow 0.0.0.0/0;', 'deny ::/0;']) {
+    assert.equal(weirError(at(ok)), null, ok);
+  }
+});
+
+test('limit_except: invalid method, duplicate, what may not be inside; satisfy and keepalive_disable values', () => {
+  const at = (body: string): Case => ({ conf: E + `http {\nserver {\nlocation / {\n${body}\n}\n}\n}\n` });
+  expectError(at('limit_except GET FOO { }'), 'invalid method "FOO" in F/nginx.conf:5');
+  expectError(at('limit_except get { }\nlimit_except POST { }'), '"limit_except" directive is duplicate in F/nginx.conf:6');
+  expectError(at('limit_except GET {\nreturn 403;\n}'), '"return" directive is not allowed here in F/nginx.conf:6');
+  expectError(at('limit_except GET {\nlocation /x { }\n}'), '"location" directive is not allowed here in F/nginx.conf:6');
+  expectError({ conf: E + 'http {\nserver {\nlimit_except GET { }\n}\n}\n' }, '"limit_except" directive is not allowed here in F/nginx.conf:4');
+  expectError(at('satisfy maybe;'), 'invalid value "maybe" in F/nginx.conf:5');
+  expectError(at('satisfy ANY;\nsatisfy all;'), '"satisfy" directive is duplicate in F/nginx.conf:6');
+  expectError(at('keepalive_disable bogus;'), 'invalid value "bogus" in F/nginx.conf:5');
+  expectError(at('keepalive_disable msie6 safari none;'), 'invalid number of arguments in "keepalive_disable" directive in F/nginx.conf:5');
+  assert.equal(weirError(at('keepalive_disable MSIE6 none;\nkeepalive_disable safari;\nlimit_except GET {\nallow 127.0.0.1;\ndeny all;\naccess_log off;\n}')), null);
+});
