@@ -125,7 +125,11 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   /** Bytes of the last chunk fed to processHeader that belonged to the head. */
   headerConsumed = 0;
   invalidReason = '';
-  /** The connection may be reused: set by the protocol when the body ended cleanly. */
+  /**
+   * The connection may be reused: set by the protocol when the body ended
+   * cleanly, or in processHeader when the head says there is no body (nginx's
+   * u->keepalive: what keeps the connection of a header-only response).
+   */
   keepalive = false;
 
   readonly pc: UpstreamPeerConnection;
@@ -206,13 +210,24 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.connect();
   }
 
-  /** nginx's ngx_http_upstream_connect: a new try. */
-  private connect(): void {
-    if (this.finalized) return;
+  /**
+   * The state of a new try; a failed try before it gets its response time
+   * here, as in ngx_http_upstream_connect ($upstream_response_time across next).
+   */
+  private newTry(): UpstreamTryState {
+    const prev = this.state;
+    if (prev !== null && prev.responseTime === -1) prev.responseTime = Date.now() - this.tryStart;
     this.tryStart = Date.now();
     const state = new UpstreamTryState();
     this.state = state;
     this.states.push(state);
+    return state;
+  }
+
+  /** nginx's ngx_http_upstream_connect: a new try. */
+  private connect(): void {
+    if (this.finalized) return;
+    const state = this.newTry();
     this.pc.cached = false;
     this.pc.connection = null;
     this.pc.keepalive = false;
@@ -478,7 +493,15 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       return;
     }
     if (this.finalized) return;
-    // Even empty: a body that is already complete (Content-Length: 0, HEAD) ends here.
+    if (r.method === 'HEAD' || this.status === 204 || this.status === 304) {
+      // A header-only response is finalized once its header is sent, and no
+      // body is read (ngx_http_upstream_send_response): the connection is kept
+      // only when the protocol knew from the head that there was none.
+      if (rest.length !== 0) this.keepalive = false;
+      this.finalize(0);
+      return;
+    }
+    // Even empty: a body that is already complete (Content-Length: 0) ends here.
     state.responseLength += rest.length;
     this.protocol.inputFilter(this, rest);
   }
@@ -742,11 +765,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       this.dropConnection();
       this.pc.cached = false;
       this.requestSent = false;
-      const state = new UpstreamTryState();
-      state.addr = this.pc.address!.name;
-      this.state = state;
-      this.states.push(state);
-      this.tryStart = Date.now();
+      this.newTry().addr = this.pc.address!.name;
       this.openConnection();
       return;
     }

@@ -223,6 +223,19 @@ http {
     assert.equal(good.connections - after1, 1, 'the connection that carried extra data was not reused');
   });
 
+  test('HEAD: the header is sent and the connection closed, its body unread, as nginx', async () => {
+    await one(w, get('/k/?k=ok'));
+    const before0 = good.connections;
+    const h = await exchange(w.port, get('/k/?k=ok', '', 'HEAD'), { methods: ['HEAD'] });
+    assert.equal(h.responses[0].status, 200);
+    assert.equal(h.responses[0].headers['content-length'], '2');
+    assert.equal(h.responses[0].body.length, 0);
+    assert.equal(good.connections, before0, 'the HEAD went over the cached connection');
+    const g = await one(w, get('/k/?k=ok'));
+    assert.equal(g.body.toString(), 'ok');
+    assert.equal(good.connections - before0, 1, 'the HEAD\'s connection, its body unread, was not reused');
+  });
+
   test('a bad trailer keeps the data, logs, and the connection is not reused', async () => {
     const res = await one(w, get('/bad-trailer'));
     assert.equal(res.status, 200);

@@ -110,6 +110,18 @@ test('hanging peer with proxy_read_timeout 300ms: GET answered by the other peer
     });
 });
 
+test('a try that timed out has its response time, no header time ($upstream_*_time across next, as nginx)', async () => {
+  await scenario([{ mode: 'hang' }, { mode: 'ok' }], ([a, b]) => upstreamBlock('be', [a.addr, b.addr])
+    + server('proxy_read_timeout 300ms; add_header X-Times "$upstream_header_time|$upstream_response_time";'), async (w) => {
+    const x = await GET(w.port);
+    assert.equal(x.res?.status, 200);
+    const m = /^(-), (\d+\.\d{3})\|(\d+\.\d{3}), (-)$/.exec(x.res?.headers['x-times'] ?? '');
+    assert.ok(m, `X-Times: ${x.res?.headers['x-times']}`);
+    assert.ok(Number(m[3]) >= 0.25, `the first try lasted its read timeout: ${m[3]}`);
+    assert.ok(Number(m[2]) < 0.25, `the second try answered at once: ${m[2]}`);
+  });
+});
+
 test('single hanging peer: 504 within proxy_read_timeout', async () => {
   await scenario([{ mode: 'hang' }], ([a]) => upstreamBlock('be', [a.addr]) + server('proxy_read_timeout 300ms;'), async (w) => {
     const x = await GET(w.port);

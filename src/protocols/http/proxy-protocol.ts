@@ -165,6 +165,8 @@ export class ProxyProtocol implements UpstreamProtocol {
     }
     u.headersOut = out;
     this.reader = BodyReader.forHead(head, r.method === 'HEAD');
+    // No body to come (HEAD, 204, 304, a length of 0): reusable already, as nginx's u->keepalive.
+    if (this.reader.done) u.keepalive = !head.connectionClose;
     u.contentLength = head.contentLength >= 0 && !head.chunked ? head.contentLength : this.reader.done ? 0 : -1;
     if (r.method === 'HEAD' && head.contentLength >= 0) u.contentLength = head.contentLength;
     return 'ok';
