@@ -473,6 +473,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       return;
     }
     if (this.conf.interceptErrors && this.status >= 300 && hasErrorPage(r, this.status)) {
+      // The error page answers a 401 with the upstream's challenges (ngx_http_upstream_intercept_errors).
+      if (this.status === 401) copyHeaders(this.headersOut, 'www-authenticate', r.headersOut);
       this.keepalive = false;
       this.finalize(this.status);
       return;
@@ -890,4 +892,11 @@ function errnoText(err: NodeJS.ErrnoException | null): string {
 function hasErrorPage(r: HttpRequest, status: number): boolean {
   const pages = r.locConf.errorPages;
   return !!pages && pages.some((p) => p.codes.includes(status));
+}
+
+/** Appends the fields of `from` named `lname` to `to` (flat [name, value, ...] lists). */
+function copyHeaders(from: readonly string[], lname: string, to: string[]): void {
+  for (let i = 0; i < from.length; i += 2) {
+    if (from[i].length === lname.length && from[i].toLowerCase() === lname) to.push(from[i], from[i + 1]);
+  }
 }

@@ -50,6 +50,8 @@ const ROUTES: Array<[RegExp, Answer]> = [
   [/^\/ws101/, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'],
   [/^\/icpt\/404/, 'HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nX-Up: 1\r\n\r\nupstream 404'],
   [/^\/icpt\/500/, 'HTTP/1.1 500 Oops\r\nContent-Length: 12\r\n\r\nupstream 500'],
+  [/^\/icpt\/401/, 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="a"\r\nX-Up: 1\r\n'
+    + 'WWW-Authenticate: Bearer\r\nContent-Length: 12\r\n\r\nupstream 401'],
   [/^\/uvars/, `${H}X-Backend: b-7\r\nSet-Cookie: theme=dark; Path=/\r\nSet-Cookie: sid=abc123; HttpOnly\r\nContent-Length: 2\r\n\r\nuv`],
   [/^\/empty/, `${H}Content-Length: 0\r\n\r\n`],
   [/^\/headm/, `${H}Content-Length: 11\r\nX-H: 1\r\n\r\n`],
@@ -125,7 +127,7 @@ const SERVER_BODY = (addr: string): string => `
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
     }
-    location /icpt/ { proxy_pass http://be; proxy_intercept_errors on; error_page 404 /e404; }
+    location /icpt/ { proxy_pass http://be; proxy_intercept_errors on; error_page 401 404 /e404; }
     location /noicpt/ { proxy_pass http://be/icpt/; error_page 404 /e404; }
     location = /e404 { return 200 "intercepted page"; }
     # No temp file here: the slow-reader test checks the upstream is held (proxy-temp-file.test covers spooling).
@@ -265,6 +267,14 @@ test('proxy_intercept_errors on: error_page serves the 404; a status without err
   ({ res } = await one('/noicpt/404'));
   assert.equal(res?.status, 404);
   assert.equal(res.body.toString(), 'upstream 404');
+});
+
+test('proxy_intercept_errors: an intercepted 401 keeps every WWW-Authenticate of the upstream, and only those', async () => {
+  const { res } = await one('/icpt/401');
+  assert.equal(res?.status, 401);
+  assert.equal(res.body.toString(), 'intercepted page');
+  assert.equal(res.headers['www-authenticate'], 'Basic realm="a", Bearer');
+  assert.equal(res.headers['x-up'], undefined);
 });
 
 test('$upstream_http_NAME and $upstream_cookie_NAME in add_header and in the access log', async () => {
