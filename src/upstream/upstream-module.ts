@@ -156,7 +156,7 @@ export function peerAddress(host: string, port: number): PeerAddress {
   return { name: family === 6 ? `[${host}]:${port}` : `${host}:${port}`, host, port, family };
 }
 
-function unixAddress(path: string): PeerAddress {
+export function unixAddress(path: string): PeerAddress {
   return { name: `unix:${path}`, path, family: 0 };
 }
 

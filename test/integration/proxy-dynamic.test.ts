@@ -2,7 +2,10 @@
 // resolver, other names only through `resolver` (a stub DNS server on loopback).
 import assert from 'node:assert/strict';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'node:test';
 import { GET, startProxy } from '../helpers/proxy-harness.js';
 
@@ -61,5 +64,31 @@ test('proxy_pass with variables: an upstream block, an IP literal, a name throug
     await w.stop();
     await close(a.server);
     dns.sock.close();
+  }
+});
+
+test('proxy_pass with variables to a unix socket: `unix:PATH:URI`, Host localhost; an empty path is 502', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weir-dyn-unix-'));
+  const path = join(dir, 'app.sock');
+  const server = createServer((req, res) => res.end(`app ${req.url} host=${req.headers.host}`));
+  await new Promise<void>((r) => server.listen(path, r));
+  const w = await startProxy(`
+    server {
+      listen 127.0.0.1:%PORT%;
+      location /u/ { proxy_pass http://$arg_b; }
+    }`);
+  try {
+    const x = await GET(w.port, `/u/?b=unix:${path}:/there`);
+    assert.equal(x.res?.status, 200);
+    assert.equal(x.res?.body.toString(), 'app /there host=localhost');
+    const y = await GET(w.port, `/u/?b=unix:${path}`);
+    assert.equal(y.res?.body.toString(), `app /u/?b=unix:${path} host=localhost`, 'no URI: the request\'s own');
+    const z = await GET(w.port, '/u/?b=unix::/there');
+    assert.equal(z.res?.status, 502);
+    assert.match(await w.waitLog(/invalid host in/), /invalid host in "http:\/\/unix::\/there"/);
+  } finally {
+    await w.stop();
+    await close(server);
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -24,7 +24,9 @@ import { finalize } from '../../http/phases.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
 import { Resolver } from 'node:dns';
 import { isIP } from 'node:net';
-import { addUpstreamReference, implicitGroup, peerAddress, splitAddress, upstreamModule, type UpstreamGroup } from '../../upstream/upstream-module.js';
+import {
+  addUpstreamReference, implicitGroup, peerAddress, splitAddress, unixAddress, upstreamModule, type UpstreamGroup,
+} from '../../upstream/upstream-module.js';
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { compileNginxRegex } from '../../http/location-tree.js';
@@ -128,14 +130,13 @@ function proxy(r: HttpRequest, conf: ProxyLocConf, group: UpstreamGroup, uri: st
  */
 function resolveDynamic(r: HttpRequest, pass: ProxyPass, done: (result: { group: UpstreamGroup; uri: string } | number) => void): void {
   const url = pass.url!.evaluate(r);
-  const m = /^http:\/\/([^/?]+)(.*)$/i.exec(url);
-  if (!m) {
+  if (!/^http:\/\//i.test(url)) {
     r.log('error', `invalid URL prefix in "${url}"`);
     done(500);
     return;
   }
-  const hostPort = m[1];
-  const uri = m[2] === '' ? unchangedUri(r) : m[2];
+  const { hostPart: hostPort, uri: given } = splitUrlRest(url.slice(7));
+  const uri = given === null || given === '' ? unchangedUri(r) : given;
   (r as WithPass)[kDynamicHost] = hostPort;
   const groups = dynamicGroups.get(r.server.main)!;
   const known = groups.get(hostPort);
@@ -146,9 +147,15 @@ function resolveDynamic(r: HttpRequest, pass: ProxyPass, done: (result: { group:
     return;
   }
   const addr = splitAddress(hostPort, 80);
-  if (typeof addr === 'string' || addr.path !== undefined) {
+  if (typeof addr === 'string' || addr.path === '') {
     r.log('error', `invalid host in "${url}"`);
     done(502);
+    return;
+  }
+  if (addr.path !== undefined) {
+    const group = implicitGroup(hostPort, [unixAddress(addr.path)]);
+    groups.set(hostPort, { group, expires: 0 });
+    done({ group, uri });
     return;
   }
   if (isIP(addr.host)) {
@@ -184,7 +191,9 @@ function proxyHost(r: HttpRequest): string | undefined {
   if (!pass) return undefined;
   if (pass.group !== null) return pass.host;
   const hp = (r as WithPass)[kDynamicHost];
-  return hp === undefined ? undefined : hp.endsWith(':80') ? hp.slice(0, -3) : hp;
+  if (hp === undefined) return undefined;
+  if (hp.startsWith('unix:')) return 'localhost';
+  return hp.endsWith(':80') ? hp.slice(0, -3) : hp;
 }
 
 function proxyPort(r: HttpRequest): string | undefined {
@@ -193,6 +202,7 @@ function proxyPort(r: HttpRequest): string | undefined {
   if (pass.group !== null) return pass.port;
   const hp = (r as WithPass)[kDynamicHost];
   if (hp === undefined) return undefined;
+  if (hp.startsWith('unix:')) return '';
   const colon = hp.lastIndexOf(':');
   return colon > hp.lastIndexOf(']') && colon !== -1 ? hp.slice(colon + 1) : '80';
 }
@@ -212,6 +222,20 @@ const dynamicGroups = new WeakMap<object, Map<string, { group: UpstreamGroup; ex
 let proxyIndex = -1;
 let locationSerial = 0;
 
+/**
+ * What follows `http://`: the host part and the URI (null when there is none),
+ * as ngx_parse_url splits them: the host ends at `/` or `?`, a unix socket's
+ * path at the next `:` (`unix:/tmp/s:/uri`).
+ */
+function splitUrlRest(rest: string): { hostPart: string; uri: string | null } {
+  if (rest.startsWith('unix:')) {
+    const colon = rest.indexOf(':', 5);
+    return colon === -1 ? { hostPart: rest, uri: null } : { hostPart: rest.slice(0, colon), uri: rest.slice(colon + 1) };
+  }
+  const end = rest.search(/[/?]/);
+  return end === -1 ? { hostPart: rest, uri: null } : { hostPart: rest.slice(0, end), uri: rest.slice(end) };
+}
+
 function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   const core = cf.loc(httpCoreModule) as CoreLocConf;
   const entry = core.entry;
@@ -225,17 +249,7 @@ function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   if (/^http:\/\//i.test(text)) rest = text.slice(7);
   else if (/^https:\/\//i.test(text)) return cf.error(`https upstreams are not supported by weir yet`);
   else return cf.error(`invalid URL prefix in "${text}"`);
-  let hostPart: string;
-  let uri: string | null = null;
-  if (rest.startsWith('unix:')) {
-    const sep = rest.indexOf(':', 5);
-    hostPart = sep === -1 ? rest : rest.slice(0, sep);
-    if (sep !== -1) uri = rest.slice(sep + 1);
-  } else {
-    const slash = rest.indexOf('/');
-    hostPart = slash === -1 ? rest : rest.slice(0, slash);
-    if (slash !== -1) uri = rest.slice(slash);
-  }
+  const { hostPart, uri } = splitUrlRest(rest);
   if (uri !== null && locationIsRegex) {
     return cf.error(`"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`);
   }

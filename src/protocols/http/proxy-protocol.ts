@@ -85,7 +85,7 @@ export class ProxyProtocol implements UpstreamProtocol {
     const r = u.r;
     const t = this.t;
     const method = t.method ? t.method.evaluate(r) : r.method;
-    let head = `${method} ${this.target.uri} HTTP/${t.httpVersion}\r\n`;
+    let head = `${method} ${escapeTargetControls(this.target.uri)} HTTP/${t.httpVersion}\r\n`;
     for (const [name, value] of t.setHeaders) {
       const v = value.evaluate(r);
       if (v === '') continue;
@@ -195,6 +195,24 @@ export class ProxyProtocol implements UpstreamProtocol {
   abortRequest(): void {}
 
   finalizeRequest(): void {}
+}
+
+const TARGET_CONTROL = /[\x00-\x20\x7f]/;
+
+/**
+ * The request target as it goes on the wire: a URI from variables (`$uri` is
+ * decoded, so `%0d%0a` is a CR LF there) may hold CTLs or spaces, which would
+ * end the request line early (RELIABILITY C1; nginx sends them as they are):
+ * they go as %XX, which the upstream decodes back to what the client sent.
+ */
+function escapeTargetControls(uri: string): string {
+  if (!TARGET_CONTROL.test(uri)) return uri;
+  let out = '';
+  for (let i = 0; i < uri.length; i++) {
+    const c = uri.charCodeAt(i);
+    out += c <= 0x20 || c === 0x7f ? '%' + (c < 16 ? '0' : '') + c.toString(16).toUpperCase() : uri[i];
+  }
+  return out;
 }
 
 /** proxy_redirect applies to the URL of a Refresh header (`5; url=http://...`), as nginx does. */
