@@ -82,6 +82,7 @@ http {
       fastcgi_catch_stderr "FATAL";
     }
     location /inherit/ { fastcgi_pass 127.0.0.1:${app.port}; }
+    location /var/ { fastcgi_param DOCUMENT_URI /; fastcgi_pass $arg_b; }
     location /noheaders/ { fastcgi_param URI $uri; fastcgi_pass_request_headers off; fastcgi_pass_request_body off; fastcgi_pass app; }
     location /close/ { fastcgi_param DOCUMENT_URI /; fastcgi_pass app; }
     location /iph/ { fastcgi_param DOCUMENT_URI /; fastcgi_pass iph; fastcgi_keep_conn on; }
@@ -186,6 +187,20 @@ http {
   test('fastcgi_catch_stderr turns a matching stderr into 502', async () => {
     const res = await one(w, get('/catch'));
     assert.equal(res.status, 502);
+  });
+
+  test('fastcgi_pass with variables: an upstream block, an address; a bad one is 500, a name without resolver 502', async () => {
+    for (const b of ['app', `127.0.0.1:${app.port}`]) {
+      const res = await one(w, get(`/var/?b=${b}`));
+      assert.equal(res.status, 200, b);
+      assert.equal(JSON.parse(res.body.toString()).params.DOCUMENT_URI, '/', b);
+    }
+    assert.equal((await one(w, get('/var/?b=127.0.0.1:99999'))).status, 500);
+    assert.match(await logMatching(w.errorLog, /invalid port in upstream/), /invalid port in upstream "127\.0\.0\.1:99999"/);
+    assert.equal((await one(w, get('/var/?b=localhost'))).status, 500, 'no port and no upstream block of that name');
+    assert.match(await logMatching(w.errorLog, /no port in upstream/), /no port in upstream "localhost"/);
+    assert.equal((await one(w, get('/var/?b=backend.test:9000'))).status, 502);
+    assert.match(await logMatching(w.errorLog, /no resolver defined/), /no resolver defined to resolve backend\.test/);
   });
 
   test('Status and Location headers', async () => {

@@ -185,6 +185,7 @@ http {
     location /noretry/ { set $memcached_key /ok; memcached_pass noretry; memcached_next_upstream off; }
     location /k/ { set $memcached_key /$arg_k; memcached_pass one; }
     location /lc/ { set $memcached_key /ok; memcached_pass lc; }
+    location /var/ { set $memcached_key /ok; memcached_pass $arg_b; }
   }
 }`);
   });
@@ -221,6 +222,18 @@ http {
     const f = await one(w, get('/k/?k=ok'));
     assert.equal(f.status, 200);
     assert.equal(good.connections - after1, 1, 'the connection that carried extra data was not reused');
+  });
+
+  test('memcached_pass with variables: an upstream block or an address; unix sockets parse, a bad address is 500', async () => {
+    for (const b of ['one', `127.0.0.1:${good.port}`]) {
+      const res = await one(w, get(`/var/?b=${b}`));
+      assert.equal(res.status, 200, b);
+      assert.equal(res.body.toString(), 'ok', b);
+    }
+    assert.equal((await one(w, get('/var/?b=unix:/nonexistent/mc.sock'))).status, 502);
+    assert.match(await logMatching(w.errorLog, /connect\(\) to unix:\/nonexistent\/mc\.sock failed/), /No such file or directory/);
+    assert.equal((await one(w, get('/var/?b='))).status, 500);
+    assert.match(await logMatching(w.errorLog, /no host in upstream ""/), /no host in upstream ""/);
   });
 
   test('HEAD: the header is sent and the connection closed, its body unread, as nginx', async () => {

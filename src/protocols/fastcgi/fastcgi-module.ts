@@ -5,7 +5,8 @@
  *
  * Directive table (beyond the shared upstream ones in upstream-conf.ts,
  * all of which exist with the `fastcgi_` prefix):
- *   fastcgi_pass ADDRESS|UPSTREAM|unix:PATH ... location, if in location
+ *   fastcgi_pass ADDRESS|UPSTREAM|unix:PATH ... location, if in location; with variables,
+ *                                               found per request (resolved-upstream.ts)
  *   fastcgi_param NAME VALUE [if_not_empty] ... a level with any fastcgi_param
  *                                               replaces the parent's whole list
  *   fastcgi_index NAME ........................ appended to $fastcgi_script_name ending in /
@@ -15,8 +16,7 @@
  * Variables: $fastcgi_script_name, $fastcgi_path_info.
  *
  * Deliberate differences from nginx:
- *   - fastcgi_pass with variables, fastcgi_cache*, fastcgi_store*,
- *     fastcgi_bind are not supported ([emerg] unknown directive / error);
+ *   - fastcgi_cache*, fastcgi_store*, fastcgi_bind are not supported ([emerg] unknown directive / error);
  *   - the regex of fastcgi_split_path_info is a JavaScript RegExp (PCRE
  *     syntax differences apply: see the rewrite module).
  */
@@ -28,14 +28,15 @@ import { httpCoreModule, type ContentHandler, type CoreLocConf } from '../../htt
 import { finalize } from '../../http/phases.js';
 import type { HttpRequest } from '../../http/request.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
-import { addUpstreamReference, splitAddress, type UpstreamGroup } from '../../upstream/upstream-module.js';
+import type { UpstreamGroup } from '../../upstream/upstream-module.js';
+import { passTarget, withPassTarget, type PassTarget } from '../../upstream/resolved-upstream.js';
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { FASTCGI_DEFAULT_HIDE, FastcgiProtocol, type FastcgiParamSpec, type FastcgiRequestTemplate } from './fastcgi-protocol.js';
 
 export interface FastcgiLocConf {
   readonly upstream: UpstreamLocConf;
-  group?: UpstreamGroup;
+  target?: PassTarget;
   params?: FastcgiParamSpec[];
   index?: string;
   splitPathInfo?: RegExp | null;
@@ -81,18 +82,23 @@ const fastcgiHandler: ContentHandler = {
   name: 'fastcgi',
   handle(r: HttpRequest): void {
     const conf = confOf(r);
-    const t = template(conf);
-    const u = new Upstream(r, conf.upstream, conf.group!, new FastcgiProtocol(t), conf.poolKeys!);
-    const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked);
-    if (!hasBody) { u.start(); return; }
-    // FastCGI frames the body itself (STDIN records), so a length is never needed.
-    if (!conf.upstream.requestBuffering) { u.start(true); return; }
-    readRequestBody(r, (status) => {
-      if (status !== 0) { finalize(r, status); return; }
-      u.start();
-    });
+    withPassTarget(r, conf.target!, (group) => fastcgi(r, conf, group));
   },
 };
+
+/** Starts the upstream once the group is known. */
+function fastcgi(r: HttpRequest, conf: FastcgiLocConf, group: UpstreamGroup): void {
+  const t = template(conf);
+  const u = new Upstream(r, conf.upstream, group, new FastcgiProtocol(t), conf.poolKeys!);
+  const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked);
+  if (!hasBody) { u.start(); return; }
+  // FastCGI frames the body itself (STDIN records), so a length is never needed.
+  if (!conf.upstream.requestBuffering) { u.start(true); return; }
+  readRequestBody(r, (status) => {
+    if (status !== 0) { finalize(r, status); return; }
+    u.start();
+  });
+}
 
 /** ngx_http_fastcgi_split: script name and path info of the current URI. */
 function split(r: HttpRequest, c: FastcgiLocConf): [string, string] {
@@ -110,12 +116,10 @@ const directives: DirectiveSpec[] = [
     set(cf, d) {
       const c = loc(cf);
       const core = cf.loc(httpCoreModule) as CoreLocConf;
-      if (c.group || core.handler) return cf.duplicate();
-      const text = d.args[0];
-      if (text.includes('$')) return cf.error(`"fastcgi_pass" with variables is not supported by weir yet`);
-      const addr = splitAddress(text, 0);
-      if (typeof addr === 'string') return cf.error(addr);
-      c.group = addUpstreamReference(cf, addr.host, addr.port, 0, addr.path);
+      if (c.target || core.handler) return cf.duplicate();
+      const target = passTarget(cf, d.args[0]);
+      if (typeof target === 'string') return cf.error(target);
+      c.target = target;
       core.handler = fastcgiHandler;
     },
   },

@@ -22,11 +22,10 @@ import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue, VariableRegistry } from '../../http/variables.js';
 import { finalize } from '../../http/phases.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
-import { Resolver } from 'node:dns';
-import { isIP } from 'node:net';
 import {
-  addUpstreamReference, implicitGroup, peerAddress, splitAddress, unixAddress, upstreamModule, type UpstreamGroup,
+  addUpstreamReference, splitAddress, upstreamModule, type UpstreamGroup, type UpstreamMainConf,
 } from '../../upstream/upstream-module.js';
+import { resolveUpstream } from '../../upstream/resolved-upstream.js';
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { compileNginxRegex } from '../../http/location-tree.js';
@@ -46,6 +45,8 @@ interface ProxyPass {
   /** The location's name, for prefix replacement. */
   readonly locationName: string;
   readonly locationIsRegex: boolean;
+  /** The http block's upstreams, where an evaluated URL's host is looked for. */
+  readonly ups: UpstreamMainConf;
 }
 
 export interface ProxyLocConf {
@@ -123,10 +124,8 @@ function proxy(r: HttpRequest, conf: ProxyLocConf, group: UpstreamGroup, uri: st
 }
 
 /**
- * proxy_pass with variables: the evaluated host names an upstream block (or a
- * group known from config), or is an IP literal; any other name needs a
- * `resolver` and is looked up through it (results kept for 30 s, as nginx
- * keeps answers for their TTL).
+ * proxy_pass with variables: the URL evaluated for this request, its host
+ * found as resolved-upstream.ts says.
  */
 function resolveDynamic(r: HttpRequest, pass: ProxyPass, done: (result: { group: UpstreamGroup; uri: string } | number) => void): void {
   const url = pass.url!.evaluate(r);
@@ -138,49 +137,13 @@ function resolveDynamic(r: HttpRequest, pass: ProxyPass, done: (result: { group:
   const { hostPart: hostPort, uri: given } = splitUrlRest(url.slice(7));
   const uri = given === null || given === '' ? unchangedUri(r) : given;
   (r as WithPass)[kDynamicHost] = hostPort;
-  const groups = dynamicGroups.get(r.server.main)!;
-  const known = groups.get(hostPort);
-  const servers = r.locConf.resolver!;
-  // Names found through DNS serve only locations that have a resolver.
-  if (known && (known.expires === 0 || (servers.length > 0 && known.expires > Date.now()))) {
-    done({ group: known.group, uri });
-    return;
-  }
   const addr = splitAddress(hostPort, 80);
   if (typeof addr === 'string' || addr.path === '') {
     r.log('error', `invalid host in "${url}"`);
     done(502);
     return;
   }
-  if (addr.path !== undefined) {
-    const group = implicitGroup(hostPort, [unixAddress(addr.path)]);
-    groups.set(hostPort, { group, expires: 0 });
-    done({ group, uri });
-    return;
-  }
-  if (isIP(addr.host)) {
-    const group = implicitGroup(hostPort, [peerAddress(addr.host, addr.port)]);
-    groups.set(hostPort, { group, expires: 0 });
-    done({ group, uri });
-    return;
-  }
-  if (servers.length === 0) {
-    r.log('error', `no resolver defined to resolve ${addr.host}`);
-    done(502);
-    return;
-  }
-  const resolver = new Resolver({ timeout: r.locConf.resolverTimeout!, tries: 1 });
-  resolver.setServers(servers);
-  resolver.resolve4(addr.host, (err, addresses) => {
-    if (err || addresses.length === 0) {
-      r.log('error', `${addr.host} could not be resolved (${err ? err.code : 'no addresses'})`);
-      done(502);
-      return;
-    }
-    const group = implicitGroup(hostPort, addresses.map((a) => peerAddress(a, addr.port)));
-    groups.set(hostPort, { group, expires: Date.now() + 30_000 });
-    done({ group, uri });
-  });
+  resolveUpstream(r, pass.ups, hostPort, addr, (group) => done(typeof group === 'number' ? group : { group, uri }));
 }
 
 const kDynamicHost = Symbol('weir.proxyDynamicHost');
@@ -216,8 +179,6 @@ function clientForwardedFor(r: HttpRequest): string | undefined {
   return Array.isArray(xff) ? xff.join(', ') : xff;
 }
 
-/** Upstream groups reachable from proxy_pass with variables (by "host" or "host:port"), per http block. */
-const dynamicGroups = new WeakMap<object, Map<string, { group: UpstreamGroup; expires: number }>>();
 
 let proxyIndex = -1;
 let locationSerial = 0;
@@ -243,7 +204,10 @@ function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   const inIf = cf.ctx === Ctx.LocationIf;
   const locationIsRegex = entry?.modifier === '~' || entry?.modifier === '~*' || entry?.modifier === '@' || inIf;
   if (text.includes('$')) {
-    return { group: null, url: vars(cf).compile(text, cf.position), uri: null, host: '', port: '', locationName, locationIsRegex };
+    return {
+      group: null, url: vars(cf).compile(text, cf.position), uri: null, host: '', port: '', locationName, locationIsRegex,
+      ups: cf.main(upstreamModule),
+    };
   }
   let rest: string;
   if (/^http:\/\//i.test(text)) rest = text.slice(7);
@@ -258,7 +222,7 @@ function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   const group = addUpstreamReference(cf, addr.host, addr.port, 80, addr.path);
   const port = addr.path !== undefined ? '' : String(addr.port || 80);
   const host = addr.path !== undefined ? 'localhost' : addr.port && addr.port !== 80 ? `${addr.host}:${addr.port}` : addr.host;
-  return { group, url: null, uri, host, port, locationName, locationIsRegex };
+  return { group, url: null, uri, host, port, locationName, locationIsRegex, ups: cf.main(upstreamModule) };
 }
 
 function cookieRuleDirective(name: string, key: 'cookieDomain' | 'cookiePath', caseless: string): DirectiveSpec {
@@ -410,10 +374,6 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   postConfiguration(cf) {
     proxyIndex = cf.registry.indexOf(proxyModule);
     const main = cf.main(httpCoreModule);
-    const ups = cf.main(upstreamModule);
-    const dyn = new Map<string, { group: UpstreamGroup; expires: number }>();
-    for (const [key, g] of ups.groups) dyn.set(key, { group: g, expires: 0 });
-    dynamicGroups.set(main, dyn);
     const visit = (level: import('../../config/module.js').HttpConfLevel): void => {
       const c = level.loc[proxyIndex] as ProxyLocConf;
       c.template = compileTemplate(cf, c);

@@ -5,7 +5,8 @@
  * Upstream core driving a MemcachedProtocol.
  *
  * Directive table (nginx's list):
- *   memcached_pass ADDRESS|UPSTREAM ........ location, if in location
+ *   memcached_pass ADDRESS|UPSTREAM ........ location, if in location; with variables,
+ *                                            found per request (resolved-upstream.ts)
  *   memcached_connect_timeout, memcached_send_timeout, memcached_read_timeout (60s)
  *   memcached_buffer_size (4k), memcached_socket_keepalive
  *   memcached_next_upstream error|timeout|invalid_response|not_found|off
@@ -14,8 +15,7 @@
  * Variable: $memcached_key (empty until `set`; empty → 500 as nginx).
  *
  * Deliberate differences from nginx:
- *   - memcached_bind is not supported (an [emerg] "unknown directive");
- *   - memcached_pass with variables is not supported yet.
+ *   - memcached_bind is not supported (an [emerg] "unknown directive").
  */
 import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
@@ -27,7 +27,7 @@ import { finalize } from '../../http/phases.js';
 import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue } from '../../http/variables.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
-import { addUpstreamReference, splitAddress, type UpstreamGroup } from '../../upstream/upstream-module.js';
+import { passTarget, withPassTarget, type PassTarget } from '../../upstream/resolved-upstream.js';
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { createGetRequest, MEMCACHED_KEY_NOT_SET } from './codec.js';
@@ -35,7 +35,7 @@ import { MemcachedProtocol } from './memcached-protocol.js';
 
 export interface MemcachedLocConf {
   readonly upstream: UpstreamLocConf;
-  group?: UpstreamGroup;
+  target?: PassTarget;
   gzipFlag?: number;
   /** `$memcached_key`, compiled once per level that has memcached_pass. */
   key?: ComplexValue;
@@ -82,7 +82,7 @@ const memcachedHandler: ContentHandler = {
       bufferSize: conf.upstream.bufferSize!,
       gzipFlag: conf.gzipFlag!,
     });
-    new Upstream(r, conf.coreConf!, conf.group!, protocol, conf.poolKeys!).start();
+    withPassTarget(r, conf.target!, (group) => new Upstream(r, conf.coreConf!, group, protocol, conf.poolKeys!).start());
   },
 };
 
@@ -93,12 +93,10 @@ const directives: DirectiveSpec[] = [
     set(cf, d) {
       const c = loc(cf);
       const core = cf.loc(httpCoreModule) as CoreLocConf;
-      if (c.group || core.handler) return cf.duplicate();
-      const text = d.args[0];
-      if (text.includes('$')) return cf.error(`"memcached_pass" with variables is not supported by weir yet`);
-      const addr = splitAddress(text, 0);
-      if (typeof addr === 'string') return cf.error(addr);
-      c.group = addUpstreamReference(cf, addr.host, addr.port, 0, addr.path);
+      if (c.target || core.handler) return cf.duplicate();
+      const target = passTarget(cf, d.args[0]);
+      if (typeof target === 'string') return cf.error(target);
+      c.target = target;
       c.key = cf.main(httpCoreModule).variables.compile('$memcached_key', cf.position);
       core.handler = memcachedHandler;
     },
