@@ -11,6 +11,7 @@
  * are one lookup. The charset module (`charset`) is not applied here.
  */
 import type { CoreLocConf } from './core-module.js';
+import type { HttpRequest } from './request.js';
 
 /** The extension of a URI: after the last '.' that follows the last '/'; '' when none. */
 export function uriExtension(uri: string): string {
@@ -20,6 +21,11 @@ export function uriExtension(uri: string): string {
     if (c === 0x2f /* / */) return '';
   }
   return '';
+}
+
+/** The type a response made here gets: one already chosen, else the one of $uri. */
+export function responseContentType(r: HttpRequest): string {
+  return r.contentType ?? contentTypeFor(r.locConf, r.uri);
 }
 
 export function contentTypeFor(lc: CoreLocConf, uri: string): string {

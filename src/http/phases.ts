@@ -192,15 +192,20 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
  * `rewrite ... last` at the end of the rewrite phase is PHASE_RELOCATE instead).
  */
 export function internalRedirect(r: HttpRequest, target: string): void {
+  const parsed = parseComplexUri(target, r.server.core.mergeSlashes!);
+  if (parsed.status !== 0) { finalize(r, 400); return; }
+  internalRedirectTo(r, parsed.uri, parsed.hasArgs ? parsed.args : null);
+}
+
+/** ngx_http_internal_redirect: to `uri` as it is (decoded), with `args` when given. */
+export function internalRedirectTo(r: HttpRequest, uri: string, args: string | null): void {
   if (--r.uriChangesLeft === 0) {
-    r.log('error', `rewrite or internal redirection cycle while internally redirecting to "${target}"`);
+    r.log('error', `rewrite or internal redirection cycle while internally redirecting to "${uri}"`);
     finalize(r, 500);
     return;
   }
-  const parsed = parseComplexUri(target, r.server.core.mergeSlashes!);
-  if (parsed.status !== 0) { finalize(r, 400); return; }
-  r.uri = parsed.uri;
-  if (parsed.hasArgs) { r.args = parsed.args; r.hasArgs = true; }
+  r.uri = uri;
+  if (args !== null) { r.args = args; r.hasArgs = true; }
   r.internal = true;
   r.ctx.length = 0;
   r.captures = null;

@@ -95,6 +95,12 @@ export class HttpRequest {
   status = 0;
   /** A handler took the request (content phase started); used to detect double finalize. */
   finalized = false;
+  /**
+   * A Content-Type chosen before the content handler runs (X-Accel-Redirect
+   * keeps the upstream's): nginx's r->headers_out.content_type, which
+   * ngx_http_set_content_type leaves alone.
+   */
+  contentType: string | null = null;
   /** Extra response headers added by modules before the header is sent (add_header, sticky). */
   readonly headersOut: string[] = [];
   /** The body once read (proxy_request_buffering on), else null. */

@@ -25,6 +25,7 @@ import type { HttpConfLevel } from '../config/module.js';
 import { PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE } from './core-module.js';
 import { discardRequestBody } from './body.js';
 import { enterLocation, sendHeader, setLocationHeader } from './phases.js';
+import { responseContentType } from './mime.js';
 import type { HttpRequest } from './request.js';
 import { EscapeType, escapeUri } from './uri.js';
 import type { ComplexValue } from './variables.js';
@@ -262,28 +263,11 @@ export function sendResponse(r: HttpRequest, status: number, text: string): numb
   const sent = r.errStatus > 0 ? r.errStatus : status;
   const noBody = sent === 204 || sent === 304;
   const body = Buffer.from(text, 'latin1');
-  const headers: string[] = noBody ? [] : ['Content-Type', contentType(r)];
+  const headers: string[] = noBody ? [] : ['Content-Type', responseContentType(r)];
   if (!sendHeader(r, status, headers, noBody ? -1 : body.length)) return PHASE_DONE;
   if (noBody || r.method === 'HEAD' || body.length === 0) r.res.end();
   else r.res.end(body);
   return PHASE_DONE;
-}
-
-/** The type for $uri's extension, else default_type (ngx_http_set_content_type). */
-export function contentType(r: HttpRequest): string {
-  const lc = r.locConf;
-  const uri = r.uri;
-  for (let i = uri.length - 1; i >= 0; i--) {
-    const c = uri.charCodeAt(i);
-    if (c === 0x2f) break;
-    if (c === 0x2e) {
-      const ext = uri.slice(i + 1);
-      const t = lc.types?.get(ext) ?? lc.types?.get(ext.toLowerCase());
-      if (t !== undefined) return t;
-      break;
-    }
-  }
-  return lc.defaultType ?? 'text/plain';
 }
 
 function runSet(r: HttpRequest, code: SetCode): void {

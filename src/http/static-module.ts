@@ -34,7 +34,7 @@ import type { HttpModule } from '../config/module.js';
 import { errnoText } from '../process/errno.js';
 import { discardRequestBody } from './body.js';
 import { httpCoreModule, PHASE_DONE, type CoreLocConf, type LocationEntry, type PhaseHandler } from './core-module.js';
-import { contentTypeFor } from './mime.js';
+import { responseContentType } from './mime.js';
 import { setHttpPrefix, underPrefix } from './prefix.js';
 import { finalize, sendHeader, sendSpecial } from './phases.js';
 import { conditionalStatus, fileEtag, httpTime, ifRangeAllows, parseRange, type ByteRange } from './range.js';
@@ -179,7 +179,7 @@ function respond(r: HttpRequest, fh: FileHandle, size: number, mtime: number, he
   const h = r.req.headers;
   const etag = lc.etag ? fileEtag(mtime, size) : null;
   const lastModified = httpTime(mtime);
-  const type = contentTypeFor(lc, r.uri);
+  const type = responseContentType(r);
   const close = (): void => { fh.close().catch(() => {}); };
 
   // not_modified filter (only for a main request answered 200, as nginx).

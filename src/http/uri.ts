@@ -306,3 +306,42 @@ export function escapeUri(s: string, type: EscapeType = EscapeType.Uri): string 
   if (start < s.length) out += s.slice(start);
   return out;
 }
+
+/**
+ * ngx_http_parse_unsafe_uri: a URI from an upstream (X-Accel-Redirect) split
+ * at its `?` and unescaped; null when it could climb out of the location's
+ * root (a `..` segment, escaped or not) or holds a NUL.
+ */
+export function parseUnsafeUri(text: string): { uri: string; args: string | null } | null {
+  if (text === '' || text[0] === '?') return null;
+  const q = text.indexOf('?');
+  let uri = q === -1 ? text : text.slice(0, q);
+  if (climbsOut(uri)) return null;
+  if (uri.includes('%')) {
+    uri = unescapeAll(uri);
+    if (climbsOut(uri)) return null;
+  }
+  return { uri, args: q === -1 ? null : text.slice(q + 1) };
+}
+
+function climbsOut(path: string): boolean {
+  return path.includes('\0') || path === '..' || path.startsWith('../') || /\/\.\.(?:\/|$)/.test(path);
+}
+
+/**
+ * ngx_unescape_uri with no flags: every %XX decoded; of a bad escape nginx
+ * keeps only the byte that broke it (`%zz` is `zz`, `%az` is `z`).
+ */
+function unescapeAll(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== '%') { out += s[i]; continue; }
+    const hi = hexValue(s.charCodeAt(i + 1));
+    if (hi < 0) { i++; if (i < s.length) out += s[i]; continue; }
+    const lo = hexValue(s.charCodeAt(i + 2));
+    i += 2;
+    if (lo < 0) { if (i < s.length) out += s[i]; continue; }
+    out += String.fromCharCode(hi * 16 + lo);
+  }
+  return out;
+}

@@ -25,7 +25,8 @@ import { createReadStream } from 'node:fs';
 import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
 import { GetResult, PeerState, type BalancerRequest, type CompiledValue } from '../balancer/types.js';
 import type { ComplexValue } from '../http/variables.js';
-import { finalize as finalizeHttp, internalRedirect, namedLocation, sendHeader } from '../http/phases.js';
+import { finalize as finalizeHttp, internalRedirectTo, namedLocation, sendHeader } from '../http/phases.js';
+import { parseUnsafeUri } from '../http/uri.js';
 import { sendContinue, streamRequestBody, type BodyStream } from '../http/body.js';
 import type { HttpRequest, RequestBody } from '../http/request.js';
 import type { ConnectionOwner } from './connection.js';
@@ -82,6 +83,11 @@ export interface UpstreamProtocol {
 
 /** finalize() code: the request continues elsewhere (X-Accel-Redirect); answer nothing. */
 const HANDED_OVER = -1;
+
+/** What an X-Accel-Redirect keeps of the upstream's headers besides Content-Type (nginx's `redirect` flag). */
+const ACCEL_REDIRECT_KEPT: ReadonlySet<string> = new Set([
+  'set-cookie', 'content-disposition', 'cache-control', 'expires', 'accept-ranges',
+]);
 
 const enum Stage {
   Idle = 0,
@@ -560,18 +566,32 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   }
 
   /**
-   * X-Accel-Redirect: the upstream names where the response really comes from.
-   * The upstream is released (its body unread: the connection is not kept) and
-   * the request goes there as a GET (HEAD stays HEAD), as nginx does.
+   * X-Accel-Redirect (ngx_http_upstream_process_headers): the upstream names
+   * where the response really comes from and is released, its body unread. Its
+   * Content-Type, Set-Cookie, Content-Disposition, Cache-Control, Expires and
+   * Accept-Ranges stay with the response; a URI that could climb out of the
+   * root is 404; a named location keeps the method, a URI makes it GET.
    */
   private accelRedirect(target: string): void {
     const r = this.r;
     this.keepalive = false;
     this.finalize(HANDED_OVER);
-    if (r.method !== 'HEAD') r.req.method = 'GET';
     r.body = null;
-    if (target.startsWith('@')) namedLocation(r, target);
-    else internalRedirect(r, target);
+    const h = this.headersOut;
+    for (let i = 0; i < h.length; i += 2) {
+      const lname = h[i].toLowerCase();
+      if (lname === 'content-type') r.contentType = h[i + 1];
+      else if (ACCEL_REDIRECT_KEPT.has(lname)) r.headersOut.push(h[i], h[i + 1]);
+    }
+    if (target.startsWith('@')) { namedLocation(r, target); return; }
+    const safe = parseUnsafeUri(target);
+    if (safe === null) {
+      r.log('error', `unsafe URI "${target}" was detected`);
+      finalizeHttp(r, 404);
+      return;
+    }
+    if (r.method !== 'HEAD') r.req.method = 'GET';
+    internalRedirectTo(r, safe.uri, safe.args);
   }
 
   /** X-Accel-Limit-Rate (bytes/s, or `off`) unless ignored, else proxy_limit_rate. */

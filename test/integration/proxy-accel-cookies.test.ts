@@ -46,6 +46,46 @@ test('X-Accel-Redirect: an internal redirect to a location (as GET) or a named l
   }
 });
 
+test('X-Accel-Redirect keeps the upstream\'s Content-Type, Set-Cookie and the like, drops the rest; unsafe URIs are 404; a named location keeps the method', async () => {
+  const up = await upstream((req, res) => {
+    const target = new URL(req.url!, 'http://x').searchParams.get('to')!;
+    res.setHeader('X-Accel-Redirect', target);
+    res.setHeader('Content-Type', 'text/blah');
+    res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+    res.setHeader('Content-Disposition', 'attachment');
+    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('Expires', 'fake');
+    res.setHeader('Accept-Ranges', 'parrots');
+    res.setHeader('X-Other', 'dropped');
+    res.end();
+  });
+  const w = await startProxy(`server {
+      listen 127.0.0.1:%PORT%;
+      location /app/ { proxy_pass http://${up.addr}; }
+      location /to/ { return 200 "to $uri $args"; }
+      location @named { return 200 "named $request_method"; }
+    }`);
+  try {
+    const a = await GET(w.port, '/app/?to=/to/x%20y?q=1');
+    assert.equal(a.res?.status, 200);
+    assert.equal(a.res?.body.toString(), 'to /to/x y q=1');
+    const h = a.res!.headers;
+    assert.deepEqual([h['content-type'], h['set-cookie'], h['content-disposition'], h['cache-control'], h.expires, h['accept-ranges']],
+      ['text/blah', 'a=1, b=2', 'attachment', 'no-cache', 'fake', 'parrots']);
+    assert.equal(h['x-other'], undefined);
+    for (const bad of ['..', '../x', '/to/..', '/to/../x', '/to/.%2e', '/to/%2e%2e/x', '/to/a%00b']) {
+      const x = await GET(w.port, `/app/?to=${encodeURIComponent(bad)}`);
+      assert.equal(x.res?.status, 404, bad);
+    }
+    assert.match(await w.waitLog(/unsafe URI/), /\[error\] .*unsafe URI "\.\." was detected/);
+    const n = await request(w.port, 'POST', '/app/?to=@named', { body: 'x' });
+    assert.equal(n.res?.body.toString(), 'named POST');
+  } finally {
+    await w.stop();
+    await close(up.server);
+  }
+});
+
 test('proxy_ignore_headers X-Accel-Redirect passes the response through as is', async () => {
   const up = await startFaultUpstream({ mode: 'ok', extraHeaders: ['X-Accel-Redirect: /elsewhere'] });
   const w = await startProxy(`server {
