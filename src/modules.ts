@@ -15,6 +15,7 @@ import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
 import { mapModule } from './http/map-module.js';
 import { headersModule } from './http/headers-module.js';
+import { limitRateModule } from './http/limit-rate-module.js';
 import { accessLogModule } from './observability/access-log.js';
 import { memcachedModule } from './protocols/memcached/memcached-module.js';
 import { fastcgiModule } from './protocols/fastcgi/fastcgi-module.js';
@@ -33,6 +34,7 @@ export const builtinModules: Module[] = [
   rewriteModule,
   mapModule,
   headersModule,
+  limitRateModule,
   accessLogModule,
   memcachedModule,
   fastcgiModule,

@@ -315,9 +315,11 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   // ngx_http_send_header: a status set by error_page (or a special response) wins over any other
   if (r.errStatus > 0) status = r.errStatus;
   r.status = status;
+  // The filters see (and may replace) what modules added, as nginx's see all of r->headers_out.
+  for (let i = 0; i < r.headersOut.length; i++) headers.push(r.headersOut[i]);
+  r.responseHeaders = headers;
   const filters = r.server.main.headerFilters;
   for (let i = 0; i < filters.length; i++) filters[i](r, status, headers);
-  for (let i = 0; i < r.headersOut.length; i++) headers.push(r.headersOut[i]);
   if (lc.absoluteRedirect && ((status >= 300 && status < 400) || status === 201)) absolutizeLocation(r, headers);
   // A Server header passed from upstream (proxy_pass_header Server) replaces ours.
   let ownServer = true;
@@ -327,6 +329,10 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   const out: string[] = ownServer ? ['Server', serverToken(lc.serverTokens!)] : [];
   for (let i = 0; i < headers.length; i++) out.push(headers[i]);
   const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+  const withTrailers = r.trailers !== null && !noBody && r.method !== 'HEAD'
+    && r.req.httpVersionMinor >= 1 && lc.chunkedTransferEncoding!;
+  // Trailers need chunked framing: the length goes (ngx_http_chunked_header_filter).
+  if (withTrailers) contentLength = -1;
   if (contentLength >= 0 && !noBody) out.push('Content-Length', String(contentLength));
   const keep = keepAliveAfter(r, contentLength >= 0 || noBody || r.method === 'HEAD');
   out.push('Connection', keep ? 'keep-alive' : 'close');
@@ -339,6 +345,8 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
     res.destroy();
     return false;
   }
+  r.responseHeaders = out;
+  if (withTrailers) res.trailers = () => r.trailers!(r);
   return true;
 }
 

@@ -103,6 +103,22 @@ export class HttpRequest {
   contentType: string | null = null;
   /** Extra response headers added by modules before the header is sent (add_header, sticky). */
   readonly headersOut: string[] = [];
+  /**
+   * The response's fields as the header filters edit them, then as sent
+   * (nginx's r->headers_out, read by $sent_http_*); null before sendHeader.
+   */
+  responseHeaders: string[] | null = null;
+  /**
+   * Set by a header filter (add_trailer) when the response ends with trailer
+   * fields: makes the body chunked and is called as it ends, for the fields
+   * (nginx's expect_trailers and its trailers body filter).
+   */
+  trailers: ((r: HttpRequest) => string[]) | null = null;
+  /** $limit_rate: the client's rate in bytes/s (0: none), once set or evaluated (limit_rate, X-Accel-Limit-Rate). */
+  limitRate = 0;
+  limitRateSet = false;
+  /** The trailer fields as they are computed, then as sent ($sent_trailer_*). */
+  responseTrailers: string[] | null = null;
   /** The body once read (proxy_request_buffering on), else null. */
   body: RequestBody | null = null;
   /** Set when the request body was discarded or fully read by someone. */

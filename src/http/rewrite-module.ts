@@ -29,7 +29,7 @@ import {
   Op, runScript, type Code, type Condition, type IfCode, type Replacement, type Segment,
 } from './rewrite-script.js';
 import { toByteString } from './uri.js';
-import { BUILTIN_VARIABLE_NAMES, CHANGEABLE_BUILTINS, namedGroups } from './variables-core.js';
+import { BUILTIN_SETTERS, BUILTIN_VARIABLE_NAMES, namedGroups } from './variables-core.js';
 import { scanValue, type ComplexValue } from './variables.js';
 
 export interface RewriteLocConf {
@@ -148,10 +148,11 @@ function parseSet(cf: ConfContext, d: ConfNode): void {
   const target = d.args[0];
   if (target.length < 2 || target[0] !== '$') return cf.error(`invalid variable name "${target}"`);
   const name = target.slice(1);
-  if (BUILTIN_VARIABLE_NAMES.has(name) && !CHANGEABLE_BUILTINS.has(name)) return cf.error(`the duplicate "${name}" variable`);
+  const setter = BUILTIN_SETTERS.get(name) ?? null;
+  if (BUILTIN_VARIABLE_NAMES.has(name) && setter === null) return cf.error(`the duplicate "${name}" variable`);
   const value = compileValue(cf, d.args[1]);
-  const index = name === 'args' ? -1 : cf.main(httpCoreModule).variables.declareSettable(name);
-  codesOf(cf).push({ op: Op.Set, name, index, value });
+  const index = setter !== null ? -1 : cf.main(httpCoreModule).variables.declareSettable(name);
+  codesOf(cf).push({ op: Op.Set, name, index, setter, value });
 }
 
 /** ngx_http_rewrite_if_condition, over our tokens: `(` and `)` may stand alone or stick to the ends. */

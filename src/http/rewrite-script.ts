@@ -80,8 +80,10 @@ export interface ReturnCode {
 export interface SetCode {
   readonly op: Op.Set;
   readonly name: string;
-  /** Slot in r.variables; -1 for `$args`, which sets r.args as nginx's set_handler. */
+  /** Slot in r.variables; -1 for a built-in with a setter. */
   readonly index: number;
+  /** A built-in's set_handler (`$args`, `$limit_rate`), else null. */
+  readonly setter: ((r: HttpRequest, value: string) => void) | null;
   readonly value: ComplexValue;
 }
 
@@ -272,7 +274,7 @@ export function sendResponse(r: HttpRequest, status: number, text: string): numb
 
 function runSet(r: HttpRequest, code: SetCode): void {
   const v = code.value.evaluate(r);
-  if (code.index === -1) { r.args = v; return; }
+  if (code.setter !== null) { code.setter(r, v); return; }
   r.variables[code.index] = v;
 }
 

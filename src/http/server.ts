@@ -289,7 +289,8 @@ export class HttpServers {
     const server = match.payload;
     const uri = parseRequestUri(head.target, server.core.mergeSlashes!);
     if (uri.status !== 0) {
-      const r = new HttpRequest(req, res, conn, server, this.errorLog, head.target, '/', '', false, head.host);
+      // $uri stays empty, as nginx's r->uri when the URI did not parse
+      const r = new HttpRequest(req, res, conn, server, this.errorLog, head.target, '', '', false, head.host);
       this.track(r);
       setLocation(r, server.level);
       r.log('info', `${uri.reason} while reading client request line`);

@@ -38,6 +38,8 @@ import type { HttpModule } from '../config/module.js';
 import { NGINX_COMPAT } from '../version.js';
 import { httpCoreModule, PHASE_NEXT, type CoreMainConf, type LocationEntry } from './core-module.js';
 import type { HttpRequest } from './request.js';
+import { joinedHeader } from './header-list.js';
+import { parseSize } from '../config/units.js';
 import type { VariableGetter, VariableRegistry } from './variables.js';
 
 export const NGINX_VERSION = `${NGINX_COMPAT}.0`;
@@ -125,14 +127,8 @@ function headerName(suffix: string): string {
 export function requestHeader(r: HttpRequest, name: string): string | undefined {
   const parsed = r.req.headers[name];
   if (parsed === undefined) return undefined;
-  const raw = r.req.rawHeaders;
-  let out: string | undefined;
   const sep = name === 'cookie' ? '; ' : ', ';
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i];
-    if (k.length !== name.length || k.toLowerCase() !== name) continue;
-    out = out === undefined ? raw[i + 1] : out + sep + raw[i + 1];
-  }
+  const out = joinedHeader(r.req.rawHeaders, name, sep);
   return out ?? (Array.isArray(parsed) ? parsed.join(sep) : parsed);
 }
 
@@ -171,23 +167,14 @@ export function cookieValue(header: string, name: string): string | undefined {
   return undefined;
 }
 
-/** A response header from the serialized head (undefined until the header is sent). */
+/**
+ * $sent_http_NAME: the response's fields as the header filters have them so
+ * far, then as sent; repeats joined with ", ". Transfer-Encoding is the
+ * writer's to add, so it is read from the reply.
+ */
 export function sentHeader(r: HttpRequest, name: string): string | undefined {
-  const head = (r.res as unknown as { _header?: string | null })._header;
-  if (typeof head !== 'string') return undefined;
-  let out: string | undefined;
-  let i = head.indexOf('\r\n') + 2;
-  while (i > 1 && i < head.length) {
-    const end = head.indexOf('\r\n', i);
-    if (end === -1 || end === i) break;
-    const colon = head.indexOf(':', i);
-    if (colon > i && colon < end && colon - i === name.length && head.slice(i, colon).toLowerCase() === name) {
-      const v = head.slice(colon + 1, end).trim();
-      out = out === undefined ? v : `${out}, ${v}`;
-    }
-    i = end + 2;
-  }
-  return out;
+  if (name === 'transfer-encoding') return r.res.chunked ? 'chunked' : undefined;
+  return r.responseHeaders === null ? undefined : joinedHeader(r.responseHeaders, name);
 }
 
 function stripMapped(addr: string): string {
@@ -281,7 +268,7 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
   }],
   ['request_completion', (r) => (r.res.writableFinished ? 'OK' : '')],
   ['content_length', (r) => r.req.headers['content-length']],
-  ['content_type', (r) => r.req.headers['content-type']],
+  ['content_type', (r) => requestHeader(r, 'content-type')],
   ['status', (r) => {
     const s = r.status;
     return s < 10 ? `00${s}` : s < 100 ? `0${s}` : String(s);
@@ -296,7 +283,7 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
   ['connection_time', (r) => ((Date.now() - r.conn.startTime) / 1000).toFixed(3)],
   ['pid', () => String(process.pid)],
   ['nginx_version', () => NGINX_VERSION],
-  ['limit_rate', () => '0'],
+  ['limit_rate', (r) => String(r.limitRate)],
   ['document_root', documentRoot],
   ['realpath_root', (r) => {
     try { return realpathSync(documentRoot(r)); } catch { return undefined; }
@@ -306,12 +293,24 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
 
 export const BUILTIN_VARIABLE_NAMES: ReadonlySet<string> = new Set(BUILTIN_VARIABLES.map(([n]) => n));
 
-/** Names `set` may assign although they are built in (nginx's NGX_HTTP_VAR_CHANGEABLE ones we keep). */
-export const CHANGEABLE_BUILTINS: ReadonlySet<string> = new Set(['args', 'limit_rate']);
+/**
+ * The built-ins `set` may assign, with what assigning does (nginx's
+ * NGX_HTTP_VAR_CHANGEABLE ones with a set_handler).
+ */
+export const BUILTIN_SETTERS: ReadonlyMap<string, (r: HttpRequest, value: string) => void> = new Map([
+  ['args', (r: HttpRequest, v: string) => { r.args = v; }],
+  ['limit_rate', (r: HttpRequest, v: string) => {
+    const n = parseSize(v);
+    if (n === null) { r.log('error', `invalid $limit_rate "${v}"`); return; }
+    r.limitRate = n;
+    r.limitRateSet = true;
+  }],
+]);
 
 export const PREFIX_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]> = [
   ['http_', (r, name) => requestHeader(r, headerName(name))],
   ['sent_http_', (r, name) => sentHeader(r, headerName(name))],
+  ['sent_trailer_', (r, name) => r.responseTrailers === null ? undefined : joinedHeader(r.responseTrailers, headerName(name))],
   ['cookie_', (r, name) => {
     const h = requestHeader(r, 'cookie');
     return h === undefined ? undefined : cookieValue(h, name);

@@ -143,7 +143,7 @@ export class VariableRegistry {
     const def = this.defs.get(name);
     if (def) return { get: def.get, data: '' };
     for (const [prefix, get] of this.prefixes) {
-      if (name.startsWith(prefix) && name.length > prefix.length) return { get, data: name.slice(prefix.length) };
+      if (name.startsWith(prefix) && name.length >= prefix.length) return { get, data: name.slice(prefix.length) };
     }
     return null;
   }

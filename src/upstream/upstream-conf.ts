@@ -11,6 +11,7 @@ import type { ConfNode } from '../config/parser.js';
 import { inherit, setBitmask, setFlag, setMsec, setNumber, setSize } from '../config/slots.js';
 import { parseSize } from '../config/units.js';
 import { FT, NEXT_UPSTREAM_WORDS } from './failure.js';
+import { compileSizeValue, type SizeValue } from '../http/size-value.js';
 
 export interface UpstreamLocConf {
   connectTimeout?: number;
@@ -35,7 +36,8 @@ export interface UpstreamLocConf {
   /** Lower-case names passed although hidden by default. */
   passHeaders?: string[];
   ignoreHeaders?: number;
-  limitRate?: number;
+  /** proxy_limit_rate (bytes/s, 0: none), maybe with variables. */
+  limitRate?: SizeValue;
   socketKeepalive?: boolean;
   passRequestHeaders?: boolean;
   passRequestBody?: boolean;
@@ -101,7 +103,11 @@ export function upstreamDirectives(prefix: string, get: (cf: ConfContext) => Ups
     d('hide_header', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => { (get(cf).hideHeaders ??= []).push(n.args[0].toLowerCase()); }),
     d('pass_header', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => { (get(cf).passHeaders ??= []).push(n.args[0].toLowerCase()); }),
     d('ignore_headers', HTTP_MAIN_SRV_LOC, [1, Infinity], (cf, n) => setBitmask(cf, n, get(cf), 'ignoreHeaders', IGNORE_HEADERS)),
-    d('limit_rate', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => setSize(cf, n, get(cf), 'limitRate')),
+    d('limit_rate', HTTP_MAIN_SRV_LOC, [1, 1], (cf, n) => {
+      const c = get(cf);
+      if (c.limitRate !== undefined) return cf.duplicate();
+      c.limitRate = compileSizeValue(cf, n.args[0]);
+    }),
     d('socket_keepalive', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'socketKeepalive')),
     d('pass_request_headers', HTTP_ANY_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'passRequestHeaders')),
     d('pass_request_body', HTTP_ANY_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'passRequestBody')),

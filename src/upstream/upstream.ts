@@ -21,6 +21,7 @@
  *     proxy_max_temp_file_size, then holds the upstream by backpressure; the
  *     spool file is unlinked as soon as it is open, so none outlives weir.
  */
+import { sizeFor } from '../http/size-value.js';
 import { createReadStream } from 'node:fs';
 import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
 import { GetResult, PeerState, type BalancerRequest, type CompiledValue } from '../balancer/types.js';
@@ -485,6 +486,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       this.finalize(this.status);
       return;
     }
+    // Before X-Accel-Redirect: the rate stays with the request wherever it goes, as nginx's limit_rate_set.
+    this.acceptLimitRate();
     if (this.xAccelRedirect !== null && !(this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Redirect'])) {
       this.accelRedirect(this.xAccelRedirect);
       return;
@@ -492,7 +495,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     if (this.status === 101) { this.startTunnel(rest); return; }
     this.stage = Stage.ReadingBody;
     this.bufferBudget = this.buffering() ? this.conf.buffers!.num * this.conf.buffers!.size : 0;
-    this.rateLimit = this.limitRate();
+    this.rateLimit = sizeFor(r, this.conf.limitRate);
     this.rateStart = Date.now();
     this.protocol.inputFilterInit(this);
     this.headerSentToClient = true;
@@ -594,14 +597,16 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     internalRedirectTo(r, safe.uri, safe.args);
   }
 
-  /** X-Accel-Limit-Rate (bytes/s, or `off`) unless ignored, else proxy_limit_rate. */
-  private limitRate(): number {
+  /**
+   * X-Accel-Limit-Rate (bytes/s), unless ignored: the client's rate for this
+   * request ($limit_rate), as ngx_http_upstream_process_limit_rate; a value
+   * that is not a number changes nothing.
+   */
+  private acceptLimitRate(): void {
     const h = this.xAccelLimitRate;
-    if (h !== null && !(this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Limit-Rate'])) {
-      if (h.toLowerCase() === 'off') return 0;
-      if (/^[0-9]+$/.test(h)) return Number(h);
-    }
-    return this.conf.limitRate!;
+    if (h === null || (this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Limit-Rate']) || !/^[0-9]{1,15}$/.test(h)) return;
+    this.r.limitRate = Number(h);
+    this.r.limitRateSet = true;
   }
 
   /** proxy_buffering, unless the upstream said `X-Accel-Buffering: no|yes` (and it is not ignored). */
@@ -686,7 +691,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   private spool: ResponseSpool | null = null;
   private spoolFull = false;
 
-  /** proxy_limit_rate / X-Accel-Limit-Rate in bytes per second (0: none). */
+  /** proxy_limit_rate: how fast the upstream is read, in bytes per second (0: none). */
   private rateLimit = 0;
   private rateStart = 0;
   private rateBytes = 0;

@@ -102,25 +102,33 @@ test('proxy_ignore_headers X-Accel-Redirect passes the response through as is', 
   }
 });
 
-test('proxy_limit_rate and X-Accel-Limit-Rate bound how fast the upstream is read', async () => {
+test('proxy_limit_rate bounds how fast the upstream is read, X-Accel-Limit-Rate how fast the client is written', async () => {
   const big = 'x'.repeat(60_000);
   const up = await upstream((req, res) => {
-    if (req.url === '/accel') res.setHeader('X-Accel-Limit-Rate', '60000');
+    if (req.url === '/accel') res.setHeader('X-Accel-Limit-Rate', '30000');
     res.end(big);
   });
   const w = await startProxy(`server {
       listen 127.0.0.1:%PORT%;
       location / { proxy_pass http://${up.addr}; proxy_limit_rate 100k; }
       location /accel { proxy_pass http://${up.addr}; }
+      location /var { proxy_pass http://${up.addr}; proxy_limit_rate $arg_r; }
     }`);
   try {
-    // 60 KB at 100 KiB/s takes about 0.6 s; at 60000 B/s about 1 s.
+    // 60 KB read at 100 KiB/s takes about 0.6 s; written at 30000 B/s (the first second's worth at once) about 1 s.
     const a = await GET(w.port, '/', { idleMs: 1500 });
     assert.equal(a.res?.body.length, big.length);
     assert.ok(a.elapsed >= 400, `limited: ${a.elapsed} ms`);
     const b = await GET(w.port, '/accel', { idleMs: 1500 });
     assert.equal(b.res?.body.length, big.length);
     assert.ok(b.elapsed >= 700, `limited by the header: ${b.elapsed} ms`);
+    // proxy_limit_rate with variables (nginx 1.27.0+), evaluated per request.
+    const c = await GET(w.port, '/var?r=100k', { idleMs: 1500 });
+    assert.equal(c.res?.body.length, big.length);
+    assert.ok(c.elapsed >= 400, `limited by $arg_r: ${c.elapsed} ms`);
+    const d = await GET(w.port, '/var?r=0', { idleMs: 1500 });
+    assert.equal(d.res?.body.length, big.length);
+    assert.ok(d.elapsed < 400, `unlimited: ${d.elapsed} ms`);
   } finally {
     await w.stop();
     await close(up.server);

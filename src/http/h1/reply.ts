@@ -14,6 +14,8 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { IncomingRequest } from './incoming.js';
+import { headerIndex } from '../header-list.js';
+import { RatePacer } from './rate-pacer.js';
 
 /** What the connection does when a reply is over (see H1Connection). */
 export interface ReplyOwner {
@@ -50,9 +52,15 @@ export class ServerReply extends EventEmitter {
   headerLength = 0;
   /** The connection closes after this reply (Connection: close sent, or close-delimited body). */
   last = false;
+  /** Called as a chunked body ends, for its trailer fields (flat, as headers). */
+  trailers: (() => readonly string[]) | null = null;
 
   private head: string | null = null;
-  private chunked = false;
+  private chunkedBody = false;
+  /** limit_rate, when the response has one. */
+  private pacer: RatePacer | null = null;
+  /** end() came while the pacer held bytes: the reply ends once they went. */
+  private endHeld = false;
   private hasBody: boolean;
   private corked = false;
 
@@ -61,6 +69,11 @@ export class ServerReply extends EventEmitter {
     this.shouldKeepAlive = keepAlive;
     this.useChunkedEncodingByDefault = req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
     this.hasBody = req.method !== 'HEAD';
+  }
+
+  /** The body goes in chunks ($sent_http_transfer_encoding). */
+  get chunked(): boolean {
+    return this.chunkedBody;
   }
 
   /** Writable's flag (Readable#pipe reads it). */
@@ -88,7 +101,7 @@ export class ServerReply extends EventEmitter {
       return this;
     }
     let head = `HTTP/1.1 ${status} ${reason ?? ''}\r\n`;
-    let dated = hasField(headers, 'date');
+    let dated = headerIndex(headers, 'date') !== -1;
     let length = false;
     let te = false;
     for (let i = 0; i < headers.length; i += 2) {
@@ -104,17 +117,22 @@ export class ServerReply extends EventEmitter {
           if (name.toLowerCase() === 'content-length') length = true;
           break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') { te = true; this.chunked = this.hasBody && /\bchunked\b/i.test(value); }
+          if (name.toLowerCase() === 'transfer-encoding') { te = true; this.chunkedBody = this.hasBody && /\bchunked\b/i.test(value); }
           break;
       }
     }
     if (!dated) head += `Date: ${httpDate()}\r\n`;
     if (!length && !te && this.hasBody) {
-      if (this.useChunkedEncodingByDefault) { head += 'Transfer-Encoding: chunked\r\n'; this.chunked = true; } else this.last = true;
+      if (this.useChunkedEncodingByDefault) { head += 'Transfer-Encoding: chunked\r\n'; this.chunkedBody = true; } else this.last = true;
     }
     this.head = head + CRLF;
     this.headerLength = this.head.length;
     return this;
+  }
+
+  /** Paces the body to `rate` bytes/s after its first `after` bytes (limit_rate, see RatePacer). */
+  limitRate(rate: number, after: number, startMs: number): void {
+    this.pacer = new RatePacer(rate, after, startMs, () => this.releaseHeld());
   }
 
   /** Sends the head now (a response cut short still shows its status). */
@@ -134,10 +152,30 @@ export class ServerReply extends EventEmitter {
     if (!this.hasBody) return true;
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     if (size === 0) return socket.writableLength < socket.writableHighWaterMark;
-    if (!this.chunked) return socket.write(chunk);
+    if (this.pacer === null) return this.writeFramed(chunk, size);
+    const now = this.pacer.admit(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    const more = now === null || this.writeFramed(now, now.length);
+    return more && !this.pacer.holding;
+  }
+
+  private writeFramed(chunk: Buffer | string, size: number): boolean {
+    const socket = this.socket;
+    if (!this.chunkedBody) return socket.write(chunk);
     socket.write(size.toString(16) + CRLF, 'latin1');
     socket.write(chunk);
     return socket.write(CRLF, 'latin1');
+  }
+
+  /** The pacer lets held bytes go: send them, then end or ask for more. */
+  private releaseHeld(): void {
+    if (this.destroyed || this.pacer === null) return;
+    this.cork();
+    const parts = this.pacer.take();
+    for (let i = 0; i < parts.length; i++) this.writeFramed(parts[i], parts[i].length);
+    if (this.pacer.holding) return;
+    if (this.endHeld) this.finishEnd();
+    // Else the sender waits for 'drain'; the socket's own backpressure, if any, ends with its 'drain'.
+    else if (!this.socket.writableNeedDrain) this.emit('drain');
   }
 
   end(chunk?: Buffer | string): this {
@@ -148,9 +186,15 @@ export class ServerReply extends EventEmitter {
     const socket = this.socket;
     this.cork();
     if (this.head !== null) { socket.write(this.head, 'latin1'); this.head = null; }
-    // The callback runs once the kernel took every byte: nginx's "request finalized".
-    socket.write(this.chunked ? LAST_CHUNK : '', 'latin1', (err) => { if (!err) this.finished(); });
+    if (this.pacer !== null && this.pacer.holding) { this.endHeld = true; return this; }
+    this.finishEnd();
     return this;
+  }
+
+  private finishEnd(): void {
+    // The callback runs once the kernel took every byte: nginx's "request finalized".
+    const tail = !this.chunkedBody ? '' : this.trailers === null ? LAST_CHUNK : lastChunk(this.trailers());
+    this.socket.write(tail, 'latin1', (err) => { if (!err) this.finished(); });
   }
 
   /** 100 Continue, before any response (Expect: 100-continue). */
@@ -170,18 +214,21 @@ export class ServerReply extends EventEmitter {
   destroy(): this {
     if (this.destroyed) return this;
     this.destroyed = true;
+    this.pacer?.stop();
     this.socket.destroy();
     return this;
   }
 
   /** The client connection went away, or the reply was destroyed, before 'finish'. */
   aborted(): void {
+    this.pacer?.stop();
     if (this.writableFinished) return;
     this.destroyed = true;
     this.emit('close');
   }
 
   private finished(): void {
+    this.pacer?.stop();
     if (this.writableFinished || this.destroyed) return;
     this.writableFinished = true;
     this.emit('finish');
@@ -204,11 +251,11 @@ export class ServerReply extends EventEmitter {
   }
 }
 
-function hasField(headers: readonly string[], lname: string): boolean {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].length === lname.length && headers[i].toLowerCase() === lname) return true;
-  }
-  return false;
+/** The last chunk, with trailer fields. */
+function lastChunk(fields: readonly string[]): string {
+  let out = '0\r\n';
+  for (let i = 0; i < fields.length; i += 2) out += fields[i] + ': ' + fields[i + 1] + CRLF;
+  return out + CRLF;
 }
 
 function uncork(reply: ServerReply): void {

@@ -15,6 +15,7 @@
  *   - fastcgi_catch_stderr is applied while the header is read (as nginx);
  *     the reason in the core's log line names the matched string.
  */
+import { markUniqueField } from '../../upstream/unique-headers.js';
 import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue } from '../../http/variables.js';
 import type { Upstream, UpstreamProtocol } from '../../upstream/upstream.js';
@@ -145,9 +146,16 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
     const out: string[] = [];
     const hide = this.t.hide;
     let length = -1;
+    let unique = 0;
     for (let i = 0; i < h.headers.length; i++) {
       const { name, value } = h.headers[i];
       const lname = name.toLowerCase();
+      const seen = markUniqueField(this.u!.r, unique, lname, `${name}: ${value}`, () => {
+        const first = h.headers.find((f) => f.name.toLowerCase() === lname)!;
+        return `${first.name}: ${first.value}`;
+      });
+      if (seen === -1) continue;
+      unique = seen;
       if (lname === 'content-length') {
         const n = /^[0-9]{1,15}$/.test(value) ? Number(value) : -1;
         if (n >= 0) length = n;

@@ -30,7 +30,7 @@ import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { compileNginxRegex } from '../../http/location-tree.js';
 import { invalidCookieFlag, type CookieFlagsRule, type CookieRewriteRule } from './cookie-rewrite.js';
-import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
+import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, upstreamField, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
 
 interface ProxyPass {
   /** Static target: the group; null when the URL has variables. */
@@ -337,9 +337,7 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
     v.definePrefix('upstream_http_', (r, name) => {
       const head = lastUpstreamHead(r);
       if (!head) return undefined;
-      const lname = name.toLowerCase().replace(/_/g, '-');
-      const i = head.lowerNames.indexOf(lname);
-      return i === -1 ? undefined : head.values[i];
+      return upstreamField(head, name.toLowerCase().replace(/_/g, '-'));
     });
     v.definePrefix('upstream_trailer_', (r, name) => lastUpstreamTrailer(r, name.toLowerCase().replace(/_/g, '-')));
     v.definePrefix('upstream_cookie_', (r, name) => {

@@ -17,6 +17,7 @@ import { BodyReader } from './body-framing.js';
 import { ResponseHeadParser, type ResponseHead } from './response-parser.js';
 import { escapeUri, EscapeType } from '../../http/uri.js';
 import { rewriteSetCookie, type CookieRewriter } from './cookie-rewrite.js';
+import { isUniqueUpstreamField, markUniqueField } from '../../upstream/unique-headers.js';
 
 /** Compiled per location at config time. */
 export interface ProxyRequestTemplate {
@@ -66,6 +67,26 @@ const kUpstreamTrailers = Symbol('weir.upstreamTrailers');
 /** The last upstream response head of the request ($upstream_http_NAME). */
 export function lastUpstreamHead(r: HttpRequest): ResponseHead | undefined {
   return (r as WithHead)[kUpstreamHead];
+}
+
+/**
+ * $upstream_http_NAME of a head: repeats joined with ", ", as nginx 1.23+;
+ * a field that may appear once gives its first value (repeats were ignored).
+ */
+export function upstreamField(head: ResponseHead, lname: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < head.lowerNames.length; i++) {
+    if (head.lowerNames[i] !== lname) continue;
+    if (out === undefined) { out = head.values[i]; if (isUniqueUpstreamField(lname)) break; }
+    else out += ', ' + head.values[i];
+  }
+  return out;
+}
+
+/** "Name: value" of the first field named `lname`. */
+function firstField(head: ResponseHead, lname: string): string {
+  const i = head.lowerNames.indexOf(lname);
+  return `${head.names[i]}: ${head.values[i]}`;
 }
 
 export function lastUpstreamTrailer(r: HttpRequest, lname: string): string | undefined {
@@ -149,8 +170,12 @@ export class ProxyProtocol implements UpstreamProtocol {
     const hidden = this.t.hideResponseHeaders;
     const out: string[] = [];
     const tokens = head.connectionTokens;
+    let unique = 0;
     for (let i = 0; i < head.names.length; i++) {
       const lname = head.lowerNames[i];
+      const seen = markUniqueField(r, unique, lname, `${head.names[i]}: ${head.values[i]}`, () => firstField(head, lname));
+      if (seen === -1) continue;
+      unique = seen;
       if (lname === 'x-accel-buffering') u.xAccelBuffering = head.values[i].toLowerCase();
       else if (lname === 'x-accel-redirect') u.xAccelRedirect = head.values[i];
       else if (lname === 'x-accel-limit-rate') u.xAccelLimitRate = head.values[i];
