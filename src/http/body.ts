@@ -361,19 +361,48 @@ abstract class Reader {
 }
 
 class StreamReader extends Reader implements BodyStream {
+  /** What $request_body shows: the body while it fits in client_body_buffer_size, as nginx's buffers keep it. */
+  private kept: Buffer[] | null = [];
+  private keptSize = 0;
+
   constructor(r: HttpRequest, private readonly sink: BodySink) {
     super(r);
   }
 
+  /** Pieces decoded in this tick, sent on as one (nginx forwards a read's worth as one buffer, one chunk). */
+  private pending: Buffer[] = [];
+
+  override start(): void {
+    super.start();
+    // The preread body goes out with the request head, as nginx sends them in one chain.
+    this.r.req.takeHeld();
+    this.flushPending();
+  }
+
   protected chunk(chunk: Buffer): void {
-    if (!this.sink.write(chunk)) this.hold();
+    if (this.kept !== null) {
+      this.keptSize += chunk.length;
+      if (this.keptSize <= this.r.locConf.clientBodyBufferSize!) this.kept.push(chunk);
+      else this.kept = null;
+    }
+    if (this.pending.push(chunk) === 1) queueMicrotask(() => this.flushPending());
+  }
+
+  private flushPending(): void {
+    const p = this.pending;
+    if (p.length === 0) return;
+    this.pending = [];
+    if (!this.sink.write(p.length === 1 ? p[0] : Buffer.concat(p))) this.hold();
   }
 
   protected complete(): void {
+    this.flushPending();
+    if (this.kept !== null) this.r.streamedBody = this.kept;
     this.sink.end();
   }
 
   protected failed(status: number): void {
+    this.pending = [];
     this.sink.error(status);
   }
 
@@ -382,6 +411,7 @@ class StreamReader extends Reader implements BodyStream {
   }
 
   abort(): void {
+    this.pending = [];
     // The caller decided to stop: no error() callback; the unread rest closes the connection.
     this.fail(0);
   }

@@ -121,6 +121,8 @@ export class HttpRequest {
   responseTrailers: string[] | null = null;
   /** The body once read (proxy_request_buffering on), else null. */
   body: RequestBody | null = null;
+  /** A body streamed on (request buffering off) that fit in client_body_buffer_size: $request_body's. */
+  streamedBody: Buffer[] | null = null;
   /** Set when the request body was discarded or fully read by someone. */
   bodyHandled = false;
   /** Expect: 100-continue was answered or judged (nginx's expect_tested). */

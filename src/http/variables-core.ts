@@ -257,8 +257,9 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
   ['request_time', (r) => r.requestTime()],
   ['request_body', (r) => {
     const b = r.body;
-    if (!b || b.file !== null) return undefined;
-    return b.buffers.length === 1 ? b.buffers[0].toString('latin1') : Buffer.concat(b.buffers).toString('latin1');
+    const buffers = b !== null ? (b.file === null ? b.buffers : null) : r.streamedBody;
+    if (buffers === null) return undefined;
+    return buffers.length === 1 ? buffers[0].toString('latin1') : Buffer.concat(buffers).toString('latin1');
   }],
   ['request_body_file', (r) => r.body?.file ?? undefined],
   ['request_id', (r) => {

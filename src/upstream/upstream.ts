@@ -299,10 +299,12 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     }
     const memoryOnly = !this.streamBody && !(body && body.file !== null);
     if (memoryOnly) { ok = this.endBody(socket); this.requestComplete = true; }
+    // Started while corked: the body bytes already here leave with the head.
+    if (this.streamBody) this.sendStreamedBody();
     socket.uncork();
     this.requestSent = true;
     if (body && body.file !== null) { this.sendFileBody(body.file); return; }
-    if (this.streamBody) { this.sendStreamedBody(); return; }
+    if (this.streamBody) return;
     if (!ok) { this.armTimer(Stage.Sending, this.conf.sendTimeout!); return; }
     this.requestWritten();
   }
@@ -311,15 +313,19 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   private writeBody(socket: UpstreamConnection['socket'], chunk: Buffer): boolean {
     this.state!.bytesSent += chunk.length;
     const frame = this.protocol.frameBody;
+    if (!frame && !this.chunkBody) return socket.write(chunk);
+    // A frame's pieces leave in one write: a peer may read a record's header without its content otherwise.
+    socket.cork();
+    let ok = true;
     if (frame) {
-      let ok = true;
       for (const piece of frame.call(this.protocol, chunk)) ok = socket.write(piece);
-      return ok;
+    } else {
+      socket.write(`${chunk.length.toString(16)}\r\n`);
+      socket.write(chunk);
+      ok = socket.write('\r\n');
     }
-    if (!this.chunkBody) return socket.write(chunk);
-    socket.write(`${chunk.length.toString(16)}\r\n`);
-    socket.write(chunk);
-    return socket.write('\r\n');
+    socket.uncork();
+    return ok;
   }
 
   /** The end of the body: the protocol's terminator, or the last chunk. */

@@ -2,7 +2,7 @@
 // is contacted; off, the application gets BEGIN_REQUEST/PARAMS at once and the
 // body as STDIN records while the client is still sending it.
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import test from 'node:test';
 import { response, startFakeFastcgi } from '../helpers/fake-fastcgi.js';
 import { exchange, get, startWeir } from '../helpers/raw-http.js';
@@ -63,5 +63,37 @@ test('X-Accel-Redirect from a FastCGI application redirects internally', async (
   } finally {
     await w.stop();
     await app.close();
+  }
+});
+
+test('fastcgi_request_buffering off: each STDIN record leaves whole (header, content and padding in one write)', async () => {
+  // A raw application: every read must hold whole records, as nginx-tests' backends expect.
+  const reads: Buffer[] = [];
+  const app = createServer((s) => {
+    s.on('data', (d) => {
+      reads.push(d);
+      if (d.includes(Buffer.from([1, 5, 0, 1, 0, 0]))) s.end(response('Content-Type: text/plain\r\n', 'ok'));
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  const port = (app.address() as { port: number }).port;
+  const w = await startWeir(`http { access_log off; server { listen 127.0.0.1:%PORT%;
+    location / { fastcgi_pass 127.0.0.1:${port}; fastcgi_request_buffering off; } } }`);
+  try {
+    const answer = await upload(w.port, ['first-', 'second-', 'third'], 150);
+    assert.match(answer, /^HTTP\/1\.1 200 OK/);
+    assert.ok(reads.length >= 3, `the parts came apart: ${reads.length} reads`);
+    for (const d of reads) {
+      let at = 0;
+      while (at < d.length) {
+        assert.ok(d.length - at >= 8, 'a record header split from its read');
+        at += 8 + d.readUInt16BE(at + 4) + d[at + 6];
+      }
+      assert.equal(at, d.length, 'a record split across reads');
+    }
+  } finally {
+    await w.stop();
+    await new Promise((r) => app.close(r));
   }
 });

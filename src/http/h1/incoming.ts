@@ -135,14 +135,23 @@ export class IncomingRequest extends EventEmitter {
   /** @internal Delivers held bytes and the end, while flowing. */
   flushHeld(): void {
     this.flushScheduled = false;
+    this.takeHeld();
+    if (this.flowing && this.held === null && this.ended && !this.endEmitted) {
+      this.endEmitted = true;
+      this.emit('end');
+    }
+  }
+
+  /**
+   * Hands on now, while flowing, the body bytes already received and held
+   * (nginx's preread), so they leave with whatever the reader is writing in
+   * this tick; the end still comes as usual, later.
+   */
+  takeHeld(): void {
     while (this.flowing && this.held !== null) {
       const chunk = this.held.shift()!;
       if (this.held.length === 0) this.held = null;
       this.emit('data', chunk);
-    }
-    if (this.flowing && this.held === null && this.ended && !this.endEmitted) {
-      this.endEmitted = true;
-      this.emit('end');
     }
   }
 
