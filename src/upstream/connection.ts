@@ -8,6 +8,7 @@
  * assignment, not listener churn per request (undici does the same with its
  * socket "parser" slot).
  */
+import type { LocalAddress } from './local-address.js';
 import { Socket } from 'node:net';
 import type { PeerAddress } from '../balancer/types.js';
 
@@ -44,14 +45,15 @@ export class UpstreamConnection {
   }
 
   /** Starts connecting to an address; the owner learns the outcome via onConnect/onError. */
-  static connect(address: PeerAddress, onConnect: (conn: UpstreamConnection) => void): UpstreamConnection {
+  static connect(address: PeerAddress, local: LocalAddress | null, onConnect: (conn: UpstreamConnection) => void): UpstreamConnection {
     const socket = new Socket();
     const conn = new UpstreamConnection(socket, address);
     socket.once('connect', () => onConnect(conn));
     // A request head is one write: Nagle would only delay it behind the peer's ACK.
     socket.setNoDelay(true);
     if (address.path !== undefined) socket.connect({ path: address.path });
-    else socket.connect({ host: address.host!, port: address.port! });
+    else if (local === null) socket.connect({ host: address.host!, port: address.port! });
+    else socket.connect({ host: address.host!, port: address.port!, localAddress: local.address, localPort: local.port || undefined });
     return conn;
   }
 

@@ -12,6 +12,7 @@ import { inherit, setBitmask, setFlag, setMsec, setNumber, setSize } from '../co
 import { parseSize } from '../config/units.js';
 import { FT, NEXT_UPSTREAM_WORDS } from './failure.js';
 import { compileSizeValue, type SizeValue } from '../http/size-value.js';
+import { setBind, type LocalBind } from './local-address.js';
 
 export interface UpstreamLocConf {
   connectTimeout?: number;
@@ -39,6 +40,8 @@ export interface UpstreamLocConf {
   /** proxy_limit_rate (bytes/s, 0: none), maybe with variables. */
   limitRate?: SizeValue;
   socketKeepalive?: boolean;
+  /** *_bind: the local address of upstream connections (null: off). */
+  bind?: LocalBind;
   passRequestHeaders?: boolean;
   passRequestBody?: boolean;
 }
@@ -109,6 +112,7 @@ export function upstreamDirectives(prefix: string, get: (cf: ConfContext) => Ups
       c.limitRate = compileSizeValue(cf, n.args[0]);
     }),
     d('socket_keepalive', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'socketKeepalive')),
+    d('bind', HTTP_MAIN_SRV_LOC, [1, 2], (cf, n) => setBind(cf, n, get(cf))),
     d('pass_request_headers', HTTP_ANY_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'passRequestHeaders')),
     d('pass_request_body', HTTP_ANY_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'passRequestBody')),
   ];
@@ -141,6 +145,7 @@ export function mergeUpstreamConf(p: UpstreamLocConf, c: UpstreamLocConf, defaul
   inherit(c, p, 'ignoreHeaders', 0);
   inherit(c, p, 'limitRate', 0);
   inherit(c, p, 'socketKeepalive', false);
+  if (c.bind === undefined) c.bind = p.bind ?? null;
   inherit(c, p, 'passRequestHeaders', true);
   inherit(c, p, 'passRequestBody', true);
   // `off` alone means no retries at all.

@@ -21,6 +21,7 @@
  *     proxy_max_temp_file_size, then holds the upstream by backpressure; the
  *     spool file is unlinked as soon as it is open, so none outlives weir.
  */
+import { localAddressFor, type LocalAddress } from './local-address.js';
 import { sizeFor } from '../http/size-value.js';
 import { createReadStream } from 'node:fs';
 import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
@@ -262,7 +263,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   private openConnection(): void {
     this.stage = Stage.Connecting;
     this.group.cache?.noteConnect();
-    const conn = UpstreamConnection.connect(this.pc.address!, () => this.onConnected());
+    if (this.local === undefined) this.local = localAddressFor(this.r, this.conf.bind);
+    const conn = UpstreamConnection.connect(this.pc.address!, this.local, () => this.onConnected());
     conn.owner = this;
     this.conn = conn;
     this.pc.connection = conn;
@@ -697,6 +699,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   private spool: ResponseSpool | null = null;
   private spoolFull = false;
 
+  /** *_bind for this request, evaluated at the first connect (undefined until then). */
+  private local: LocalAddress | null | undefined = undefined;
   /** proxy_limit_rate: how fast the upstream is read, in bytes per second (0: none). */
   private rateLimit = 0;
   private rateStart = 0;

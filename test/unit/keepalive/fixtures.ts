@@ -48,7 +48,7 @@ export async function startPeer(): Promise<TestPeer> {
   const address: PeerAddress = { name: `127.0.0.1:${port}`, host: '127.0.0.1', port, family: 4 };
 
   const connect = (): Promise<Pair> => new Promise((resolve, reject) => {
-    const conn = UpstreamConnection.connect(address, (c) => {
+    const conn = UpstreamConnection.connect(address, null, (c) => {
       const local = c.socket.localPort!;
       const s = early.get(local);
       if (s) { early.delete(local); resolve({ conn: c, remote: s }); } else waiting.set(local, (r) => resolve({ conn: c, remote: r }));
