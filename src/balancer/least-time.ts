@@ -7,7 +7,7 @@
  * as is) of the time to the response header and to its last byte, fed only by successful tries
  * that reached the header. The estimate for a peer is
  *   rt = the average for the mode, halved once per (fail_timeout + 1 s) since the peer was last
- *        checked (so slow peers get a chance again), raised to the in-flight average with
+ *        checked (in whole seconds, as nginx's ngx_time()) (so slow peers get a chance again), raised to the in-flight average with
  *        `inflight`, capped at 5000 ms, else rounded up to the next 20 ms band;
  *   eta = rt * (1 + conns)
  * and the peer with the least eta relative to weight wins; ties go to smooth weighted round
@@ -69,9 +69,11 @@ export function responseTimeAverage(avg: number, sample: number): number {
 /** ngx_http_upstream_least_time_eta: the estimated time for the peer to finish its work. */
 export function leastTimeEta(mode: LeastTimeMode, peer: RoundRobinPeer, now: number): number {
   let rt = mode === 'header' ? peer.headerTime : peer.responseTime;
-  const since = now - peer.checked;
-  if (since > peer.failTimeout) {
-    const halvings = Math.floor(since / (peer.failTimeout + 1000));
+  // In whole seconds, as nginx's ngx_time(): the second boundaries crossed since the check count.
+  const since = Math.floor(now / 1000) - Math.floor(peer.checked / 1000);
+  const failTimeout = Math.floor(peer.failTimeout / 1000);
+  if (since > failTimeout) {
+    const halvings = Math.floor(since / (failTimeout + 1));
     rt = halvings >= 31 ? 0 : Math.floor(rt / 2 ** halvings);
   }
   if (peer.inflightReqs > 0 && peer.inflightTime > rt) rt = peer.inflightTime;

@@ -12,8 +12,11 @@
  * `combined` is predefined. Lines are byte strings (one char per byte, as $uri),
  * written as latin1; config literals are converted to their UTF-8 bytes.
  *
- * Files: one sink (a WriteStream, O_APPEND) per path per http block, shared by
- * every access_log naming it; writes never block the event loop. `buffer=size`
+ * Files: one sink (an O_APPEND descriptor) per path per http block, shared by
+ * every access_log naming it. A line is written with one write(2) as the
+ * request is logged, as nginx writes it: it is in the file before the
+ * connection closes or the next request on it starts (tools and tests that
+ * read the log after a response rely on that). `buffer=size`
  * holds lines until the buffer would overflow, `flush=time` writes them at the
  * latest after that time (an unref'd timer). USR1 (reopenHooks) flushes and
  * reopens every sink; stop (stopHooks) flushes and closes them.
@@ -27,7 +30,7 @@
  * are read through the variable registry (nginx has dedicated ops; the output
  * is the same).
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import type { ConfContext } from '../config/conf-context.js';
 import { ConfigError, type ConfPosition } from '../config/errors.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
@@ -149,7 +152,7 @@ export function escapeJson(value: string): string {
 
 /** One open log file. */
 export class LogSink {
-  private stream: WriteStream | null = null;
+  private fd: number | null = null;
   private pending = '';
   private timer: NodeJS.Timeout | null = null;
   /** 0: write each line at once. */
@@ -178,31 +181,31 @@ export class LogSink {
   }
 
   private out(data: string): void {
-    if (!this.stream) this.open();
-    this.stream!.write(data, 'latin1');
-  }
-
-  private open(): void {
-    const s = createWriteStream(this.path, { flags: 'a' });
-    // A log that cannot be written must not take the worker down (nginx logs an alert and goes on).
-    s.on('error', (err) => { process.stderr.write(`weir: [alert] could not write to "${this.path}": ${err.message}\n`); });
-    this.stream = s;
+    try {
+      if (this.fd === null) this.fd = openSync(this.path, 'a');
+      writeSync(this.fd, data, null, 'latin1');
+    } catch (err) {
+      // A log that cannot be written must not take the worker down (nginx logs an alert and goes on).
+      process.stderr.write(`weir: [alert] could not write to "${this.path}": ${(err as Error).message}\n`);
+    }
   }
 
   /** USR1: what is buffered goes to the old file, new lines to a new one at the same path. */
   reopen(): void {
     this.flush();
-    const old = this.stream;
-    this.stream = null;
-    old?.end();
+    this.closeFd();
   }
 
   close(): Promise<void> {
     this.flush();
-    const s = this.stream;
-    this.stream = null;
-    if (!s) return Promise.resolve();
-    return new Promise((resolve) => { s.end(() => resolve()); s.once('error', () => resolve()); });
+    this.closeFd();
+    return Promise.resolve();
+  }
+
+  private closeFd(): void {
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null) try { closeSync(fd); } catch { /* already gone */ }
   }
 }
 

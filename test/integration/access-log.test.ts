@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { renameSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { exchange, request, startWithLogs, waitLines, type Weir } from '../helpers/in-process.js';
 
 let w: Weir;
@@ -31,6 +32,7 @@ http {
     location /esc/ { access_log logs/esc.log esc; return 200 "e"; }
     location /buf/ { access_log logs/buf.log combined buffer=64k flush=200ms; return 200 "b"; }
     location /reopen/ { access_log logs/reopen.log bytes; return 200 "r"; }
+    location /sync/ { access_log logs/sync.log bytes; return 200 "s"; }
   }
 }
 `;
@@ -129,4 +131,17 @@ test('reopen: after a rename, the next line goes to a new file', async () => {
   const fresh = await waitLines(log('reopen.log'), 1);
   assert.equal(fresh.length, 1);
   assert.equal(readFileSync(log('reopen.log.1'), 'latin1').trim().split('\n').length, 2);
+});
+
+test('the line is in the file before the connection closes, as nginx writes it', async () => {
+  for (let i = 1; i <= 5; i++) {
+    const seen = await new Promise<number>((resolve, reject) => {
+      const sock = connect(w.port, '127.0.0.1', () => sock.end('GET /sync/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
+      sock.resume();
+      sock.on('error', reject);
+      // At the server's FIN, read at once: no waiting for a flush.
+      sock.on('end', () => resolve(readFileSync(log('sync.log'), 'latin1').split('\n').filter(Boolean).length));
+    });
+    assert.equal(seen, i);
+  }
 });

@@ -55,8 +55,8 @@ http {
       add_header X-Up-Bar $upstream_http_bar;
       add_header X-Up-Expires $upstream_http_expires;
     }
-    location /slow { limit_rate 20k; limit_rate_after 1k; alias %PREFIX%/html/file; }
-    location /set-rate { set $limit_rate 20k; add_header X-Rate $limit_rate; alias %PREFIX%/html/file; }
+    location /slow { limit_rate 10k; limit_rate_after 1k; alias %PREFIX%/html/file; }
+    location /set-rate { set $limit_rate 10k; add_header X-Rate $limit_rate; alias %PREFIX%/html/file; }
     location /var-rate { limit_rate $arg_r; add_header X-Rate $limit_rate; alias %PREFIX%/html/file; }
     location /accel-rate { proxy_pass http://127.0.0.1:${upstream}/accel; }
     location /fast { limit_rate 0; alias %PREFIX%/html/file; }
@@ -74,7 +74,7 @@ function backend(): Promise<void> {
       if (!got.includes('\r\n\r\n')) return;
       const accel = got.startsWith('GET /accel');
       s.end(accel
-        ? 'HTTP/1.1 200 OK\r\nX-Accel-Redirect: /fast\r\nX-Accel-Limit-Rate: 20000\r\nContent-Length: 0\r\n\r\n'
+        ? 'HTTP/1.1 200 OK\r\nX-Accel-Redirect: /fast\r\nX-Accel-Limit-Rate: 12000\r\nContent-Length: 0\r\n\r\n'
         : 'HTTP/1.1 200 OK\r\nBar: 1\r\nBar: 2\r\nExpires: first\r\nExpires: second\r\n'
           + 'Cache-Control: private\r\nCache-Control: no-store\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
     });
@@ -173,36 +173,39 @@ test('an upstream\'s repeated fields: $upstream_http_* joins them, a unique one 
 /** Fetches `path`, returning the body length and how long it took. */
 async function timed(path: string): Promise<{ length: number; ms: number; rate?: string }> {
   const start = Date.now();
-  const r = await request(w.port, path);
-  return { length: r.body.length, ms: Date.now() - start, rate: r.headers['x-rate'] };
+  // Paced bytes come in bursts a second apart: wait longer than that between reads.
+  const ex = await exchange(w.port, requestBytes(path), { idleMs: 1500 });
+  const r = ex.responses[0];
+  return { length: r?.body.length ?? 0, ms: Date.now() - start, rate: r?.headers['x-rate'] };
 }
 
 test('limit_rate paces the body after limit_rate_after; limit_rate 0 does not', async () => {
-  // 30000 bytes: 1 KiB at once, then a second's worth (20 KiB), the rest at 20 KiB/s: about 0.4 s.
+  // nginx counts whole seconds: by second S, 1 KiB + 10 KiB * (S + 1) may go, so the
+  // head and 30000 bytes need second 2: more than 1 s, however the first second began.
   const slow = await timed('/slow');
   assert.equal(slow.length, DATA.length);
-  assert.ok(slow.ms >= 300, `paced: ${slow.ms} ms`);
+  assert.ok(slow.ms >= 900, `paced: ${slow.ms} ms`);
   const fast = await timed('/fast');
   assert.equal(fast.length, DATA.length);
-  assert.ok(fast.ms < 300, `not paced: ${fast.ms} ms`);
+  assert.ok(fast.ms < 500, `not paced: ${fast.ms} ms`);
 });
 
 test('$limit_rate: set parses a size; a variable limit_rate is evaluated as the body starts, a bad one is none', async () => {
   const s = await timed('/set-rate');
-  assert.equal(s.rate, '20480');
-  assert.ok(s.ms >= 250, `set $limit_rate paces: ${s.ms} ms`);
+  assert.equal(s.rate, '10240');
+  assert.ok(s.ms >= 900, `set $limit_rate paces: ${s.ms} ms`);
   // As nginx's, the directive is evaluated as the body starts: add_header still saw 0.
-  const v = await timed('/var-rate?r=20k');
+  const v = await timed('/var-rate?r=10k');
   assert.equal(v.rate, '0');
-  assert.ok(v.ms >= 250, `limit_rate $arg_r paces: ${v.ms} ms`);
+  assert.ok(v.ms >= 900, `limit_rate $arg_r paces: ${v.ms} ms`);
   const bad = await timed('/var-rate?r=fast');
   assert.equal(bad.length, DATA.length);
-  assert.ok(bad.ms < 250, `a bad rate is none: ${bad.ms} ms`);
+  assert.ok(bad.ms < 500, `a bad rate is none: ${bad.ms} ms`);
   await w.waitForLog(/invalid size "fast"/);
 });
 
 test('X-Accel-Limit-Rate sets the client\'s rate, kept across X-Accel-Redirect (limit_rate 0 there)', async () => {
   const r = await timed('/accel-rate');
   assert.equal(r.length, DATA.length);
-  assert.ok(r.ms >= 250, `paced by the upstream's rate: ${r.ms} ms`);
+  assert.ok(r.ms >= 900, `paced by the upstream's rate: ${r.ms} ms`);
 });

@@ -1,22 +1,27 @@
 /**
- * limit_rate for one reply: which bytes may go now, and the rest held until
- * they may (nginx's write filter sends `limit` bytes and sets a timer).
- * By startMs + t, `after` + rate * (t + 1 s) bytes may have gone: the first
- * second's worth goes at once, as nginx's `ngx_time() - start_sec + 1`, but
- * the allowance grows every millisecond rather than at each second's turn.
+ * limit_rate for one reply, as nginx's write filter paces: by second S of
+ * the request, `after` + rate * (S + 1) bytes may have gone (head
+ * included), counted in whole seconds as nginx's ngx_time() - start_sec + 1;
+ * what a write brings beyond that is held. After a burst of n bytes it
+ * sleeps the time n bytes take at the rate; when nothing may go, until the
+ * missing bytes are allowed.
  */
 export class RatePacer {
   private readonly held: Buffer[] = [];
   private timer: NodeJS.Timeout | null = null;
   private sent = 0;
+  private readonly startSec: number;
 
   constructor(
     private readonly rate: number,
     private readonly after: number,
-    private readonly startMs: number,
+    startMs: number,
     /** Called when held bytes may go (take them with take()). */
     private readonly wake: () => void,
-  ) {}
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.startSec = Math.floor(startMs / 1000);
+  }
 
   get holding(): boolean {
     return this.held.length > 0;
@@ -28,25 +33,27 @@ export class RatePacer {
     const n = this.allowance();
     if (n >= chunk.length) { this.sent += chunk.length; return chunk; }
     this.held.push(n > 0 ? chunk.subarray(n) : chunk);
-    this.sleep();
-    if (n <= 0) return null;
+    if (n <= 0) { this.sleep(0, n); return null; }
     this.sent += n;
+    this.sleep(n, 0);
     return chunk.subarray(0, n);
   }
 
   /** The held bytes that may go now, in order; sleeps again while some stay held. */
   take(): Buffer[] {
     const out: Buffer[] = [];
-    let n = this.allowance();
+    const allowed = this.allowance();
+    let n = allowed;
     while (n > 0 && this.held.length > 0) {
       const b = this.held[0];
-      if (b.length <= n) { out.push(b); this.held.shift(); n -= b.length; this.sent += b.length; continue; }
+      if (b.length <= n) { out.push(b); this.held.shift(); n -= b.length; continue; }
       out.push(b.subarray(0, n));
       this.held[0] = b.subarray(n);
-      this.sent += n;
       n = 0;
     }
-    if (this.held.length > 0) this.sleep();
+    const burst = Math.max(0, allowed) - n;
+    this.sent += burst;
+    if (this.held.length > 0) this.sleep(burst, allowed);
     return out;
   }
 
@@ -56,17 +63,14 @@ export class RatePacer {
   }
 
   private allowance(): number {
-    return Math.floor(this.after + this.rate * (Date.now() - this.startMs + 1000) / 1000) - this.sent;
+    const seconds = Math.floor(this.clock() / 1000) - this.startSec + 1;
+    return this.after + this.rate * seconds - this.sent;
   }
 
-  private sleep(): void {
+  /** nginx's delays: a burst's cost at the rate, else until the missing bytes are allowed. */
+  private sleep(burst: number, allowance: number): void {
     if (this.timer !== null) return;
-    // Until a twentieth of a second's worth (or all that is held) may go: a
-    // few timers a second, not one per millisecond's few bytes.
-    let held = 0;
-    for (let i = 0; i < this.held.length; i++) held += this.held[i].length;
-    const want = Math.min(held, Math.max(1024, Math.floor(this.rate / 20)));
-    const delay = Math.floor(Math.max(0, want - this.allowance()) * 1000 / this.rate) + 1;
-    this.timer = setTimeout(() => { this.timer = null; this.wake(); }, delay);
+    const delay = burst > 0 ? Math.floor(burst * 1000 / this.rate) : Math.floor(-allowance * 1000 / this.rate) + 1;
+    this.timer = setTimeout(() => { this.timer = null; this.wake(); }, Math.max(1, delay));
   }
 }

@@ -24,6 +24,7 @@ export interface ReplyOwner {
 
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
+const CRLF_BYTES = Buffer.from(CRLF, 'latin1');
 
 let dateSecond = 0;
 let dateText = '';
@@ -139,8 +140,7 @@ export class ServerReply extends EventEmitter {
   flushHeaders(): void {
     if (this.head === null || this.destroyed) return;
     this.cork();
-    this.socket.write(this.head, 'latin1');
-    this.head = null;
+    this.sendHead();
   }
 
   write(chunk: Buffer | string): boolean {
@@ -148,14 +148,23 @@ export class ServerReply extends EventEmitter {
     if (!this.headersSent) this.writeHead(this.statusCode, '', []);
     const socket = this.socket;
     this.cork();
-    if (this.head !== null) { socket.write(this.head, 'latin1'); this.head = null; }
+    this.sendHead();
     if (!this.hasBody) return true;
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     if (size === 0) return socket.writableLength < socket.writableHighWaterMark;
     if (this.pacer === null) return this.writeFramed(chunk, size);
-    const now = this.pacer.admit(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    const more = now === null || this.writeFramed(now, now.length);
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const more = this.sendPaced(this.chunkedBody ? Buffer.concat([Buffer.from(size.toString(16) + CRLF, 'latin1'), bytes, CRLF_BYTES]) : bytes);
     return more && !this.pacer.holding;
+  }
+
+  /** The head, once: through the pacer when there is one (nginx counts it in limit_rate). */
+  private sendHead(): void {
+    const head = this.head;
+    if (head === null) return;
+    this.head = null;
+    if (this.pacer === null) this.socket.write(head, 'latin1');
+    else this.sendPaced(Buffer.from(head, 'latin1'));
   }
 
   private writeFramed(chunk: Buffer | string, size: number): boolean {
@@ -166,12 +175,18 @@ export class ServerReply extends EventEmitter {
     return socket.write(CRLF, 'latin1');
   }
 
+  /** Bytes as they go on the wire (framed), through the pacer: what it allows now goes. */
+  private sendPaced(bytes: Buffer): boolean {
+    const now = this.pacer!.admit(bytes);
+    return now === null || this.socket.write(now);
+  }
+
   /** The pacer lets held bytes go: send them, then end or ask for more. */
   private releaseHeld(): void {
     if (this.destroyed || this.pacer === null) return;
     this.cork();
     const parts = this.pacer.take();
-    for (let i = 0; i < parts.length; i++) this.writeFramed(parts[i], parts[i].length);
+    for (let i = 0; i < parts.length; i++) this.socket.write(parts[i]);
     if (this.pacer.holding) return;
     if (this.endHeld) this.finishEnd();
     // Else the sender waits for 'drain'; the socket's own backpressure, if any, ends with its 'drain'.
@@ -183,9 +198,8 @@ export class ServerReply extends EventEmitter {
     if (chunk !== undefined && chunk.length > 0) this.write(chunk);
     else if (!this.headersSent) this.writeHead(this.statusCode, '', []);
     this.writableEnded = true;
-    const socket = this.socket;
     this.cork();
-    if (this.head !== null) { socket.write(this.head, 'latin1'); this.head = null; }
+    this.sendHead();
     if (this.pacer !== null && this.pacer.holding) { this.endHeld = true; return this; }
     this.finishEnd();
     return this;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { leastTimeBalancer, parseLeastTimeArgs, responseTimeAverage } from '../../../src/balancer/least-time.js';
+import { leastTimeBalancer, leastTimeEta, parseLeastTimeArgs, responseTimeAverage } from '../../../src/balancer/least-time.js';
 import { GetResult, PeerState, type PeerFactory } from '../../../src/balancer/types.js';
 import type { RoundRobinPeer } from '../../../src/balancer/round-robin.js';
 import { Clock, TestPc, group, request } from './fixtures.js';
@@ -57,4 +57,15 @@ test('least_time arguments', () => {
   assert.deepEqual(parseLeastTimeArgs(['last_byte', 'inflight']), { mode: 'last_byte', inflight: true });
   assert.throws(() => parseLeastTimeArgs(['first_byte']), { message: 'invalid value "first_byte"' });
   assert.throws(() => parseLeastTimeArgs(['header', 'x']), { message: 'invalid parameter "x"' });
+});
+
+test('the decay halves once per (fail_timeout + 1) whole seconds crossed, as nginx\'s ngx_time()', () => {
+  const peer = { responseTime: 3200, headerTime: 0, checked: 10_900, failTimeout: 0, inflightReqs: 0, inflightTime: 0, conns: 0 } as RoundRobinPeer;
+  // 0.2 s later but a second boundary crossed: halved once (nginx counts 11 - 10).
+  assert.equal(leastTimeEta('last_byte', peer, 11_100), 1620); // 1600 in its band
+  // 7.2 s later, 8 boundaries crossed: 3200 >> 8 = 12, in the 20 ms band.
+  assert.equal(leastTimeEta('last_byte', peer, 18_100), 20);
+  const slow = { ...peer, failTimeout: 10_000 } as RoundRobinPeer;
+  assert.equal(leastTimeEta('last_byte', slow, 20_100), 3220, 'inside fail_timeout: no decay');
+  assert.equal(leastTimeEta('last_byte', slow, 21_100), 1620, '11 s crossed: once');
 });
