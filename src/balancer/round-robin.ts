@@ -212,6 +212,8 @@ export class RoundRobinSession implements PeerSession {
   readonly tried: TriedSet;
   /** The peer of the try in progress (rrp->current). */
   current: RoundRobinPeer | null = null;
+  /** During a get: the peers a sticky session binds the request to (nginx's pc->hint), for the backup table. */
+  hint: readonly RoundRobinPeer[] | null = null;
 
   constructor(readonly upstream: RoundRobinUpstream) {
     const primary = upstream.primary;
@@ -238,22 +240,25 @@ export class RoundRobinSession implements PeerSession {
       peer = this.pickSmooth(this.upstream.context.now());
     }
     if (peer === null) {
-      if (this.switchToBackup()) return this.getRoundRobin(pc);
-      return this.busy(pc);
+      if (!this.switchToBackup()) return this.busy(pc);
+      return (this.hint !== null ? this.getPinned(pc, this.hint) : null) ?? this.getRoundRobin(pc);
     }
     return this.connect(pc, peer);
   }
 
   /**
-   * Uses `peer` for this try when it is in the current table, untried and usable
-   * (sticky sessions); null otherwise, and nothing is changed.
+   * Uses the first of `peers` that is in the current table, untried and usable
+   * (sticky sessions); null when none is, and nothing is changed.
    */
-  getPinned(pc: PeerConnection, peer: RoundRobinPeer): GetResult | null {
-    if (this.table.peers[peer.index] !== peer || this.tried.has(peer.index)) return null;
+  getPinned(pc: PeerConnection, peers: readonly RoundRobinPeer[]): GetResult | null {
     const now = this.upstream.context.now();
-    if (peer.down || peerFailed(peer, now) || peerFull(peer)) return null;
-    this.choose(peer, now);
-    return this.connect(pc, peer);
+    for (const peer of peers) {
+      if (this.table.peers[peer.index] !== peer || this.tried.has(peer.index)) continue;
+      if (peer.down || peerFailed(peer, now) || peerFull(peer)) continue;
+      this.choose(peer, now);
+      return this.connect(pc, peer);
+    }
+    return null;
   }
 
   /**

@@ -14,8 +14,8 @@
  *       `lookup` finds the peer for the next requests (idle entries expire after `timeout`)
  *
  * Differences: the learned table is per worker process (nginx shares it through the
- * zone); `sync` and `header` are accepted (`header` learns from the response head,
- * which is when we learn anyway).
+ * zone); `sync` is accepted. `header` learns as the response head arrives (the
+ * session's notify), else when the try ends.
  */
 import { createHash } from 'node:crypto';
 import { parseTime } from '../config/units.js';
@@ -27,7 +27,11 @@ import {
 export type StickyOptions =
   | { readonly kind: 'cookie'; readonly name: string; readonly cookieValue: CompiledValue; readonly attributes: string }
   | { readonly kind: 'route'; readonly routes: readonly CompiledValue[] }
-  | { readonly kind: 'learn'; readonly create: CompiledValue; readonly lookup: CompiledValue; readonly timeout: number };
+  | {
+    readonly kind: 'learn'; readonly create: CompiledValue; readonly lookup: CompiledValue; readonly timeout: number;
+    /** Learn as the response head arrives (`header`), not when the try ends. */
+    readonly header: boolean;
+  };
 
 /** Parses the `sticky` directive's arguments; `compile` turns `$var` text into a CompiledValue. */
 export function parseStickyArgs(args: readonly string[], compile: (text: string) => CompiledValue): StickyOptions {
@@ -65,6 +69,7 @@ export function parseStickyArgs(args: readonly string[], compile: (text: string)
     let lookup: CompiledValue | null = null;
     let zone = false;
     let timeout = 600_000;
+    let header = false;
     for (const a of args.slice(1)) {
       if (a.startsWith('create=')) create = compile(a.slice(7));
       else if (a.startsWith('lookup=')) lookup = compile(a.slice(7));
@@ -73,11 +78,12 @@ export function parseStickyArgs(args: readonly string[], compile: (text: string)
         const t = parseTime(a.slice(8));
         if (t === null) throw new Error(`invalid value "${a}"`);
         timeout = t;
-      } else if (a !== 'header' && a !== 'sync') throw new Error(`invalid parameter "${a}"`);
+      } else if (a === 'header') header = true;
+      else if (a !== 'sync') throw new Error(`invalid parameter "${a}"`);
     }
     if (!create || !lookup) throw new Error('"create" and "lookup" are required in "sticky learn"');
     if (!zone) throw new Error('"zone" is required in "sticky learn"');
-    return { kind, create, lookup, timeout };
+    return { kind, create, lookup, timeout, header };
   }
   throw new Error(`invalid parameter "${kind ?? ''}"`);
 }
@@ -89,17 +95,21 @@ export function stickyId(peer: Peer): string {
 
 /** Per upstream group: the ids of its peers and, for `learn`, what was learned. */
 export class StickyTable {
-  private readonly byId = new Map<string, RoundRobinPeer>();
+  /** Peers by id: one per table at most matters (a backup may share a primary's route). */
+  private readonly byId = new Map<string, RoundRobinPeer[]>();
   private readonly learned = new Map<string, { peer: RoundRobinPeer; at: number }>();
 
   constructor(readonly options: StickyOptions, peers: readonly RoundRobinPeer[], private readonly now: () => number) {
     for (const p of peers) {
       const id = options.kind === 'cookie' ? stickyId(p) : p.server.route;
-      if (id && !this.byId.has(id)) this.byId.set(id, p);
+      if (!id) continue;
+      const list = this.byId.get(id);
+      if (list) list.push(p); else this.byId.set(id, [p]);
     }
   }
 
-  find(request: BalancerRequest): RoundRobinPeer | null {
+  /** The peers the request is bound to (nginx's hint, a server id), or null. */
+  find(request: BalancerRequest): readonly RoundRobinPeer[] | null {
     const o = this.options;
     if (o.kind === 'cookie') return this.byId.get(request.evaluate(o.cookieValue)) ?? null;
     if (o.kind === 'route') {
@@ -115,7 +125,7 @@ export class StickyTable {
     if (!hit) return null;
     if (this.now() - hit.at > o.timeout) { this.learned.delete(key); return null; }
     hit.at = this.now();
-    return hit.peer;
+    return [hit.peer];
   }
 
   learn(key: string, peer: RoundRobinPeer): void {
@@ -125,8 +135,6 @@ export class StickyTable {
 
 /** Wraps a round-robin-based session: the bound peer first, the balancer's choice otherwise. */
 export class StickySession implements PeerSession {
-  private first = true;
-
   constructor(
     private readonly inner: RoundRobinSession,
     private readonly table: StickyTable,
@@ -138,13 +146,15 @@ export class StickySession implements PeerSession {
   }
 
   get(pc: PeerConnection): GetResult {
-    let rc: GetResult | null = null;
-    if (this.first) {
-      this.first = false;
-      const peer = this.table.find(this.request);
-      if (peer) rc = this.inner.getPinned(pc, peer);
+    // Every try is bound, as nginx passes its hint to each get: the bound peer when it is in
+    // the current table and usable, and again in the backup table once the primary is spent.
+    const bound = this.table.find(this.request);
+    let rc = bound !== null ? this.inner.getPinned(pc, bound) : null;
+    if (rc === null) {
+      this.inner.hint = bound;
+      rc = this.inner.get(pc);
+      this.inner.hint = null;
     }
-    if (rc === null) rc = this.inner.get(pc);
     const o = this.table.options;
     if (rc !== GetResult.Busy && o.kind === 'cookie' && pc.peer) {
       const id = stickyId(pc.peer);
@@ -158,8 +168,15 @@ export class StickySession implements PeerSession {
   free(pc: PeerConnection, state: PeerState): void {
     const o = this.table.options;
     const peer = pc.peer as RoundRobinPeer | null;
-    if (o.kind === 'learn' && peer && state === PeerState.Ok) this.table.learn(this.request.evaluate(o.create), peer);
+    if (o.kind === 'learn' && !o.header && peer && state === PeerState.Ok) this.table.learn(this.request.evaluate(o.create), peer);
     this.inner.free(pc, state);
+  }
+
+  notify(pc: PeerConnection): void {
+    const o = this.table.options;
+    const peer = pc.peer as RoundRobinPeer | null;
+    if (o.kind === 'learn' && o.header && peer) this.table.learn(this.request.evaluate(o.create), peer);
+    (this.inner as PeerSession).notify?.(pc);
   }
 }
 

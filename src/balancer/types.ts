@@ -141,6 +141,13 @@ export interface PeerSession {
   get(pc: PeerConnection): GetResult;
   /** Report how the try on pc.peer ended. Called exactly once per successful get(). */
   free(pc: PeerConnection, state: PeerState): void;
+  /**
+   * The try's response head arrived and is the one the client gets (not a
+   * status that goes to the next upstream, nor an intercepted error): nginx's
+   * peer.notify with NGX_HTTP_UPSTREAM_NOTIFY_HEADER. Optional; a wrapping
+   * session passes it on.
+   */
+  notify?(pc: PeerConnection): void;
 }
 
 /** Made at config time by a balancer for one upstream group. */

@@ -165,6 +165,10 @@ export class KeepalivePeerSession implements PeerSession {
     return GetResult.Cached;
   }
 
+  notify(pc: UpstreamPeerConnection): void {
+    this.inner.notify?.(pc);
+  }
+
   free(pc: UpstreamPeerConnection, state: PeerState): void {
     const conn = pc.connection;
     if (conn !== null) {

@@ -494,6 +494,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       this.finalize(this.status);
       return;
     }
+    // The response will be this peer's: the balancer hears of it (nginx's NGX_HTTP_UPSTREAM_NOTIFY_HEADER).
+    this.session.notify?.(this.pc);
     // Before X-Accel-Redirect: the rate stays with the request wherever it goes, as nginx's limit_rate_set.
     this.acceptLimitRate();
     if (this.xAccelRedirect !== null && !(this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Redirect'])) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import test from 'node:test';
-import { GET, startProxy } from '../helpers/proxy-harness.js';
+import { GET, freePort, startProxy } from '../helpers/proxy-harness.js';
 
 interface Backend { server: Server; port: number; addr: string }
 
@@ -83,6 +83,63 @@ test('sticky learn: a session created by a response sticks to its peer', async (
     await w.stop();
     await close(a);
     await close(b);
+  }
+});
+
+test('sticky learn header: learned as the response head arrives, before its body ends', async () => {
+  // Both peers create the same session; /slow holds its body for 700 ms.
+  const make = async (name: string): Promise<Backend> => {
+    const server = createServer((req, res) => {
+      res.setHeader('Set-Cookie', 'sid=same');
+      if (req.url !== '/slow') { res.end(name); return; }
+      res.writeHead(200);
+      res.write(name);
+      setTimeout(() => res.end(), 700);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    return { server, port, addr: `127.0.0.1:${port}` };
+  };
+  const a = await make('a');
+  const b = await make('b');
+  const w = await startProxy(`
+    upstream be { server ${a.addr}; server ${b.addr}; sticky learn create=$upstream_cookie_sid lookup=$cookie_sid zone=s:1m header; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; proxy_buffering off; } }`);
+  try {
+    const slow = GET(w.port, '/slow', { idleMs: 1500 });
+    await new Promise((r) => setTimeout(r, 250));
+    const fast: string[] = [];
+    for (let i = 0; i < 4; i++) fast.push((await GET(w.port, '/fast', { headers: { Cookie: 'sid=same' } })).res!.body.toString());
+    const who = (await slow).res!.body.toString();
+    assert.deepEqual(fast, [who, who, who, who]);
+  } finally {
+    await w.stop();
+    await close(a);
+    await close(b);
+  }
+});
+
+test('sticky route and backup servers: the bound backup once the primaries are spent, never while one lives', async () => {
+  const a = await backend('a');
+  const b = await backend('b');
+  const c = await backend('c');
+  const dead = await freePort();
+  const w = await startProxy(`
+    upstream gone { server 127.0.0.1:${dead} route=1; server 127.0.0.1:${dead} route=2; server ${a.addr} backup route=1; server ${b.addr} backup route=2; sticky route $cookie_r; }
+    upstream alive { server ${a.addr}; server ${b.addr}; server ${c.addr} backup route=3; sticky route $cookie_r; }
+    server { listen 127.0.0.1:%PORT%;
+      location /gone { proxy_pass http://gone; }
+      location /alive { proxy_pass http://alive; } }`);
+  try {
+    for (let i = 0; i < 4; i++) assert.equal((await GET(w.port, '/gone', { headers: { Cookie: 'r=2' } })).res!.body.toString(), 'b');
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) seen.add((await GET(w.port, '/alive', { headers: { Cookie: 'r=3' } })).res!.body.toString());
+    assert.deepEqual([...seen].sort(), ['a', 'b']);
+  } finally {
+    await w.stop();
+    await close(a);
+    await close(b);
+    await close(c);
   }
 });
 
