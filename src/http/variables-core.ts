@@ -168,6 +168,23 @@ export function cookieValue(header: string, name: string): string | undefined {
 }
 
 /**
+ * A Set-Cookie value's NAME, as ngx_http_parse_set_cookie_lines: the field
+ * must start with NAME (any case), then spaces, `=`, spaces; the value runs
+ * to the first `;`. undefined when the field is not NAME's cookie.
+ */
+export function setCookieValue(field: string, name: string): string | undefined {
+  const n = name.length;
+  if (n >= field.length || field.slice(0, n).toLowerCase() !== name.toLowerCase()) return undefined;
+  let i = n;
+  while (i < field.length && field.charCodeAt(i) === 0x20) i++;
+  if (field.charCodeAt(i) !== 0x3d) return undefined;
+  i++;
+  while (i < field.length && field.charCodeAt(i) === 0x20) i++;
+  const end = field.indexOf(';', i);
+  return field.slice(i, end === -1 ? field.length : end);
+}
+
+/**
  * $sent_http_NAME: the response's fields as the header filters have them so
  * far, then as sent; repeats joined with ", ". Transfer-Encoding is the
  * writer's to add, so it is read from the reply.

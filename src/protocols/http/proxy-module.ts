@@ -11,7 +11,7 @@
  *   proxy_cookie_domain, proxy_cookie_path, proxy_cookie_flags (cookie-rewrite.ts)
  *
  * Not supported yet (an [emerg] "unknown directive", never ignored):
- *   https upstreams and proxy_ssl_*, proxy_cache*, proxy_store*, proxy_bind.
+ *   https upstreams and proxy_ssl_*, proxy_cache*, proxy_store*.
  */
 import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
@@ -21,6 +21,7 @@ import { readRequestBody } from '../../http/body.js';
 import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue, VariableRegistry } from '../../http/variables.js';
 import { finalize } from '../../http/phases.js';
+import { setCookieValue } from '../../http/variables-core.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
 import {
   addUpstreamReference, splitAddress, upstreamModule, type UpstreamGroup, type UpstreamMainConf,
@@ -345,12 +346,8 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
       if (!head) return undefined;
       for (let i = 0; i < head.lowerNames.length; i++) {
         if (head.lowerNames[i] !== 'set-cookie') continue;
-        const v0 = head.values[i];
-        const eq = v0.indexOf('=');
-        if (eq > 0 && v0.slice(0, eq).trim() === name) {
-          const end = v0.indexOf(';', eq);
-          return v0.slice(eq + 1, end === -1 ? undefined : end);
-        }
+        const v0 = setCookieValue(head.values[i], name);
+        if (v0 !== undefined) return v0;
       }
       return undefined;
     });
