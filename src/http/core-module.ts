@@ -17,6 +17,8 @@ import { parseErrorLogTarget } from '../process/core-module.js';
 import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
 import { parseSize } from '../config/units.js';
 import { parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
+import { compileNginxRegex } from './pcre.js';
+import { compileServerNameRegex } from './server-names.js';
 import { VariableRegistry, type ComplexValue } from './variables.js';
 import type { HttpRequest } from './request.js';
 
@@ -318,8 +320,14 @@ const directives: DirectiveSpec[] = [
     set(cf, d) {
       const srv = cf.srv(httpCoreModule);
       for (const name of d.args) {
-        if (name === '$hostname') { srv.serverNames.push({ name: hostnameLower(), file: d.file, line: d.line }); continue; }
-        if (!name.startsWith('~') && name.includes('/')) return cf.error(`server name "${name}" has suspicious symbols`);
+        if ((name[0] === '*' && (name.length < 3 || name[1] !== '.')) || (name[0] === '.' && name.length < 2)) {
+          return cf.error(`server name "${name}" is invalid`);
+        }
+        if (name.toLowerCase() === '$hostname') { srv.serverNames.push({ name: hostnameLower(), file: d.file, line: d.line }); continue; }
+        if (name.startsWith('~')) {
+          if (name.length === 1) return cf.error(`empty regex in server name "${name}"`);
+          try { compileServerNameRegex(name); } catch (e) { return cf.error((e as Error).message); }
+        }
         srv.serverNames.push({ name: name.startsWith('~') ? name : name.toLowerCase(), file: d.file, line: d.line });
       }
     },
@@ -354,7 +362,7 @@ const directives: DirectiveSpec[] = [
         }
       }
       if (modifier === '~' || modifier === '~*') {
-        try { new RegExp(name, modifier === '~*' ? 'i' : ''); } catch (e) { cf.error(`pcre2_compile() failed: ${(e as Error).message} in "${name}"`); }
+        try { compileNginxRegex(name, modifier === '~*'); } catch (e) { return cf.error((e as Error).message); }
       }
       const level = cf.registry.newHttpLevel(cf.level, 'location');
       const entry: LocationEntry = { modifier, name, level, children: [], file: d.file, line: d.line };

@@ -20,15 +20,13 @@
  * Deliberate differences:
  *   - Prefixes are kept per level sorted by length and tried with startsWith instead of
  *     nginx's binary prefix tree: the same answer, O(locations) per request, no allocation.
- *   - Regexes run on JS RegExp: compileNginxRegex translates PCRE's `$` (end or before a final
- *     newline), \A \z \Z, a leading (?i), (?P<n>..) and (?P=n); constructs JS lacks
- *     (possessive, atomic, recursion) fail at config time. Case-insensitive matching folds
- *     Latin-1 letters too, where PCRE on bytes folds ASCII only.
+ *   - Regexes run on JS RegExp, translated from PCRE by pcre.ts (which says what differs).
  *   - Names and patterns are converted to byte strings (toByteString) to match $uri.
  *   - Matching is case-sensitive (nginx on a case-sensitive file system).
  *   - Duplicate named locations: the first wins, without an error.
  */
 
+import { compileNginxRegex } from './pcre.js';
 import { toByteString } from './uri.js';
 
 export type LocationModifier = '' | '=' | '^~' | '~' | '~*' | '@';
@@ -224,7 +222,11 @@ function buildLevel<T>(
         break;
       case '~':
       case '~*':
-        node.regex = compileNginxRegex(s.name, s.modifier === '~*', s.file, s.line);
+        try {
+          node.regex = compileNginxRegex(s.name, s.modifier === '~*');
+        } catch (e) {
+          throw new LocationConfigError((e as Error).message, s.file, s.line);
+        }
         level.regexes.push(node);
         break;
     }
@@ -258,73 +260,3 @@ function checkPlacement<T>(s: LocationSpec<T>, parent: LocationSpec<T> | null): 
   }
 }
 
-/*
- * Compile an nginx (PCRE) regex as a JS RegExp over byte strings. Throws a config error
- * shaped like nginx's `pcre2_compile() failed: ... in "..."`.
- */
-export function compileNginxRegex(source: string, caseless: boolean, file?: string, line?: number): RegExp {
-  let src = toByteString(source);
-  let flags = caseless ? 'i' : '';
-  if (src.startsWith('(?i)')) {
-    src = src.slice(4);
-    flags = 'i';
-  }
-  let out = '';
-  let inClass = false;
-  for (let i = 0; i < src.length; i++) {
-    const c = src[i]!;
-    if (c === '\\') {
-      const d = src[i + 1];
-      i++;
-      if (d === undefined) {
-        out += '\\';
-      } else if (!inClass && d === 'A') {
-        out += '^';
-      } else if (!inClass && d === 'z') {
-        out += '$';
-      } else if (!inClass && d === 'Z') {
-        out += '(?=\\n?$)';
-      } else {
-        out += '\\' + d;
-      }
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      out += c;
-      continue;
-    }
-    if (c === '[') {
-      inClass = true;
-      out += c;
-      // A `]` right after `[` or `[^` is a literal in PCRE.
-      if (src[i + 1] === '^') { out += '^'; i++; }
-      if (src[i + 1] === ']') { out += '\\]'; i++; }
-      continue;
-    }
-    if (c === '$') {
-      out += '(?=\\n?$)';
-      continue;
-    }
-    if (c === '(' && src.startsWith('(?P<', i)) {
-      out += '(?<';
-      i += 3;
-      continue;
-    }
-    if (c === '(' && src.startsWith('(?P=', i)) {
-      const end = src.indexOf(')', i);
-      if (end > 0) {
-        out += `\\k<${src.slice(i + 4, end)}>`;
-        i = end;
-        continue;
-      }
-    }
-    out += c;
-  }
-  try {
-    return new RegExp(out, flags);
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new LocationConfigError(`pcre2_compile() failed: ${msg} in "${source}"`, file, line);
-  }
-}

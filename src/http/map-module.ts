@@ -24,10 +24,10 @@ import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
 import { httpCoreModule } from './core-module.js';
-import { compileNginxRegex } from './location-tree.js';
+import { compileNginxRegex, pcreGroupNames } from './pcre.js';
 import type { HttpRequest } from './request.js';
 import { toByteString } from './uri.js';
-import { BUILTIN_VARIABLE_NAMES, namedGroups } from './variables-core.js';
+import { BUILTIN_VARIABLE_NAMES } from './variables-core.js';
 import type { ComplexValue } from './variables.js';
 
 interface MapRegex {
@@ -161,7 +161,7 @@ function parseMap(cf: ConfContext, d: ConfNode): void {
       } catch (e) {
         return cf.error((e as Error).message, n);
       }
-      const slots = namedGroups(source).map((g) => [g, core.variables.declareSettable(g)] as const);
+      const slots = pcreGroupNames(source).map((g) => [g, core.variables.declareSettable(g)] as const);
       map.regexes.push({ regex, slots, value });
       continue;
     }

@@ -23,13 +23,13 @@ import { Ctx, HTTP_REWRITE, type DirectiveSpec, type HttpModule } from '../confi
 import type { ConfNode } from '../config/parser.js';
 import { inherit, setFlag } from '../config/slots.js';
 import { httpCoreModule, PHASE_NEXT, type CoreLocConf, type PhaseHandler } from './core-module.js';
-import { compileNginxRegex } from './location-tree.js';
+import { compileNginxRegex, pcreGroupNames } from './pcre.js';
 import type { HttpRequest } from './request.js';
 import {
   Op, runScript, type Code, type Condition, type IfCode, type Replacement, type Segment,
 } from './rewrite-script.js';
 import { toByteString } from './uri.js';
-import { BUILTIN_SETTERS, BUILTIN_VARIABLE_NAMES, namedGroups } from './variables-core.js';
+import { BUILTIN_SETTERS, BUILTIN_VARIABLE_NAMES } from './variables-core.js';
 import { scanValue, type ComplexValue } from './variables.js';
 
 export interface RewriteLocConf {
@@ -67,7 +67,7 @@ function compileRegex(cf: ConfContext, source: string, caseless: boolean): { reg
     return cf.error((e as Error).message);
   }
   const vars = cf.main(httpCoreModule).variables;
-  const slots = namedGroups(source).map((n) => [n, vars.declareSettable(n)] as const);
+  const slots = pcreGroupNames(source).map((n) => [n, vars.declareSettable(n)] as const);
   return { regex, slots };
 }
 

@@ -9,7 +9,7 @@
  *   2. the longest leading wildcard (`*.example.com`, `.example.com`; any depth of
  *      subdomain, at least one label),
  *   3. the longest trailing wildcard (`www.*`, `www.example.*`; at least one more label),
- *   4. the first regex (`~...`, caseless) in config order, with its captures,
+ *   4. the first regex (`~...`) in config order, with its captures,
  *   5. the default server: the one marked default_server, else the first.
  * A name claimed twice (same exact name, or `*.x` and `.x`) keeps its first server and the
  * later one is reported like nginx's `conflicting server name "x" on addr, ignored` warning.
@@ -21,7 +21,7 @@
  *     lower-cased here at build time.
  */
 
-import { compileNginxRegex } from './location-tree.js';
+import { compileNginxRegex } from './pcre.js';
 
 export interface ServerSpec<T> {
   payload: T;
@@ -39,6 +39,15 @@ export interface ServerMatch<T> {
   name: string | null;
   /** Regex captures ($1.., named via groups), or null. */
   captures: RegExpExecArray | null;
+}
+
+/**
+ * A `~` server name's regex. As ngx_http_core_server_name: caseless only when the pattern
+ * has an uppercase letter (the host it runs on is lower-cased). Throws PcreError.
+ */
+export function compileServerNameRegex(name: string): RegExp {
+  const pattern = name.slice(1);
+  return compileNginxRegex(pattern, /[A-Z]/.test(pattern));
 }
 
 export class ServerNameConfigError extends Error {
@@ -94,8 +103,11 @@ export class ServerNames<T> {
 
     for (const s of servers) {
       for (const raw of s.names) {
+        if (raw.includes('/')) {
+          this.warnings.push(`server name "${raw}" has suspicious symbols` + (s.file !== undefined ? ` in ${s.file}:${s.line ?? 0}` : ''));
+        }
         if (raw.startsWith('~')) {
-          this.regexes.push({ name: raw, regex: compileNginxRegex(raw.slice(1), true, s.file, s.line), payload: s.payload });
+          this.regexes.push({ name: raw, regex: compileServerNameRegex(raw), payload: s.payload });
           continue;
         }
         const name = raw.toLowerCase();

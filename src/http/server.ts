@@ -19,6 +19,7 @@ import type { ErrorLog } from '../observability/error-log.js';
 import { httpCoreModule, type CoreMainConf, type CoreLocConf, type CoreSrvConf, type LocationEntry, type ServerEntry } from './core-module.js';
 import type { ListenConf } from './listen.js';
 import { LocationTree, type LocationSpec } from './location-tree.js';
+import { pcreGroupNames } from './pcre.js';
 import { bindCoreIndex, logRequest, Phase, runPhases, sendSpecial, setLocation } from './phases.js';
 import { specialPage } from './special-response.js';
 import { HttpRequest, type ConnectionState, type ServerRuntime } from './request.js';
@@ -48,14 +49,15 @@ class ServerRuntimeImpl implements ServerRuntime {
   private readonly captureSlots = new Map<string, Array<[string, number]>>();
 
   constructor(readonly entry: ServerEntry, readonly level: HttpConfLevel, readonly core: CoreSrvConf, readonly main: CoreMainConf) {
-    const first = core.serverNames.find((n) => !n.name.startsWith('~'));
-    this.name = first ? first.name : '';
+    // $server_name: the first name, a wildcard's leading dot dropped (ngx_http_core_merge_srv_conf).
+    const first = core.serverNames[0]?.name ?? '';
+    this.name = first.startsWith('.') ? first.slice(1) : first;
     this.tree = new LocationTree(entry.locations.map((e) => this.spec(e)));
   }
 
   private spec(e: LocationEntry): LocationSpec<HttpConfLevel> {
     if (e.modifier === '~' || e.modifier === '~*') {
-      const names = [...e.name.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((m) => m[1]);
+      const names = pcreGroupNames(e.name);
       if (names.length) this.captureSlots.set(e.name, names.map((n) => [n, this.main.variables.declareSettable(n)]));
     }
     const core = e.level.loc[coreIndexOf] as CoreLocConf;

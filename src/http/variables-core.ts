@@ -39,6 +39,7 @@ import { NGINX_COMPAT } from '../version.js';
 import { httpCoreModule, PHASE_NEXT, type CoreMainConf, type LocationEntry } from './core-module.js';
 import type { HttpRequest } from './request.js';
 import { joinedHeader } from './header-list.js';
+import { pcreGroupNames } from './pcre.js';
 import { parseSize } from '../config/units.js';
 import type { VariableGetter, VariableRegistry } from './variables.js';
 
@@ -342,13 +343,6 @@ export function defineBuiltinVariables(vars: VariableRegistry): void {
   for (const [prefix, get] of PREFIX_VARIABLES) vars.definePrefix(prefix, get);
 }
 
-const NAMED_GROUP = /\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g;
-
-/** Names of the named groups of an nginx regex source. */
-export function namedGroups(source: string): string[] {
-  return [...source.matchAll(NAMED_GROUP)].map((m) => m[1]);
-}
-
 interface VariablesMainConf {
   /** server_name regexes' named groups → their `set` slots (copied per request). */
   serverCaptureSlots: Array<[string, number]>;
@@ -373,7 +367,7 @@ function serverCaptureHandler(slots: ReadonlyArray<[string, number]>) {
 
 function declareLocationCaptures(vars: VariableRegistry, entries: readonly LocationEntry[]): void {
   for (const e of entries) {
-    if (e.modifier === '~' || e.modifier === '~*') for (const n of namedGroups(e.name)) vars.declareSettable(n);
+    if (e.modifier === '~' || e.modifier === '~*') for (const n of pcreGroupNames(e.name)) vars.declareSettable(n);
     declareLocationCaptures(vars, e.children);
   }
 }
@@ -394,7 +388,7 @@ export const httpVariablesModule: HttpModule<VariablesMainConf> = {
       const srv = s.level.srv[cf.registry.indexOf(httpCoreModule)] as { serverNames: { name: string }[] };
       for (const n of srv.serverNames) {
         if (!n.name.startsWith('~')) continue;
-        for (const g of namedGroups(n.name)) slots.set(g, vars.declareSettable(g));
+        for (const g of pcreGroupNames(n.name)) slots.set(g, vars.declareSettable(g));
       }
     }
     conf.serverCaptureSlots = [...slots];

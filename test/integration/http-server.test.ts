@@ -64,6 +64,29 @@ test('server_name: exact, leading and trailing wildcards, regex with captures, "
   }
 });
 
+test('server_name regexes in PCRE syntax, caseless when they hold an uppercase letter; $server_name is the first name', async () => {
+  const w = await startWeir(`http { access_log off;
+    server { listen 127.0.0.1:%PORT%; server_name default.test; return 200 "default"; }
+    server { listen 127.0.0.1:%PORT%; server_name ~^API\\.example\\.com$; return 200 "upper $server_name"; }
+    server { listen 127.0.0.1:%PORT%; server_name ~^(?P<name>[a-z]+)\\Q.example.org\\E$; return 200 "quoted $name"; }
+    server { listen 127.0.0.1:%PORT%; server_name "~^(?P<name>www\\p{N}+)\\.example\\.net$"; return 200 "digits $name"; }
+    server { listen 127.0.0.1:%PORT%; server_name .dot.test alias.test; return 200 "dot $server_name"; }
+  }`);
+  try {
+    const byHost = async (h: string): Promise<string> =>
+      (await exchange(w.port, `GET / HTTP/1.1\r\nHost: ${h}\r\nConnection: close\r\n\r\n`)).responses[0]?.body.toString() ?? '';
+    assert.equal(await byHost('api.example.com'), 'upper ~^API\\.example\\.com$');
+    assert.equal(await byHost('BLAH.EXAMPLE.ORG'), 'quoted blah');
+    assert.equal(await byHost('blahxexample.org'), 'default', '\\Q..\\E quotes the dot');
+    assert.equal(await byHost('WWW01.example.net'), 'digits www01');
+    assert.equal(await byHost('wwwx.example.net'), 'default');
+    assert.equal(await byHost('a.dot.test'), 'dot dot.test');
+    assert.equal(await byHost('alias.test'), 'dot dot.test');
+  } finally {
+    await w.stop();
+  }
+});
+
 test('listen unix:/path and [::1]:port', async () => {
   const v6 = await freePort();
   const w = await startWeir(`http { access_log off;

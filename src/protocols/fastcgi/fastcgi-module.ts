@@ -33,6 +33,7 @@ import { passTarget, withPassTarget, type PassTarget } from '../../upstream/reso
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { FASTCGI_DEFAULT_HIDE, FastcgiProtocol, type FastcgiParamSpec, type FastcgiRequestTemplate } from './fastcgi-protocol.js';
+import { compileNginxRegex } from '../../http/pcre.js';
 
 export interface FastcgiLocConf {
   readonly upstream: UpstreamLocConf;
@@ -143,8 +144,8 @@ const directives: DirectiveSpec[] = [
     name: 'fastcgi_split_path_info', contexts: Ctx.Location, args: [1, 1],
     set(cf, d) {
       let re: RegExp;
-      try { re = new RegExp(d.args[0]); } catch (err) { return cf.error(`${(err as Error).message} in "${d.args[0]}"`); }
-      const captures = new RegExp(`${re.source}|`).exec('')!.length - 1;
+      try { re = compileNginxRegex(d.args[0], false); } catch (err) { return cf.error((err as Error).message); }
+      const captures = new RegExp(`${re.source}|`, re.flags).exec('')!.length - 1;
       if (captures !== 2) return cf.error(`pattern "${d.args[0]}" must have 2 captures`);
       loc(cf).splitPathInfo = re;
     },

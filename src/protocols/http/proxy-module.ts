@@ -29,7 +29,7 @@ import {
 import { resolveUpstream } from '../../upstream/resolved-upstream.js';
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
-import { compileNginxRegex } from '../../http/location-tree.js';
+import { compileNginxRegex } from '../../http/pcre.js';
 import { invalidCookieFlag, type CookieFlagsRule, type CookieRewriteRule } from './cookie-rewrite.js';
 import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, upstreamField, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
 

@@ -1,7 +1,7 @@
 // nginx location matching: =, prefix, ^~, ~, ~*, @, nesting, captures, auto_redirect, config errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LocationTree, LocationConfigError, compileNginxRegex, type LocationSpec } from '../../../src/http/location-tree.js';
+import { LocationTree, LocationConfigError, type LocationSpec } from '../../../src/http/location-tree.js';
 
 type S = LocationSpec<string>;
 const L = (modifier: S['modifier'], name: string, children?: S[], autoRedirect?: boolean): S =>
@@ -137,16 +137,6 @@ test('redirect found inside a regex location is served, not redirected (nginx NG
 test('named locations', () => {
   assert.equal(tree.findNamed('@fallback'), '@ @fallback');
   assert.equal(tree.findNamed('@none'), undefined);
-});
-
-test('PCRE translation', () => {
-  assert.ok(compileNginxRegex('(?i)^/abc$', false).test('/ABC'));
-  assert.equal(compileNginxRegex('^/(?P<id>\\d+)$', false).exec('/12')?.groups?.id, '12');
-  assert.ok(compileNginxRegex('\\A/x\\z', false).test('/x'));
-  assert.ok(!compileNginxRegex('\\A/x\\z', false).test('/x\n'));
-  assert.ok(compileNginxRegex('\\A/x\\Z', false).test('/x\n'));
-  assert.ok(compileNginxRegex('[$]', false).test('$'));
-  assert.ok(compileNginxRegex('[]a]', false).test(']'));
 });
 
 test('config-time errors', () => {

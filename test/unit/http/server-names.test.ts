@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServerNames, ServerNameConfigError } from '../../../src/http/server-names.js';
+import { tmpdir } from 'node:os';
+import { loadConfigText } from '../../../src/config/loader.js';
+import { builtinModules } from '../../../src/modules.js';
 
 const servers = new ServerNames<string>([
   { payload: 'first', names: ['first.test'] },
@@ -78,5 +81,35 @@ test('conflicts keep the first and warn; bad wildcards are config errors', () =>
   ]);
   for (const bad of ['*', '*.example.*', 'www.*.example.com', 'ex*ample.com', '*example.com', '.']) {
     assert.throws(() => new ServerNames<number>([{ payload: 1, names: [bad] }]), ServerNameConfigError, bad);
+  }
+});
+
+test('a regex is caseless only when it has an uppercase letter, as in nginx', () => {
+  const s = new ServerNames<string>([
+    { payload: 'default', names: ['default.test'] },
+    { payload: 'upper', names: ['~^[^A-Z]+\\.upper$'] },
+    { payload: 'lower', names: ['~^[a-z]+\\.lower$'] },
+  ]);
+  // Caseless, `[^A-Z]` also excludes a-z, as PCRE2_CASELESS makes it.
+  assert.equal(s.find('abc.upper').payload, 'default');
+  assert.equal(s.find('123.upper').payload, 'upper');
+  assert.equal(s.find('abc.lower').payload, 'lower');
+});
+
+test('a name with "/" is accepted with nginx\'s warning', () => {
+  const s = new ServerNames<string>([{ payload: 'a', names: ['a/b'], file: 'f', line: 3 }]);
+  assert.deepEqual(s.warnings, ['server name "a/b" has suspicious symbols in f:3']);
+});
+
+test('server_name errors nginx gives at config time', () => {
+  const conf = (name: string): string => `events {}\nhttp { server { server_name ${name}; } }\n`;
+  for (const [name, message] of [
+    ['*example.com', 'server name "*example.com" is invalid'],
+    ['.', 'server name "." is invalid'],
+    ['~', 'empty regex in server name "~"'],
+    ['"~^(a"', 'pcre2_compile() failed: missing closing parenthesis in "^(a"'],
+    ['~^(?>a)', 'pcre2_compile() failed: an atomic group is not supported by weir in "^(?>a)" at "(?>a)"'],
+  ] as const) {
+    assert.throws(() => loadConfigText(conf(name), tmpdir(), builtinModules), { message: `${message} in inline:2` }, name);
   }
 });
