@@ -17,7 +17,7 @@ import {
   type CoreLocConf, type CoreMainConf, type PhaseHandler,
 } from './core-module.js';
 import type { HttpRequest } from './request.js';
-import { serverToken, specialPage, statusText } from './special-response.js';
+import { serverToken, specialPage, statusLine } from './special-response.js';
 import { parseComplexUri } from './uri.js';
 
 export const enum Phase {
@@ -313,7 +313,7 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   if (res.headersSent || res.destroyed) return false;
   const lc = r.locConf;
   // ngx_http_send_header: a status set by error_page (or a special response) wins over any other
-  if (r.errStatus > 0) status = r.errStatus;
+  if (r.errStatus > 0) { status = r.errStatus; r.statusLine = null; }
   r.status = status;
   // The filters see (and may replace) what modules added, as nginx's see all of r->headers_out.
   for (let i = 0; i < r.headersOut.length; i++) headers.push(r.headersOut[i]);
@@ -339,7 +339,7 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   if (keep && lc.keepaliveHeaderTimeout! > 0) out.push('Keep-Alive', `timeout=${Math.floor(lc.keepaliveHeaderTimeout! / 1000)}`);
   if (!lc.chunkedTransferEncoding && contentLength < 0) res.useChunkedEncodingByDefault = false;
   try {
-    res.writeHead(status, statusText(status) || undefined, out);
+    res.writeHead(status, r.statusLine ?? statusLine(status), out);
   } catch (err) {
     r.log('error', `could not send the response header: ${(err as Error).message}`);
     res.destroy();

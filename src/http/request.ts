@@ -93,6 +93,11 @@ export class HttpRequest {
   uriChangesLeft = 11;
   /** $status once the header is sent (or decided). */
   status = 0;
+  /**
+   * The status line after "HTTP/1.1 " when an upstream's is passed on
+   * (nginx's headers_out.status_line); null: the table's text for status.
+   */
+  statusLine: string | null = null;
   /** A handler took the request (content phase started); used to detect double finalize. */
   finalized = false;
   /**

@@ -21,7 +21,7 @@ import type { ListenConf } from './listen.js';
 import { LocationTree, type LocationSpec } from './location-tree.js';
 import { pcreGroupNames } from './pcre.js';
 import { bindCoreIndex, logRequest, Phase, runPhases, sendSpecial, setLocation } from './phases.js';
-import { specialPage } from './special-response.js';
+import { specialPage, statusLine } from './special-response.js';
 import { HttpRequest, type ConnectionState, type ServerRuntime } from './request.js';
 import { invalidHeaderLogText, validateRequestHead } from './request-validation.js';
 import { ServerNames } from './server-names.js';
@@ -256,7 +256,7 @@ export class HttpServers {
     }
     if (res.headersSent) { socket.destroy(); return; }
     const page = badRequestPage(400);
-    res.writeHead(400, 'Bad Request', ['Server', 'weir', 'Content-Type', 'text/html', 'Content-Length', String(page.length), 'Connection', 'close']);
+    res.writeHead(400, statusLine(400), ['Server', 'weir', 'Content-Type', 'text/html', 'Content-Length', String(page.length), 'Connection', 'close']);
     res.end(page);
   }
 

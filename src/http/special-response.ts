@@ -28,8 +28,9 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   504: 'Gateway Time-out', 505: 'HTTP Version Not Supported', 507: 'Insufficient Storage',
 };
 
-export function statusText(status: number): string {
-  return STATUS_TEXT[status] ?? '';
+/** What follows "HTTP/1.1 " for a status of nginx's own: `%03d text`, or `%03d ` without a text. */
+export function statusLine(status: number): string {
+  return `${String(status).padStart(3, '0')} ${STATUS_TEXT[status] ?? ''}`;
 }
 
 /** ngx_http_error_pages: the title (and heading) of each built-in page; codes without one send no body. */

@@ -126,6 +126,11 @@ class TryPeerConnection implements UpstreamPeerConnection {
 export class Upstream implements ConnectionOwner, BalancerRequest {
   // What the protocol fills in processHeader.
   status = 0;
+  /**
+   * The status line from the code on as the upstream sent it (nginx's
+   * headers_in.status_line), passed to the client; null: nginx's own text.
+   */
+  statusLine: string | null = null;
   /** Response headers for the client, flat [name, value, ...]. */
   headersOut: string[] = [];
   /** -1 unknown. */
@@ -509,6 +514,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.rateStart = Date.now();
     this.protocol.inputFilterInit(this);
     this.headerSentToClient = true;
+    r.statusLine = this.statusLine;
     if (!sendHeader(r, this.status, this.headersOut, this.contentLength)) {
       this.finalize(499);
       return;

@@ -49,6 +49,8 @@ describe('fake FastCGI application', () => {
         case '/stderr': sock.write(Buffer.concat([stdout('Content-Type: text/plain\r\n\r\nbody-'), stderr('PHP message: oops\n'), stdout('rest'), endRequest()])); end(); return;
         case '/catch': sock.write(Buffer.concat([stderr('FATAL: database down'), response('Content-Type: text/plain\r\n', 'never')])); end(); return;
         case '/status': sock.write(response('Status: 404 Not Found\r\nContent-Type: text/plain\r\n', 'app 404')); end(); return;
+        case '/status-text': sock.write(response('Status: 404 Not here\r\n', 'x')); end(); return;
+        case '/status-bare': sock.write(response('Status: 503\r\n', 'x')); end(); return;
         case '/location': sock.write(response('Location: http://example.com/x\r\n')); end(); return;
         case '/headers': sock.write(response('X-Secret: s\r\nX-Accel-Buffering: no\r\nX-Visible: v\r\nX-Accel-Charset: utf-8\r\n', 'h')); end(); return;
         case '/length': sock.write(response('Content-Length: 3\r\n', 'abcdef')); end(); return;
@@ -208,7 +210,10 @@ http {
     assert.equal(s.status, 404);
     assert.equal(s.body.toString(), 'app 404');
     assert.equal(s.headers.status, undefined);
+    assert.equal((await one(w, get('/status-text'))).statusLine, 'HTTP/1.1 404 Not here', 'the Status text is the status line');
+    assert.equal((await one(w, get('/status-bare'))).statusLine, 'HTTP/1.1 503 Service Temporarily Unavailable', 'a bare code: nginx\'s text');
     const l = await one(w, get('/location'));
+    assert.equal(l.statusLine, 'HTTP/1.1 302 Moved Temporarily');
     assert.equal(l.status, 302);
     assert.equal(l.headers.location, 'http://example.com/x');
   });

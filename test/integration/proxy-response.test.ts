@@ -85,6 +85,11 @@ const ROUTES: Array<[RegExp, Answer]> = [
     sock.once('close', () => clearInterval(t));
   }],
   [/^\/hang/, () => {}],
+  [/^\/sline\/busy/, 'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy'],
+  [/^\/sline\/bare/, 'HTTP/1.1   200\r\nContent-Length: 4\r\n\r\nbare'],
+  [/^\/sline\/iis/, 'HTTP/1.1 403.1 Execute access forbidden\r\nContent-Length: 3\r\n\r\niis'],
+  [/^\/sline\/odd/, 'HTTP/1.1 299 Fine Thanks\r\nContent-Length: 3\r\n\r\nodd'],
+  [/^\/icpt\/sline/, 'HTTP/1.1 404 Nothing Here\r\nContent-Length: 3\r\n\r\nnot'],
 ];
 
 function route(target: string, sock: Socket): void {
@@ -128,6 +133,7 @@ const SERVER_BODY = (addr: string): string => `
       proxy_set_header Connection $connection_upgrade;
     }
     location /icpt/ { proxy_pass http://be; proxy_intercept_errors on; error_page 401 404 /e404; }
+    location /icpt/sline { proxy_pass http://be; proxy_intercept_errors on; error_page 404 =410 /e404; }
     location /noicpt/ { proxy_pass http://be/icpt/; error_page 404 /e404; }
     location = /e404 { return 200 "intercepted page"; }
     # No temp file here: the slow-reader test checks the upstream is held (proxy-temp-file.test covers spooling).
@@ -267,6 +273,17 @@ test('proxy_intercept_errors on: error_page serves the 404; a status without err
   ({ res } = await one('/noicpt/404'));
   assert.equal(res?.status, 404);
   assert.equal(res.body.toString(), 'upstream 404');
+});
+
+test('the upstream status line reaches the client as sent; weir\'s own text only for responses it makes', async () => {
+  const line = async (path: string): Promise<string> => (await one(path)).res!.statusLine;
+  assert.equal(await line('/sline/busy'), 'HTTP/1.1 503 Service Unavailable', 'not nginx\'s "Service Temporarily Unavailable"');
+  assert.equal(await line('/sline/bare'), 'HTTP/1.1 200', 'no reason stays none; the extra spaces go');
+  assert.equal(await line('/sline/iis'), 'HTTP/1.1 403.1 Execute access forbidden');
+  assert.equal(await line('/sline/odd'), 'HTTP/1.1 299 Fine Thanks');
+  const { res } = await one('/icpt/sline');
+  assert.equal(res?.statusLine, 'HTTP/1.1 410 Gone', 'an intercepted error is weir\'s own response');
+  assert.equal(res.body.toString(), 'intercepted page');
 });
 
 test('proxy_intercept_errors: an intercepted 401 keeps every WWW-Authenticate of the upstream, and only those', async () => {

@@ -88,9 +88,10 @@ export class ServerReply extends EventEmitter {
 
   /**
    * Prepares the head (sent with the first body bytes, or by end/flushHeaders).
+   * `statusLine` follows "HTTP/1.1 " (special-response.ts's statusLine, or an upstream's).
    * `headers` is flat: [name, value, ...]; Server first if present, Date follows it.
    */
-  writeHead(status: number, reason: string | undefined, headers: readonly string[]): this {
+  writeHead(status: number, statusLine: string, headers: readonly string[]): this {
     if (this.headersSent) throw new Error('the response head was already sent');
     this.statusCode = status;
     this.headersSent = true;
@@ -101,7 +102,7 @@ export class ServerReply extends EventEmitter {
       this.last = true;
       return this;
     }
-    let head = `HTTP/1.1 ${status} ${reason ?? ''}\r\n`;
+    let head = `HTTP/1.1 ${statusLine}\r\n`;
     let dated = headerIndex(headers, 'date') !== -1;
     let length = false;
     let te = false;
@@ -145,7 +146,7 @@ export class ServerReply extends EventEmitter {
 
   write(chunk: Buffer | string): boolean {
     if (this.writableEnded || this.destroyed) return false;
-    if (!this.headersSent) this.writeHead(this.statusCode, '', []);
+    if (!this.headersSent) this.writeHead(this.statusCode, `${this.statusCode} `, []);
     const socket = this.socket;
     this.cork();
     this.sendHead();
@@ -196,7 +197,7 @@ export class ServerReply extends EventEmitter {
   end(chunk?: Buffer | string): this {
     if (this.writableEnded || this.destroyed) return this;
     if (chunk !== undefined && chunk.length > 0) this.write(chunk);
-    else if (!this.headersSent) this.writeHead(this.statusCode, '', []);
+    else if (!this.headersSent) this.writeHead(this.statusCode, `${this.statusCode} `, []);
     this.writableEnded = true;
     this.cork();
     this.sendHead();

@@ -137,6 +137,8 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
     }
     const h = this.parser.header;
     u.status = h.status;
+    // A bare code takes nginx's own text (ngx_http_fastcgi_process_header).
+    u.statusLine = h.statusLine.length > 3 ? h.statusLine : null;
     u.headerConsumed = data.length;
     u.headersOut = this.responseHeaders(h);
     return 'ok';

@@ -166,6 +166,7 @@ export class ProxyProtocol implements UpstreamProtocol {
     }
     u.headerConsumed = consumedBefore + this.parser.consumed;
     u.status = head.statusCode;
+    u.statusLine = head.statusLine;
     (r as WithHead)[kUpstreamHead] = head;
     const hidden = this.t.hideResponseHeaders;
     const out: string[] = [];

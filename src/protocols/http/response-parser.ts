@@ -8,15 +8,14 @@
 // same log lines, so the error log reads like nginx's.
 //
 // Deliberate differences from nginx:
-// - Anything that is not `HTTP/1.<digit> <3 digits>[ reason]` and a line end is
-//   invalid ("upstream sent no valid HTTP/1.0 header"). nginx logs the same
-//   line but then passes the bytes on as an HTTP/0.9 response with status
-//   200 (RELIABILITY U10: 502 instead). The mismatch is reported as soon as
-//   the first bytes differ from "HTTP/1.", so an `SSH-2.0-...` banner or a
-//   0.9 body fails at once instead of waiting for a full buffer.
-//   nginx also accepts any major version, several spaces before the status,
-//   status codes below 100 and IIS's "403.1"; we do not.
-// - HTTP/1.x with a minor version above 1 is read as HTTP/1.1 (RFC 9112 §2.3).
+// - A first line that is not a status line is invalid ("upstream sent no valid
+//   HTTP/1.0 header"). nginx logs the same line but then passes the bytes on
+//   as an HTTP/0.9 response with status 200 (RELIABILITY U10: 502 instead).
+//   The mismatch is reported as soon as the first bytes differ from `HTTP/`
+//   and a digit, so an `SSH-2.0-...` banner or a 0.9 body fails at once
+//   instead of waiting for a full buffer. The status line itself is read as
+//   nginx reads it: any major version, several spaces before the status,
+//   IIS's "403.1", any text after it; a version below 1.1 closes.
 // - A line may end in a bare LF, as in nginx (RELIABILITY U9).
 // - Field-line differences are listed in field-lines.ts (CTLs in values;
 //   names with non-token bytes dropped rather than forwarded).
@@ -31,7 +30,7 @@
 
 import {
   CR, SP, field, parseFieldLine, describeBadLine, latin1, LineReader,
-  FIELD_DROP, FIELD_IGNORE, FIELD_INVALID, LINE_AGAIN, LINE_TOO_BIG, VALUE_OK, HTAB, isEmptyLine,
+  FIELD_DROP, FIELD_IGNORE, FIELD_INVALID, LINE_AGAIN, LINE_TOO_BIG, HTAB, isEmptyLine,
 } from './field-lines.js';
 
 /** nginx's log lines for a bad response head (and our two additions). */
@@ -48,8 +47,11 @@ export const HeadReason = {
 /** One parsed response head. Header arrays are parallel, in received order. */
 export interface ResponseHead {
   readonly statusCode: number;
-  /** The reason phrase as sent (may be empty). */
-  readonly statusText: string;
+  /**
+   * The status line from the code on, as sent ("503 Service Unavailable", "200"):
+   * nginx's headers_in.status_line, which the client gets as it is.
+   */
+  readonly statusLine: string;
   readonly httpVersion: '1.0' | '1.1';
   /** Names as received (latin1). */
   readonly names: string[];
@@ -91,7 +93,8 @@ const ST_INTERIM = 2; // an interim head was returned; the next feed starts a ne
 const ST_DONE = 3;
 const ST_INVALID = 4;
 
-const HTTP1_PREFIX = Buffer.from('HTTP/1.', 'latin1');
+const HTTP_PREFIX = Buffer.from('HTTP/', 'latin1');
+const DOT = 0x2e;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /**
@@ -123,8 +126,9 @@ export class ResponseHeadParser {
 
   // the head being read
   private statusCode = 0;
-  private statusText = '';
-  private minor = 1;
+  private statusLine = '';
+  /** major * 1000 + minor, as nginx's http_version. */
+  private version = 1001;
   private names: string[] = [];
   private lowerNames: string[] = [];
   private values: string[] = [];
@@ -225,8 +229,8 @@ export class ResponseHeadParser {
   private beginHead(): void {
     this.lines.reset();
     this.statusCode = 0;
-    this.statusText = '';
-    this.minor = 1;
+    this.statusLine = '';
+    this.version = 1001;
     this.names = [];
     this.lowerNames = [];
     this.values = [];
@@ -241,38 +245,56 @@ export class ResponseHeadParser {
     this.dropped = 0;
   }
 
-  /** Whether the first line (held bytes, then chunk[pos..]) can still start with "HTTP/1.". */
+  /** Whether the first line (held bytes, then chunk[pos..]) can still start with `HTTP/` and a digit 1-9. */
   private prefixPlausible(chunk: Buffer, pos: number): boolean {
     const held = this.lines.pending;
-    if (held >= 7) return true;
+    if (held > HTTP_PREFIX.length) return true;
     const b = this.lines.pendingBuf;
-    for (let i = 0; i < held; i++) if (b[i] !== HTTP1_PREFIX[i]) return false;
-    const n = chunk.length - pos;
-    for (let i = held, j = pos; i < 7 && i - held < n; i++, j++) {
-      if (chunk[j] !== HTTP1_PREFIX[i]) return false;
+    const at = (i: number): number | undefined => (i < held ? b[i] : chunk[pos + i - held]);
+    for (let i = 0; i <= HTTP_PREFIX.length && i - held < chunk.length - pos; i++) {
+      const c = at(i)!;
+      if (i < HTTP_PREFIX.length ? c !== HTTP_PREFIX[i] : c < 0x31 || c > 0x39) return false;
     }
     return true;
   }
 
-  /** `HTTP/1.D SP DDD [SP reason] [CR] LF`, with buf[lf] the LF. */
+  /**
+   * ngx_http_parse_status_line: `HTTP/` major `.` minor (up to 3 digits each), spaces, three
+   * digits, then a space, `.` (IIS's "403.1") or the line end, then any text; buf[lf] is the LF.
+   */
   private parseStatusLine(buf: Buffer, s: number, lf: number): boolean {
     const eol = buf[lf - 1] === CR ? lf - 1 : lf;
-    if (eol - s < 12) return false;
-    for (let i = 0; i < 7; i++) if (buf[s + i] !== HTTP1_PREFIX[i]) return false;
-    const minor = buf[s + 7]! - 0x30;
-    if (minor < 0 || minor > 9 || buf[s + 8] !== SP) return false;
-    const d1 = buf[s + 9]! - 0x30;
-    const d2 = buf[s + 10]! - 0x30;
-    const d3 = buf[s + 11]! - 0x30;
-    if (d1 < 1 || d1 > 9 || d2 < 0 || d2 > 9 || d3 < 0 || d3 > 9) return false;
-    const p = s + 12;
-    if (p !== eol) {
-      if (buf[p] !== SP) return false;
-      for (let i = p + 1; i < eol; i++) if (VALUE_OK[buf[i]!] !== 1) return false;
-      this.statusText = latin1(buf, p + 1, eol);
+    let p = s + HTTP_PREFIX.length;
+    if (buf[p]! < 0x31 || buf[p]! > 0x39) return false;
+    let major = 0;
+    for (; p < eol && buf[p] !== DOT; p++) {
+      const d = buf[p]! - 0x30;
+      if (d < 0 || d > 9 || major > 99) return false;
+      major = major * 10 + d;
     }
-    this.minor = minor;
-    this.statusCode = d1 * 100 + d2 * 10 + d3;
+    p++;
+    if (p >= eol || buf[p]! < 0x30 || buf[p]! > 0x39) return false;
+    let minor = 0;
+    for (; p < eol && buf[p] !== SP; p++) {
+      const d = buf[p]! - 0x30;
+      if (d < 0 || d > 9 || minor > 99) return false;
+      minor = minor * 10 + d;
+    }
+    while (p < eol && buf[p] === SP) p++;
+    if (eol - p < 3) return false;
+    let code = 0;
+    for (let i = 0; i < 3; i++) {
+      const d = buf[p + i]! - 0x30;
+      if (d < 0 || d > 9) return false;
+      code = code * 10 + d;
+    }
+    const after = p + 3;
+    if (after < eol && buf[after] !== SP && buf[after] !== DOT) return false;
+    // A CR inside the line is not an end of line.
+    for (let i = after; i < eol; i++) if (buf[i] === CR) return false;
+    this.statusLine = latin1(buf, p, eol);
+    this.version = major * 1000 + minor;
+    this.statusCode = code;
     return true;
   }
 
@@ -340,14 +362,14 @@ export class ResponseHeadParser {
     const interim = code >= 100 && code < 200 && code !== 101;
     this.head = {
       statusCode: code,
-      statusText: this.statusText,
-      httpVersion: this.minor === 0 ? '1.0' : '1.1',
+      statusLine: this.statusLine,
+      httpVersion: this.version < 1001 ? '1.0' : '1.1',
       names: this.names,
       lowerNames: this.lowerNames,
       values: this.values,
       contentLength: this.chunked ? -1 : this.contentLength,
       chunked: this.chunked,
-      connectionClose: this.minor === 0 || this.closeToken,
+      connectionClose: this.version < 1001 || this.closeToken,
       connectionKeepAlive: this.keepAliveToken,
       connectionTokens: this.tokens,
       upgradeValue: this.upgradeValue,

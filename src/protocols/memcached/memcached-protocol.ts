@@ -75,6 +75,7 @@ export class MemcachedProtocol implements UpstreamProtocol, MemcachedSink {
     const p = this.parser;
     const r = u.r;
     u.status = p.status;
+    u.statusLine = null;
     u.headerConsumed = data.length;
     if (p.status === 404) {
       r.log('info', p.notFoundMessage, u.upstreamUrl());

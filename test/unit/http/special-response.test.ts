@@ -2,7 +2,7 @@
 // and the built-in page's title (ngx_http_error_pages).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { specialPage, statusText } from '../../../src/http/special-response.js';
+import { specialPage, statusLine } from '../../../src/http/special-response.js';
 
 function title(status: number): string | null {
   const page = specialPage(status, 'off');
@@ -11,23 +11,24 @@ function title(status: number): string | null {
 }
 
 test('status line and page title differ where nginx differs', () => {
-  assert.equal(statusText(302), 'Moved Temporarily');
+  assert.equal(statusLine(302), '302 Moved Temporarily');
   assert.equal(title(302), '302 Found');
-  assert.equal(statusText(401), 'Unauthorized');
+  assert.equal(statusLine(401), '401 Unauthorized');
   assert.equal(title(401), '401 Authorization Required');
-  assert.equal(statusText(301), 'Moved Permanently');
+  assert.equal(statusLine(301), '301 Moved Permanently');
   assert.equal(title(301), '301 Moved Permanently');
-  assert.equal(statusText(503), 'Service Temporarily Unavailable');
+  assert.equal(statusLine(503), '503 Service Temporarily Unavailable');
   assert.equal(title(504), '504 Gateway Time-out');
 });
 
 test('codes nginx has no line or page for: bare status line, no body', () => {
   for (const code of [417, 418, 422, 425, 426, 428, 431, 506]) {
-    assert.equal(statusText(code), '', `status line of ${code}`);
+    assert.equal(statusLine(code), `${code} `, `status line of ${code}`);
     assert.equal(title(code), null, `page of ${code}`);
   }
-  assert.equal(statusText(407), 'Proxy Authentication Required');
+  assert.equal(statusLine(407), '407 Proxy Authentication Required');
   assert.equal(title(429), '429 Too Many Requests');
+  assert.equal(statusLine(99), '099 ', 'three digits, as %03ui');
 });
 
 test("nginx's own codes are pages of 400, and 498 shows the 404 page", () => {

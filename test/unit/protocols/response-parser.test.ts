@@ -63,7 +63,7 @@ test('a plain 200 with a body', () => {
   assert.equal(r.status, 'ok');
   const h = r.heads[0]!;
   assert.equal(h.statusCode, 200);
-  assert.equal(h.statusText, 'OK');
+  assert.equal(h.statusLine, '200 OK');
   assert.equal(h.httpVersion, '1.1');
   assert.deepEqual(h.names, ['Content-Type', 'Content-Length', 'X-Sp', 'X-Empty']);
   assert.deepEqual(h.lowerNames, ['content-type', 'content-length', 'x-sp', 'x-empty']);
@@ -85,24 +85,30 @@ test('consumed points at the first body byte', () => {
   assert.equal(p.head!.contentLength, -1);
 });
 
-test('status line forms', () => {
-  assert.equal(run('HTTP/1.1 200\r\n\r\n').heads[0]!.statusText, '');
-  assert.equal(run('HTTP/1.1 200 \r\n\r\n').heads[0]!.statusText, '');
-  assert.equal(run('HTTP/1.1 404 Not  Found\r\n\r\n').heads[0]!.statusText, 'Not  Found');
+test('status line forms, read as ngx_http_parse_status_line reads them', () => {
+  const line = (s: string): string => run(s).heads[0]!.statusLine;
+  assert.equal(line('HTTP/1.1 200\r\n\r\n'), '200');
+  assert.equal(line('HTTP/1.1 200 \r\n\r\n'), '200 ');
+  assert.equal(line('HTTP/1.1 404 Not  Found\r\n\r\n'), '404 Not  Found');
+  assert.equal(line('HTTP/1.1   503 Busy\n\n'), '503 Busy', 'spaces before the status');
+  assert.equal(line('HTTP/1.1 403.1 Forbidden\r\n\r\n'), '403.1 Forbidden', "IIS's sub-status");
+  assert.equal(line('HTTP/1.1 200 O\x00K\r\n\r\n'), '200 O\x00K', 'any text but CR and LF');
+  assert.equal(run('HTTP/1.1 099 X\r\n\r\n').heads[0]!.statusCode, 99);
   const h10 = run('HTTP/1.0 200 OK\r\n\r\n').heads[0]!;
   assert.equal(h10.httpVersion, '1.0');
   assert.equal(h10.connectionClose, true, 'nginx: HTTP/1.0 upstream means close');
   assert.equal(run('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n').heads[0]!.connectionClose, true);
   assert.equal(run('HTTP/1.2 200 OK\r\n\r\n').heads[0]!.httpVersion, '1.1');
+  assert.equal(run('HTTP/2.0 200 OK\r\n\r\n').heads[0]!.connectionClose, false);
+  assert.equal(run('HTTP/1.10 200 OK\r\n\r\n').heads[0]!.connectionClose, false, '1.10 is above 1.1');
 });
 
 test('U10: non-HTTP, HTTP/0.9 and malformed status lines', () => {
   for (const s of [
-    'SSH-2.0-OpenSSH_9.6\r\n', '<html>hello</html>\n', 'HTTP/2.0 200 OK\r\n\r\n', 'HTTP/0.9 200 OK\r\n\r\n',
-    'http/1.1 200 OK\r\n\r\n', 'HTTP/1.1  200 OK\r\n\r\n', 'HTTP/1.1 20 OK\r\n\r\n', 'HTTP/1.1 099 X\r\n\r\n',
-    'HTTP/1.1 2000 OK\r\n\r\n', 'HTTP/1.1 403.1 Forbidden\r\n\r\n',
-    'HTTP/1.1 200 O\x00K\r\n\r\n', 'HTTP/1.1 200 O\rK\r\n\r\n', 'HTTP/1.1\t200 OK\r\n\r\n', '\r\nHTTP/1.1 200 OK\r\n\r\n',
-    'HTTP/1.10 200 OK\r\n\r\n', 'HTTP/1.x 200 OK\r\n\r\n',
+    'SSH-2.0-OpenSSH_9.6\r\n', '<html>hello</html>\n', 'HTTP/0.9 200 OK\r\n\r\n',
+    'http/1.1 200 OK\r\n\r\n', 'HTTP/1.1 20 OK\r\n\r\n', 'HTTP/1.1 2000 OK\r\n\r\n',
+    'HTTP/1.1 200 O\rK\r\n\r\n', 'HTTP/1.1\t200 OK\r\n\r\n', '\r\nHTTP/1.1 200 OK\r\n\r\n',
+    'HTTP/1.x 200 OK\r\n\r\n', 'HTTP/1 200 OK\r\n\r\n', 'HTTP/1.1\r\n\r\n', 'HTTP/1000.1 200 OK\r\n\r\n',
   ]) invalid(s, HeadReason.noValidHttp);
 });
 
