@@ -320,9 +320,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   private writeBody(socket: UpstreamConnection['socket'], chunk: Buffer): boolean {
     this.state!.bytesSent += chunk.length;
     const frame = this.protocol.frameBody;
+    corkForTick(socket);
     if (!frame && !this.chunkBody) return socket.write(chunk);
-    // A frame's pieces leave in one write: a peer may read a record's header without its content otherwise.
-    socket.cork();
     let ok = true;
     if (frame) {
       for (const piece of frame.call(this.protocol, chunk)) ok = socket.write(piece);
@@ -331,13 +330,13 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       socket.write(chunk);
       ok = socket.write('\r\n');
     }
-    socket.uncork();
     return ok;
   }
 
   /** The end of the body: the protocol's terminator, or the last chunk. */
   private endBody(socket: UpstreamConnection['socket']): boolean {
     const tail = this.protocol.bodyEnd ? this.protocol.bodyEnd() : null;
+    corkForTick(socket);
     if (tail) return socket.write(tail);
     if (this.chunkBody) return socket.write('0\r\n\r\n');
     return true;
@@ -930,6 +929,17 @@ function errnoText(err: NodeJS.ErrnoException | null): string {
     case 'EACCES': return 'Permission denied';
     default: return err?.message ?? 'Connection refused';
   }
+}
+
+/**
+ * What is written to `socket` until the end of this tick leaves in one write: a frame's
+ * pieces, and the last of the body with its terminator, as nginx sends one chain (a peer
+ * may read a record's header without its content, or the data without the last chunk).
+ */
+function corkForTick(socket: UpstreamConnection['socket']): void {
+  if (socket.writableCorked > 0) return;
+  socket.cork();
+  process.nextTick(() => socket.uncork());
 }
 
 function hasErrorPage(r: HttpRequest, status: number): boolean {

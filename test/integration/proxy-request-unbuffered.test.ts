@@ -3,7 +3,7 @@
 // chunked body goes on as one chunk; $request_body shows a streamed body that
 // fit in client_body_buffer_size (in add_header, and after error_page).
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, Socket, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startWeir, type Weir } from '../helpers/raw-http.js';
 
@@ -78,6 +78,34 @@ test('a chunked body: what one read decoded goes on as one chunk', async () => {
   assert.match(answer, /^HTTP\/1\.1 200/);
   assert.ok(reads[0].endsWith('\r\n\r\n9\r\n01234many\r\n'), JSON.stringify(reads));
   assert.equal(reads.slice(1).join(''), '9\r\n56789many\r\n0\r\n\r\n');
+});
+
+test('the last data and the last chunk leave in one write, as nginx sends one chain', async () => {
+  // The peer may read between two writes (nginx-tests' backends do); which write syscalls
+  // weir makes is seen at the socket's own write hooks.
+  const writes: string[] = [];
+  const proto = Socket.prototype as unknown as {
+    _write: (this: Socket, chunk: Buffer | string, enc: BufferEncoding, cb: () => void) => void;
+    _writev: (this: Socket, chunks: Array<{ chunk: Buffer | string }>, cb: () => void) => void;
+  };
+  const { _write, _writev } = proto;
+  proto._write = function (chunk, enc, cb) {
+    if (this.remotePort === backendPort) writes.push(chunk.toString());
+    return _write.call(this, chunk, enc, cb);
+  };
+  proto._writev = function (chunks, cb) {
+    if (this.remotePort === backendPort) writes.push(chunks.map((c) => c.chunk.toString()).join(''));
+    return _writev.call(this, chunks, cb);
+  };
+  try {
+    const answer = await send([head('/c', 'Transfer-Encoding: chunked'), '5\r\n56789\r\n0\r\n\r\n'], 50);
+    assert.match(answer, /^HTTP\/1\.1 200/);
+  } finally {
+    Object.assign(proto, { _write, _writev });
+  }
+  assert.equal(writes.length, 2, JSON.stringify(writes));
+  assert.match(writes[0]!, /^POST \/c /);
+  assert.equal(writes[1], '5\r\n56789\r\n0\r\n\r\n');
 });
 
 test('$request_body shows a streamed body that fit in client_body_buffer_size, else nothing', async () => {
