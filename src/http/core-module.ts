@@ -413,6 +413,7 @@ const directives: DirectiveSpec[] = [
       const c = core(cf);
       if (c.clientBodyTempPath !== undefined) return cf.duplicate();
       c.clientBodyTempPath = cf.fullPath(d.args[0]);
+      cf.cycle.addTempPath(c.clientBodyTempPath);
     },
   },
   {
@@ -645,7 +646,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'ignoreInvalidHeaders', true);
     inherit(c, p, 'mergeSlashes', true);
   },
-  mergeLoc(p, c) {
+  mergeLoc(p, c, cf) {
     if (c.root === undefined && c.alias === undefined) {
       c.root = p.root;
       c.alias = p.alias;
@@ -654,7 +655,9 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'clientMaxBodySize', 1024 * 1024);
     inherit(c, p, 'clientBodyBufferSize', 16 * 1024);
     inherit(c, p, 'clientBodyTimeout', 60_000);
-    inherit(c, p, 'clientBodyTempPath', '');
+    // ngx_conf_merge_path_value: the default is registered with the cycle once a level needs it.
+    inherit(c, p, 'clientBodyTempPath', cf.fullPath('client_body_temp'));
+    cf.cycle.addTempPath(c.clientBodyTempPath!);
     inherit(c, p, 'clientBodyInFileOnly', 'off');
     inherit(c, p, 'keepaliveTimeout', 75_000);
     inherit(c, p, 'keepaliveHeaderTimeout', 0);

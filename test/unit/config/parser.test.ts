@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfigFile, parseConfigText, expandGlob, type ConfNode } from '../../../src/config/parser.js';
+import { parseConfigFile, parseConfigText, expandGlob, type ConfTreeNode } from '../../../src/config/parser.js';
 import { ConfigError } from '../../../src/config/errors.js';
 
 const made: string[] = [];
@@ -31,7 +31,7 @@ function tree(files: Record<string, string>): string {
 
 /** A compact view of nodes: name, args, file (basename), line, children. */
 interface Shape { d: string; file: string; line: number; block?: Shape[] }
-function shape(nodes: readonly ConfNode[]): Shape[] {
+function shape(nodes: readonly ConfTreeNode[]): Shape[] {
   return nodes.map((n) => {
     const s: Shape = { d: [n.name, ...n.args].join(' '), file: n.file === 'command line' ? n.file : path.basename(n.file), line: n.line };
     if (n.block) s.block = shape(n.block);
