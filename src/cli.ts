@@ -25,6 +25,7 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeErrorLogs, ErrorLog, errorLogLine, type LogLevel } from './observability/error-log.js';
+import { testHttpListeners } from './http/runtime.js';
 import { loadCycle, prepareCycle, resolveErrorLogOption, type Cycle, type CycleOptions } from './process/cycle.js';
 import { daemonize, isDaemonChild, reportToTerminal } from './process/daemon.js';
 import { Master } from './process/master.js';
@@ -207,6 +208,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     });
     // -s stops here, as nginx's signaller does: nothing is opened or created.
     if (!o.signal) prepareCycle(cycle, o.test);
+    if (o.test) await testHttpListeners(cycle.loaded);
   } catch (err) {
     report('emerg', (err as Error).message);
     if (o.test) io.stderr(`weir: configuration file ${paths.file} test failed\n`);

@@ -16,7 +16,7 @@ import { inherit, setFlag, setMsec, setNumber, setOffset, setSize } from '../con
 import { parseErrorLogTarget } from '../process/core-module.js';
 import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
 import { parseSize } from '../config/units.js';
-import { parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
+import { listenText, parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
 import { VariableRegistry, type ComplexValue } from './variables.js';
 import type { HttpRequest } from './request.js';
 
@@ -113,6 +113,8 @@ export interface CoreMainConf {
   readonly stopHooks: ((graceful: boolean) => Promise<void> | void)[];
   /** USR1 (reopen access logs). */
   readonly reopenHooks: (() => void)[];
+  /** Listen keys some server names `default_server` on. */
+  readonly defaultListens: Set<string>;
 }
 
 export interface CoreSrvConf {
@@ -305,10 +307,12 @@ const directives: DirectiveSpec[] = [
       if (typeof addr === 'string') return cf.error(addr);
       const conf = parseListenParams(addr, d.args.slice(1));
       if (typeof conf === 'string') return cf.error(conf);
-      if (srv.listens.some((l) => l.key === conf.key)) {
-        // nginx prints the socket address (ngx_sock_ntop): the wildcard is 0.0.0.0.
-        const shown = conf.key.startsWith('*:') ? `0.0.0.0${conf.key.slice(1)}` : conf.key;
-        return cf.error(`a duplicate listen ${shown}`);
+      if (srv.listens.some((l) => l.key === conf.key)) return cf.error(`a duplicate listen ${listenText(conf.key)}`);
+      // ngx_http_add_addresses, at the listen directive: one default server per address.
+      const main = cf.main(httpCoreModule);
+      if (conf.defaultServer) {
+        if (main.defaultListens.has(conf.key)) return cf.error(`a duplicate default server for ${listenText(conf.key)}`);
+        main.defaultListens.add(conf.key);
       }
       srv.listens.push(conf);
     },
@@ -617,7 +621,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
   createMain: () => ({
     servers: [], variables: new VariableRegistry(),
     serverRewrite: [], rewrite: [], access: [], precontent: [], content: [], headerFilters: [], log: [],
-    stopHooks: [], reopenHooks: [],
+    stopHooks: [], reopenHooks: [], defaultListens: new Set(),
   }),
   createSrv: () => ({ listens: [], serverNames: [], listenSeen: false }),
   createLoc: () => ({ nestedLevels: [], keepaliveDisable: 0 }),

@@ -74,7 +74,8 @@ export function resolveErrorLogOption(value: string, prefix: string): string {
  * the default error log (or `-e`) last when the config names none
  * (ngx_log_open_default). The first failure is thrown, without a position.
  *
- * The real pid file is written later by the master (see pid-file.ts).
+ * The real pid file is written later by the master (see pid-file.ts); under
+ * `-t`, testHttpListeners() comes next, as nginx opens the listening sockets.
  */
 export function prepareCycle(cycle: Cycle, test: boolean): void {
   const pid = cycle.core.pid;

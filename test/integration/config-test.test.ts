@@ -1,13 +1,15 @@
 /**
  * `weir -t` does what `nginx -t` does once the config is read
  * (ngx_init_cycle): it opens (creates) the pid file, creates the temp
- * directories (the last component only), opens (creates) every log file, and
- * checks `user` as root, in that order, with nginx's messages; so
+ * directories (the last component only), opens (creates) every log file,
+ * binds the listening sockets, and checks `user` as root, with nginx's
+ * messages in nginx's order; so
  * `weir -t && weir -s reload` means what it means with nginx. Each case runs
  * bin/weir on a config in a fresh temp prefix.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { makePrefix, runWeir, type Prefix } from '../helpers/weir-process.js';
@@ -150,6 +152,26 @@ describe('weir -t checks what nginx -t checks', { concurrency: true }, () => {
         `weir: the configuration file ${p.confPath} syntax is ok\n` +
         `weir: configuration file ${p.confPath} test is successful\n`);
       assert.equal(r.code, 0);
+    }
+  }));
+
+  it('listening sockets are bound and closed again: an address in use is fine, one not on this host or a socket in a missing directory fails', () => withPrefix(async (p) => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const sock = join(p.dir, 'weir.sock');
+      let r = await test(p, config(p, { http: `server { listen 127.0.0.1:${port}; listen unix:${sock}; }` }));
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(existsSync(sock), false, 'the test socket is removed, as nginx -t removes it');
+      r = await test(p, config(p, { http: 'server { listen 192.0.2.1:1; }' }));
+      assert.equal(r.stderr, failedAfterSyntax(p, 'bind() to 192.0.2.1:1 failed (99: Cannot assign requested address)'));
+      assert.equal(r.code, 1);
+      const missing = join(p.dir, 'no-dir', 'weir.sock');
+      r = await test(p, config(p, { http: `server { listen unix:${missing}; }` }));
+      assert.equal(r.stderr, failedAfterSyntax(p, `bind() to unix:${missing} failed (2: No such file or directory)`));
+    } finally {
+      busy.close();
     }
   }));
 

@@ -326,3 +326,10 @@ test('the first error in file order wins, inside blocks and across includes', ()
 test('a syntax error anywhere wins over what is checked once the file is read (no "events")', () => {
   expectError({ conf: 'http {}\nfoo' }, 'unexpected end of file, expecting ";" or "}" in F/nginx.conf:2');
 });
+
+test('a duplicate default server: at the second listen that names it', () => {
+  expectError({ conf: E + 'http {\n server { listen 127.0.0.1:1 default_server; }\n server {\n  listen 127.0.0.1:1 default_server;\n }\n}\n' },
+    'a duplicate default server for 127.0.0.1:1 in F/nginx.conf:5');
+  expectError({ conf: E + 'http {\n server { listen 1 default_server; }\n server { listen *:1 default_server; }\n}\n' },
+    'a duplicate default server for 0.0.0.0:1 in F/nginx.conf:4');
+});
