@@ -208,7 +208,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     });
     // -s stops here, as nginx's signaller does: nothing is opened or created.
     if (!o.signal) prepareCycle(cycle, o.test);
-    if (o.test) await testHttpListeners(cycle.loaded);
+    if (o.test && !o.signal) await testHttpListeners(cycle.loaded);
   } catch (err) {
     report('emerg', (err as Error).message);
     if (o.test) io.stderr(`weir: configuration file ${paths.file} test failed\n`);
