@@ -21,11 +21,12 @@
  * Difference from nginx: `-p` is made absolute at once, so printed paths are
  * absolute.
  */
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { closeErrorLogs, ErrorLog } from './observability/error-log.js';
-import { checkErrorLogs, loadCycle, resolveErrorLogOption, type Cycle, type CycleOptions } from './process/cycle.js';
+import { closeErrorLogs, ErrorLog, errorLogLine, type LogLevel } from './observability/error-log.js';
+import { testHttpListeners } from './http/runtime.js';
+import { loadCycle, prepareCycle, resolveErrorLogOption, type Cycle, type CycleOptions } from './process/cycle.js';
 import { daemonize, isDaemonChild, reportToTerminal } from './process/daemon.js';
 import { Master } from './process/master.js';
 import { isSignalName, signalProcess, type SignalName } from './process/signals.js';
@@ -191,15 +192,25 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   const paths = resolvePaths(o);
   const options: CycleOptions = { file: paths.file, prefix: paths.prefix, globals: o.globals, errorLog: paths.errorLog };
   const emerg = (message: string): void => io.stderr(`weir: [emerg] ${message}\n`);
+  const initLog = paths.errorLog ?? join(paths.prefix, DEFAULT_ERROR_LOG);
+  // What the config says while it is read goes where nginx's init log sends it: stderr and -e.
+  const report = (level: LogLevel, message: string): void => {
+    io.stderr(`weir: [${level}] ${message}\n`);
+    writeInitLog(initLog, level, message);
+  };
 
   let cycle: Cycle;
   try {
-    cycle = await loadCycle(options);
-    if (o.test && !o.quiet) io.stderr(`weir: the configuration file ${paths.file} syntax is ok\n`);
-    if (!o.signal) checkErrorLogs(cycle.errorLog);
+    cycle = await loadCycle(options, {
+      parsed: () => { if (o.test && !o.quiet) io.stderr(`weir: the configuration file ${paths.file} syntax is ok\n`); },
+      // The daemon reads the config again: its terminal has reported these already.
+      warning: (message) => { if (!isDaemonChild()) report('warn', message); },
+    });
+    // -s stops here, as nginx's signaller does: nothing is opened or created.
+    if (!o.signal) prepareCycle(cycle, o.test);
+    if (o.test && !o.signal) await testHttpListeners(cycle.loaded);
   } catch (err) {
-    emerg((err as Error).message);
-    await logToInitLog(paths.errorLog ?? join(paths.prefix, DEFAULT_ERROR_LOG), (err as Error).message);
+    report('emerg', (err as Error).message);
     if (o.test) io.stderr(`weir: configuration file ${paths.file} test failed\n`);
     return 1;
   }
@@ -238,19 +249,17 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
 }
 
 /**
- * nginx's init log (ngx_log_init): before the config is read, errors go to
- * stderr and to `-e` (or the default error log). Skipped when that is stderr
- * or its directory does not exist, where nginx would add an [alert] about it.
+ * nginx's init log (ngx_log_init): before the config is read, messages go to
+ * stderr and to `-e` (or the default error log), appended. Skipped when that
+ * is stderr or cannot be opened, where nginx would add an [alert] about it.
  */
-async function logToInitLog(path: string, message: string): Promise<void> {
+function writeInitLog(path: string, level: LogLevel, message: string): void {
   if (path === 'stderr' || !existsSync(dirname(path))) return;
   try {
-    checkErrorLogs([{ path, level: 'error' }]);
+    appendFileSync(path, errorLogLine(level, message));
   } catch {
-    return;
+    // Not writable: stderr has the message.
   }
-  new ErrorLog([{ path, level: 'error' }]).log('emerg', message);
-  await closeErrorLogs();
 }
 
 /** bin/weir's entry. */

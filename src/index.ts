@@ -21,10 +21,12 @@ import { ErrorLog, type ErrorLogTarget } from './observability/error-log.js';
 export { WEIR_VERSION } from './version.js';
 
 // Config language and modules.
-export { loadConfig, loadConfigText, prepareConfig, coreConf, type LoadedConfig, type LoadOptions } from './config/loader.js';
-export { parseConfigFile, parseConfigText, type ConfNode, type ParsedConfig } from './config/parser.js';
+export { loadConfig, loadConfigText, prepareConfig, readConfig, coreConf, type LoadedConfig, type LoadOptions } from './config/loader.js';
+export {
+  parseConfigFile, parseConfigText, readConfigFile, readConfigText, type ConfNode, type ConfSource, type ConfTreeNode, type ParsedConfig,
+} from './config/parser.js';
 export { ConfigError } from './config/errors.js';
-export { ConfContext, dataKey, type DataKey } from './config/conf-context.js';
+export { ConfContext, ConfCycle, dataKey, type DataKey } from './config/conf-context.js';
 export { Ctx, type ArgSpec, type CoreModule, type DirectiveSpec, type HttpModule, type HttpConfLevel, type Module } from './config/module.js';
 export * as slots from './config/slots.js';
 export { parseFlag, parseNumber, parseOffset, parseSize, parseTime } from './config/units.js';

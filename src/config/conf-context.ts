@@ -5,10 +5,15 @@
  *
  * A block directive's setter creates the child level and calls `cf.child(...)
  * .walk(node.block)`; data a block hands to its children (the upstream being
- * built, the location being read) travels in typed keys (`DataKey<T>`).
+ * built, the location being read) travels in typed keys (`DataKey<T>`). The
+ * nodes come from the reader as they are read (parser.ts), so a setter runs
+ * before anything after its directive is read, as in nginx.
+ *
+ * What directives leave for the cycle (files to open, temp directories to
+ * make, DNS to finish, warnings) goes to the one ConfCycle of the whole config.
  */
 import { isAbsolute, join } from 'node:path';
-import { ConfigError, type ConfPosition } from './errors.js';
+import { ConfigError, formatPosition, type ConfPosition } from './errors.js';
 import type { CoreModule, DirectiveSpec, HttpConfLevel, HttpModule, Module } from './module.js';
 import type { ConfNode } from './parser.js';
 
@@ -68,6 +73,37 @@ export interface ConfPaths {
   readonly confPrefix: string;
 }
 
+/**
+ * What reading the config registers for the cycle to act on once it is read:
+ * the parts of nginx's ngx_cycle_t that directives fill, in the order they
+ * were registered (which is the order nginx acts on them).
+ */
+export class ConfCycle {
+  /**
+   * Async work queued where nginx does it while reading (DNS of upstream
+   * servers); see prepareConfig() for how its errors are ordered.
+   */
+  readonly pendingTasks: (() => Promise<void>)[] = [];
+  /** cycle->open_files: files opened (created) for append once the config is read; each path once. */
+  readonly openFiles: string[] = [];
+  /** cycle->paths: temp directories created (their last component) once the config is read; each once. */
+  readonly tempPaths: string[] = [];
+
+  /** `warn` receives each `[warn]` as it is found, with its ` in file:line`. */
+  constructor(readonly warn: (message: string) => void = () => {}) {}
+
+  /** ngx_conf_open_file: a log file the cycle opens. */
+  openFile(path: string): void {
+    if (!this.openFiles.includes(path)) this.openFiles.push(path);
+  }
+
+  /** ngx_add_path: a temp directory the cycle creates. A trailing `/` is dropped, as nginx does. */
+  addTempPath(path: string): void {
+    const name = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+    if (!this.tempPaths.includes(name)) this.tempPaths.push(name);
+  }
+}
+
 export class ConfContext {
   /** The directive being applied (for error positions). */
   node: ConfNode | null = null;
@@ -80,15 +116,19 @@ export class ConfContext {
     readonly ctx: number,
     readonly level: HttpConfLevel | null,
     private readonly data: ReadonlyMap<DataKey<unknown>, unknown>,
-    /** Async work to finish before the config is usable (DNS of upstream servers). */
-    readonly pendingTasks: (() => Promise<void>)[] = [],
+    readonly cycle: ConfCycle = new ConfCycle(),
   ) {}
+
+  /** Async work to finish before the config is usable (DNS of upstream servers), in config order. */
+  get pendingTasks(): (() => Promise<void>)[] {
+    return this.cycle.pendingTasks;
+  }
 
   /** A context for the directives inside a block. */
   child(ctx: number, level: HttpConfLevel | null = this.level, data?: [DataKey<unknown>, unknown]): ConfContext {
     let map = this.data;
     if (data) { const m = new Map(this.data); m.set(data[0], data[1]); map = m; }
-    return new ConfContext(this.registry, this.paths, this.coreConfs, ctx, level, map, this.pendingTasks);
+    return new ConfContext(this.registry, this.paths, this.coreConfs, ctx, level, map, this.cycle);
   }
 
   get<T>(key: DataKey<T>): T | undefined {
@@ -125,6 +165,11 @@ export class ConfContext {
     throw new ConfigError(message, node ? { file: node.file, line: node.line } : undefined);
   }
 
+  /** ngx_conf_log_error at NGX_LOG_WARN: `message in file:line`, reported at once; reading goes on. */
+  warn(message: string, node: ConfNode | null = this.node): void {
+    this.cycle.warn(node ? `${message} in ${formatPosition({ file: node.file, line: node.line })}` : message);
+  }
+
   /** Throws `"name" directive detail` as ngx_conf_handler words a setter's error string. */
   invalid(detail: string): never {
     this.error(`"${this.node?.name}" directive ${detail}`);
@@ -139,8 +184,8 @@ export class ConfContext {
     return isAbsolute(path) ? path : join(this.paths.prefix, path);
   }
 
-  /** Applies each directive of a block (ngx_conf_parse's handler half). */
-  walk(nodes: readonly ConfNode[]): void {
+  /** Applies each directive of a block as it is read (ngx_conf_parse's handler half). */
+  walk(nodes: Iterable<ConfNode>): void {
     for (const node of nodes) this.apply(node);
   }
 

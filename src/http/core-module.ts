@@ -16,7 +16,7 @@ import { inherit, setFlag, setMsec, setNumber, setOffset, setSize } from '../con
 import { parseErrorLogTarget } from '../process/core-module.js';
 import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
 import { parseSize } from '../config/units.js';
-import { parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
+import { listenText, parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
 import { compileNginxRegex } from './pcre.js';
 import { compileServerNameRegex } from './server-names.js';
 import { VariableRegistry, type ComplexValue } from './variables.js';
@@ -115,6 +115,8 @@ export interface CoreMainConf {
   readonly stopHooks: ((graceful: boolean) => Promise<void> | void)[];
   /** USR1 (reopen access logs). */
   readonly reopenHooks: (() => void)[];
+  /** Listen keys some server names `default_server` on. */
+  readonly defaultListens: Set<string>;
 }
 
 export interface CoreSrvConf {
@@ -307,10 +309,12 @@ const directives: DirectiveSpec[] = [
       if (typeof addr === 'string') return cf.error(addr);
       const conf = parseListenParams(addr, d.args.slice(1));
       if (typeof conf === 'string') return cf.error(conf);
-      if (srv.listens.some((l) => l.key === conf.key)) {
-        // nginx prints the socket address (ngx_sock_ntop): the wildcard is 0.0.0.0.
-        const shown = conf.key.startsWith('*:') ? `0.0.0.0${conf.key.slice(1)}` : conf.key;
-        return cf.error(`a duplicate listen ${shown}`);
+      if (srv.listens.some((l) => l.key === conf.key)) return cf.error(`a duplicate listen ${listenText(conf.key)}`);
+      // ngx_http_add_addresses, at the listen directive: one default server per address.
+      const main = cf.main(httpCoreModule);
+      if (conf.defaultServer) {
+        if (main.defaultListens.has(conf.key)) return cf.error(`a duplicate default server for ${listenText(conf.key)}`);
+        main.defaultListens.add(conf.key);
       }
       srv.listens.push(conf);
     },
@@ -421,6 +425,7 @@ const directives: DirectiveSpec[] = [
       const c = core(cf);
       if (c.clientBodyTempPath !== undefined) return cf.duplicate();
       c.clientBodyTempPath = cf.fullPath(d.args[0]);
+      cf.cycle.addTempPath(c.clientBodyTempPath);
     },
   },
   {
@@ -624,7 +629,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
   createMain: () => ({
     servers: [], variables: new VariableRegistry(),
     serverRewrite: [], rewrite: [], access: [], precontent: [], content: [], headerFilters: [], log: [],
-    stopHooks: [], reopenHooks: [],
+    stopHooks: [], reopenHooks: [], defaultListens: new Set(),
   }),
   createSrv: () => ({ listens: [], serverNames: [], listenSeen: false }),
   createLoc: () => ({ nestedLevels: [], keepaliveDisable: 0 }),
@@ -653,7 +658,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'ignoreInvalidHeaders', true);
     inherit(c, p, 'mergeSlashes', true);
   },
-  mergeLoc(p, c) {
+  mergeLoc(p, c, cf) {
     if (c.root === undefined && c.alias === undefined) {
       c.root = p.root;
       c.alias = p.alias;
@@ -662,7 +667,9 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'clientMaxBodySize', 1024 * 1024);
     inherit(c, p, 'clientBodyBufferSize', 16 * 1024);
     inherit(c, p, 'clientBodyTimeout', 60_000);
-    inherit(c, p, 'clientBodyTempPath', '');
+    // ngx_conf_merge_path_value: the default is registered with the cycle once a level needs it.
+    inherit(c, p, 'clientBodyTempPath', cf.fullPath('client_body_temp'));
+    cf.cycle.addTempPath(c.clientBodyTempPath!);
     inherit(c, p, 'clientBodyInFileOnly', 'off');
     inherit(c, p, 'keepaliveTimeout', 75_000);
     inherit(c, p, 'keepaliveHeaderTimeout', 0);

@@ -59,6 +59,11 @@ export function parseListenAddress(text: string): ListenAddress | string {
   return { key: `${shown}:${port}`, host, port, path: null };
 }
 
+/** The address as nginx prints a socket (ngx_sock_ntop): the IPv4 wildcard is 0.0.0.0. */
+export function listenText(key: string): string {
+  return key.startsWith('*:') ? `0.0.0.0${key.slice(1)}` : key;
+}
+
 const ACCEPTED_NOOP = /^(deferred|bind|fastopen=\d+|rcvbuf=\S+|sndbuf=\S+|accept_filter=\S+|so_keepalive=\S+|setfib=\S+)$/;
 const UNSUPPORTED = /^(ssl|http2|http3|quic|proxy_protocol)$/;
 

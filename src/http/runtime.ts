@@ -5,7 +5,7 @@
  */
 import type { LoadedConfig } from '../config/loader.js';
 import { coreConf } from '../config/loader.js';
-import type { ErrorLog } from '../observability/error-log.js';
+import { ErrorLog } from '../observability/error-log.js';
 import { httpBlockModule, httpCoreModule, type CoreMainConf } from './core-module.js';
 import { HttpServers } from './server.js';
 
@@ -22,6 +22,17 @@ export interface HttpRuntime {
   reopenLogs(): void;
   /** Bound addresses, for tests and status. */
   addresses(): string[];
+}
+
+/**
+ * `-t`'s last check (ngx_open_listening_sockets under test_config): the
+ * listening sockets the config asks for can be bound; each is closed again.
+ * An address in use is no error. Throws ConfigError in nginx's words.
+ */
+export async function testHttpListeners(loaded: LoadedConfig): Promise<void> {
+  const level = coreConf(loaded, httpBlockModule).level;
+  // The server-name warnings were the config's; the worker logs them when it builds its own.
+  if (level) await new HttpServers(loaded.registry, level, new ErrorLog([])).testBind();
 }
 
 export function createHttpRuntime(loaded: LoadedConfig, log: ErrorLog): HttpRuntime {

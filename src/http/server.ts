@@ -12,12 +12,15 @@
  * as nginx and RFC 9112: see h1/request-head.ts); validateRequestHead then
  * applies nginx's rules to the parsed head.
  */
+import { existsSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
 import { ConfigError } from '../config/errors.js';
 import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog } from '../observability/error-log.js';
 import { httpCoreModule, type CoreMainConf, type CoreLocConf, type CoreSrvConf, type LocationEntry, type ServerEntry } from './core-module.js';
-import type { ListenConf } from './listen.js';
+import { listenText, type ListenConf } from './listen.js';
+import { errnoText } from '../process/errno.js';
 import { LocationTree, type LocationSpec } from './location-tree.js';
 import { pcreGroupNames } from './pcre.js';
 import { bindCoreIndex, logRequest, Phase, runPhases, sendSpecial, setLocation } from './phases.js';
@@ -102,6 +105,25 @@ interface Listener {
   server: Server;
   /** Local address (as Node reports it) → its server set; '' = the wildcard's own set. */
   readonly byAddress: Map<string, AddressServers>;
+}
+
+/** listen(2) on the listener's address; resolves the error, or null once it accepts. */
+function bindListener(l: Listener): Promise<NodeJS.ErrnoException | null> {
+  return new Promise((resolve) => {
+    const { host, port, path, backlog, ipv6only } = l.conf;
+    const onError = (err: NodeJS.ErrnoException): void => resolve(err);
+    l.server.once('error', onError);
+    const done = (): void => { l.server.off('error', onError); resolve(null); };
+    if (path !== null) l.server.listen({ path, backlog }, done);
+    else l.server.listen({ host: host ?? '0.0.0.0', port, backlog, ipv6Only: host !== null && host.includes(':') ? ipv6only : undefined }, done);
+  });
+}
+
+function bindErrorText(l: Listener, err: NodeJS.ErrnoException): string {
+  const path = l.conf.path;
+  // libuv reports a unix socket's missing directory as EACCES (for Windows' sake); bind(2) said ENOENT.
+  if (path !== null && err.code === 'EACCES' && !existsSync(dirname(path))) err = Object.assign(new Error(err.message), { code: 'ENOENT' });
+  return `bind() to ${listenText(l.conf.key)} failed (${errnoText(err)})`;
 }
 
 export class HttpServers {
@@ -365,17 +387,23 @@ export class HttpServers {
   async listen(): Promise<void> {
     this.sweeper = setInterval(() => this.sweepSends(), 1000);
     this.sweeper.unref();
-    await Promise.all(this.listeners.map((l) => new Promise<void>((resolve, reject) => {
-      const { host, port, path, backlog, ipv6only } = l.conf;
-      const onError = (err: NodeJS.ErrnoException): void => {
-        const addr = l.conf.key;
-        reject(new Error(`bind() to ${addr} failed (${err.errno ? -err.errno : 0}: ${err.code === 'EADDRINUSE' ? 'Address already in use' : err.message})`));
-      };
-      l.server.once('error', onError);
-      const done = (): void => { l.server.off('error', onError); resolve(); };
-      if (path !== null) l.server.listen({ path, backlog }, done);
-      else l.server.listen({ host: host ?? '0.0.0.0', port, backlog, ipv6Only: host !== null && host.includes(':') ? ipv6only : undefined }, done);
-    })));
+    await Promise.all(this.listeners.map(async (l) => {
+      const err = await bindListener(l);
+      if (err) throw new Error(bindErrorText(l, err));
+    }));
+  }
+
+  /**
+   * `-t`: binds each listener and closes it again, as ngx_open_listening_sockets
+   * does under test_config. An address in use is no error (the running
+   * instance holds it); any other failure is thrown in nginx's words.
+   */
+  async testBind(): Promise<void> {
+    for (const l of this.listeners) {
+      const err = await bindListener(l);
+      if (err && err.code !== 'EADDRINUSE') throw new ConfigError(bindErrorText(l, err));
+      if (!err) await new Promise<void>((resolve) => l.server.close(() => resolve()));
+    }
   }
 
   /** Addresses actually bound (tests use port 0 through the config only rarely). */

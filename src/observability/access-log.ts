@@ -22,7 +22,11 @@
  * reopens every sink; stop (stopHooks) flushes and closes them.
  *
  * Inheritance as nginx: a level with access_log (or `off`) keeps its own, else
- * inherits; with nothing at any level, `logs/access.log combined`.
+ * inherits; with nothing at any level, `logs/access.log combined`, made when a
+ * server (or location) is merged, as ngx_http_log_merge_loc_conf makes it.
+ * Every constant path is registered with the cycle (ngx_conf_open_file), which
+ * opens it once the config is read, so that a missing directory fails `-t`
+ * and start-up as in nginx; the default only once some level needs it.
  *
  * Deliberate differences: `gzip` and `syslog:` targets are rejected with an
  * [emerg] (not supported); a path with variables opens one sink per distinct
@@ -309,7 +313,10 @@ function parseAccessLog(cf: ConfContext, d: ConfNode): void {
     pathValue: pathValue.constant === null ? pathValue : null,
     format, bufferSize, flushMs, condition,
   };
-  if (target.path !== null) sinkFor(main, target.path, target);
+  if (target.path !== null) {
+    sinkFor(main, target.path, target);
+    cf.cycle.openFile(target.path);
+  }
   (conf.logs ??= []).push(target);
 }
 
@@ -358,20 +365,17 @@ export const accessLogModule: HttpModule<LogMainConf, unknown, LogLocConf> = {
   createLoc: () => ({}),
   initMain(main, cf) {
     main.prefix.value = cf.paths.prefix;
-    const http = cf.loc(accessLogModule);
-    if (!http.logs && !http.off) {
-      const path = cf.fullPath('logs/access.log');
-      const target: AccessLogTarget = {
-        path, pathValue: null, format: main.formats.get('combined')!, bufferSize: 0, flushMs: 0, condition: null,
-      };
-      sinkFor(main, path, null);
-      http.logs = [target];
-    }
   },
-  mergeLoc(p, c) {
+  mergeLoc(p, c, cf) {
     if (c.logs || c.off) return;
     c.logs = p.logs;
     c.off = p.off;
+    if (c.logs || c.off) return;
+    const main = cf.main(accessLogModule);
+    const path = cf.fullPath('logs/access.log');
+    sinkFor(main, path, null);
+    cf.cycle.openFile(path);
+    c.logs = [{ path, pathValue: null, format: main.formats.get('combined')!, bufferSize: 0, flushMs: 0, condition: null }];
   },
   postConfiguration(cf) {
     const main = cf.main(accessLogModule);

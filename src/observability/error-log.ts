@@ -43,6 +43,11 @@ export function errorLogTime(d = new Date()): string {
   return `${d.getFullYear()}/${pad2(d.getMonth() + 1)}/${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
+/** A line as nginx writes it, without request context: `time [level] pid#0: message`. */
+export function errorLogLine(level: LogLevel, message: string, pid = process.pid): string {
+  return `${errorLogTime()} [${level}] ${pid}#0: ${message}\n`;
+}
+
 class Sink {
   stream: WriteStream | null = null;
   constructor(readonly path: string) {}

@@ -12,6 +12,13 @@
  *   worker_rlimit_nofile .. Node cannot raise RLIMIT_NOFILE: the limit is the shell's (`ulimit -n`); logged at notice
  *   worker_cpu_affinity ... not applied (use taskset on the master); logged at notice
  *   lock_file, accept_mutex_delay, worker_priority, debug_connection: not applicable
+ *
+ * `user` is checked as ngx_set_user checks it: only when running as root (else
+ * a [warn], and the directive is ignored, even a second one), the user and
+ * group must exist (getpwnam/getgrnam, the group defaulting to the user's
+ * name); as root without `user`, nginx's compiled-in default must exist
+ * (`nobody`, and the group configure would pick). Difference from nginx: weir
+ * does not switch its workers to that user yet, nor chown the temp paths to it.
  */
 import { cpus } from 'node:os';
 import type { ConfContext } from '../config/conf-context.js';
@@ -20,6 +27,7 @@ import type { ConfNode } from '../config/parser.js';
 import { setFlag, setMsec, setNumber } from '../config/slots.js';
 import { parseNumber } from '../config/units.js';
 import { isLogLevel, type ErrorLogTarget } from '../observability/error-log.js';
+import { getgrnam, getpwnam } from './user-db.js';
 
 export interface CoreConf {
   daemon?: boolean;
@@ -27,9 +35,12 @@ export interface CoreConf {
   workerProcesses?: number;
   pid?: string;
   workerShutdownTimeout?: number;
-  user?: string;
+  /** Set by `user` (as root only, as nginx) or by the default as root. */
+  user?: { readonly name: string; readonly uid: number; readonly group: string; readonly gid: number };
   env: string[];
   errorLog: ErrorLogTarget[];
+  /** True when the main context names no error_log: `-e` (or logs/error.log) is the log (ngx_log_open_default). */
+  errorLogDefault: boolean;
   workerConnections?: number;
   workerRlimitNofile?: number;
   /** Notices to log once the error log is open. */
@@ -43,7 +54,40 @@ export function parseErrorLogTarget(cf: ConfContext, node: ConfNode): ErrorLogTa
   if (file.startsWith('syslog:')) return cf.error('syslog logging is not supported by weir');
   if (file.startsWith('memory:')) return cf.error('memory logging is not supported by weir');
   if (!isLogLevel(level)) return cf.error(`invalid log level "${level}"`);
-  return { path: file === 'stderr' ? 'stderr' : cf.fullPath(file), level };
+  if (file === 'stderr') return { path: 'stderr', level };
+  const path = cf.fullPath(file);
+  cf.cycle.openFile(path);
+  return { path, level };
+}
+
+/** nginx's NGX_USER default (auto/options). */
+const DEFAULT_USER = 'nobody';
+
+/** The group configure picks for the default user (auto/unix): `nobody` if it exists, else `nogroup` if it exists, else `nobody`. */
+function defaultGroup(): string {
+  if (getgrnam('nobody')) return 'nobody';
+  return getgrnam('nogroup') ? 'nogroup' : 'nobody';
+}
+
+function isRoot(): boolean {
+  return process.geteuid?.() === 0;
+}
+
+/** ngx_set_user. */
+function setUser(cf: ConfContext, d: ConfNode): void {
+  const conf = cf.core(coreModule);
+  if (conf.user !== undefined) return cf.duplicate();
+  if (!isRoot()) {
+    cf.warn('the "user" directive makes sense only if the master process runs with super-user privileges, ignored');
+    return;
+  }
+  const name = d.args[0];
+  const pwd = getpwnam(name);
+  if (!pwd) return cf.error(`getpwnam("${name}") failed`);
+  const group = d.args[1] ?? name;
+  const grp = getgrnam(group);
+  if (!grp) return cf.error(`getgrnam("${group}") failed`);
+  conf.user = { name, uid: pwd.uid, group, gid: grp.gid };
 }
 
 function noop(name: string, contexts: number, args: readonly [number, number]): DirectiveSpec {
@@ -74,14 +118,7 @@ const directives: DirectiveSpec[] = [
     },
   },
   { name: 'worker_shutdown_timeout', contexts: Ctx.Main, args: [1, 1], set: (cf, d) => setMsec(cf, d, cf.core(coreModule), 'workerShutdownTimeout') },
-  {
-    name: 'user', contexts: Ctx.Main, args: [1, 2],
-    set(cf, d) {
-      const conf = cf.core(coreModule);
-      if (conf.user !== undefined) return cf.duplicate();
-      conf.user = d.args.join(' ');
-    },
-  },
+  { name: 'user', contexts: Ctx.Main, args: [1, 2], set: setUser },
   { name: 'env', contexts: Ctx.Main, args: [1, 1], set: (cf, d) => { cf.core(coreModule).env.push(d.args[0]); } },
   {
     name: 'error_log', contexts: Ctx.Main, args: [1, 2],
@@ -140,15 +177,29 @@ export const coreModule: CoreModule<CoreConf> = {
   kind: 'core',
   name: 'core',
   directives,
-  createConf: () => ({ env: [], errorLog: [], notices: [], eventsSeen: false }),
+  createConf: () => ({ env: [], errorLog: [], errorLogDefault: false, notices: [], eventsSeen: false }),
   initConf(conf, cf) {
-    if (!conf.eventsSeen) return cf.error('no "events" section in configuration', null);
     conf.daemon ??= true;
     conf.masterProcess ??= true;
     conf.workerProcesses ??= 1;
     conf.pid ??= cf.fullPath('logs/weir.pid');
     conf.workerShutdownTimeout ??= 0;
     conf.workerConnections ??= 512;
-    if (conf.errorLog.length === 0) conf.errorLog.push({ path: cf.fullPath('logs/error.log'), level: 'error' });
+    if (conf.user === undefined && isRoot()) {
+      // ngx_core_module_init_conf: errors with no position.
+      const pwd = getpwnam(DEFAULT_USER);
+      if (!pwd) return cf.error(`getpwnam("${DEFAULT_USER}") failed`, null);
+      const group = defaultGroup();
+      const grp = getgrnam(group);
+      if (!grp) return cf.error(`getgrnam("${group}") failed`, null);
+      conf.user = { name: DEFAULT_USER, uid: pwd.uid, group, gid: grp.gid };
+    }
+    // ngx_events_module's init_conf, after ngx_core_module's.
+    if (!conf.eventsSeen) return cf.error('no "events" section in configuration', null);
+    // Not registered as a file yet: the cycle opens the default (or -e) after the temp paths.
+    if (conf.errorLog.length === 0) {
+      conf.errorLogDefault = true;
+      conf.errorLog.push({ path: cf.fullPath('logs/error.log'), level: 'error' });
+    }
   },
 };

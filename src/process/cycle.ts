@@ -7,11 +7,10 @@
  * before the config is read, and the default for a config that has no main
  * `error_log` of its own; a config that names one uses its own.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../config/errors.js';
-import { coreConf, loadConfig, prepareConfig, type LoadedConfig } from '../config/loader.js';
-import { parseConfigFile } from '../config/parser.js';
+import { coreConf, readConfig, type LoadedConfig } from '../config/loader.js';
 import { builtinModules } from '../modules.js';
 import type { ErrorLog, ErrorLogTarget } from '../observability/error-log.js';
 import { coreModule, type CoreConf } from './core-module.js';
@@ -35,28 +34,30 @@ export interface Cycle {
   readonly errorLog: readonly ErrorLogTarget[];
 }
 
-/**
- * Reads and applies the config, then resolves what needs DNS (upstream server
- * names); throws ConfigError as nginx would report it.
- */
-export async function loadCycle(options: CycleOptions): Promise<Cycle> {
-  const loaded = loadConfig({ file: options.file, prefix: options.prefix, globals: options.globals, modules: builtinModules });
-  await prepareConfig(loaded);
-  const core = coreConf(loaded, coreModule);
-  let errorLog: readonly ErrorLogTarget[] = core.errorLog;
-  if (options.errorLog !== undefined && !hasMainErrorLog(options)) {
-    errorLog = [{ path: options.errorLog, level: 'error' }];
-  }
-  return { options, loaded, core, errorLog };
+export interface CycleHooks {
+  /** Once every directive is read, before the core modules finish: where `-t` says "syntax is ok". */
+  readonly parsed?: () => void;
+  /** Each `[warn]` found while reading, as nginx logs it then (message with ` in file:line`). */
+  readonly warning?: (message: string) => void;
 }
 
 /**
- * Whether the main context names an error_log. The core module fills in its
- * default when none is given, so the tree is read again to tell an explicit
- * `error_log logs/error.log;` from the default (config files are small).
+ * Reads and applies the config, upstream host names resolved, in nginx's
+ * order (see readConfig); throws ConfigError as nginx would report it.
+ * Nothing is opened or created: that is prepareCycle(), which the process
+ * reading the config for the cycle runs (workers read it again without).
  */
-function hasMainErrorLog(options: CycleOptions): boolean {
-  return parseConfigFile(options.file, options.globals).root.some((n) => n.name === 'error_log');
+export async function loadCycle(options: CycleOptions, hooks: CycleHooks = {}): Promise<Cycle> {
+  const loaded = await readConfig(
+    { file: options.file, prefix: options.prefix, globals: options.globals, modules: builtinModules, onWarning: hooks.warning },
+    hooks.parsed,
+  );
+  const core = coreConf(loaded, coreModule);
+  let errorLog: readonly ErrorLogTarget[] = core.errorLog;
+  if (options.errorLog !== undefined && core.errorLogDefault) {
+    errorLog = [{ path: options.errorLog, level: 'error' }];
+  }
+  return { options, loaded, core, errorLog };
 }
 
 /** Resolves `-e FILE` as nginx does: relative to the prefix; `stderr` stays. */
@@ -65,15 +66,41 @@ export function resolveErrorLogOption(value: string, prefix: string): string {
   return isAbsolute(value) ? value : join(prefix, value);
 }
 
-/** Opens (creates) every error log file now, so that a bad path fails start-up as nginx's does. */
-export function checkErrorLogs(targets: readonly ErrorLogTarget[]): void {
-  for (const t of targets) {
-    if (t.path === 'stderr') continue;
+/**
+ * What ngx_init_cycle does with a config once it is read, in its order:
+ * under `-t`, open (create) the pid file as ngx_create_pidfile does then;
+ * create the temp directories (the last component only: a missing parent
+ * fails, ngx_create_paths); then open (create) every log file for append,
+ * the default error log (or `-e`) last when the config names none
+ * (ngx_log_open_default). The first failure is thrown, without a position.
+ *
+ * The real pid file is written later by the master (see pid-file.ts); under
+ * `-t`, testHttpListeners() comes next, as nginx opens the listening sockets.
+ */
+export function prepareCycle(cycle: Cycle, test: boolean): void {
+  const pid = cycle.core.pid;
+  // `pid off` (weir's): no file to test.
+  if (test && pid) touch(pid, constants.O_RDWR | constants.O_CREAT);
+  for (const dir of cycle.loaded.cycle.tempPaths) {
     try {
-      closeSync(openSync(t.path, 'a'));
+      mkdirSync(dir, 0o700);
     } catch (err) {
-      throw new ConfigError(`open() "${t.path}" failed (${errnoText(err)})`);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError(`mkdir() "${dir}" failed (${errnoText(err)})`);
     }
+  }
+  const files = [...cycle.loaded.cycle.openFiles];
+  if (cycle.core.errorLogDefault) {
+    for (const t of cycle.errorLog) if (t.path !== 'stderr' && !files.includes(t.path)) files.push(t.path);
+  }
+  for (const file of files) touch(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT);
+}
+
+/** open(2) with `flags` (creating the file, mode 0644 before umask) and close: nginx's check that it can be opened. */
+function touch(path: string, flags: number): void {
+  try {
+    closeSync(openSync(path, flags, 0o644));
+  } catch (err) {
+    throw new ConfigError(`open() "${path}" failed (${errnoText(err)})`);
   }
 }
 
@@ -85,8 +112,8 @@ export function checkErrorLogs(targets: readonly ErrorLogTarget[]): void {
 export async function reloadCycle(options: CycleOptions, log: ErrorLog): Promise<Cycle | null> {
   log.log('notice', 'reconfiguring');
   try {
-    const cycle = await loadCycle(options);
-    checkErrorLogs(cycle.errorLog);
+    const cycle = await loadCycle(options, { warning: (message) => log.log('warn', message) });
+    prepareCycle(cycle, false);
     return cycle;
   } catch (err) {
     log.log('emerg', (err as Error).message);

@@ -99,6 +99,7 @@ export function upstreamDirectives(prefix: string, get: (cf: ConfContext) => Ups
       const c = get(cf);
       if (c.tempPath !== undefined) cf.duplicate();
       c.tempPath = cf.fullPath(n.args[0]);
+      cf.cycle.addTempPath(c.tempPath);
     }),
     d('request_buffering', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'requestBuffering')),
     d('ignore_client_abort', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'ignoreClientAbort')),

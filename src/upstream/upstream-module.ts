@@ -5,8 +5,10 @@
  *
  * A group named in proxy_pass may be defined later in the file (nginx matches
  * by name at the end). Host names are resolved once at start-up, every address
- * becoming a peer; names that need DNS are resolved by prepareUpstreams(),
- * which the loader runs after the config was read.
+ * becoming a peer. A name that needs DNS is queued as a pending task where
+ * nginx resolves it: a `server` line at its directive, an implicit group's
+ * host at the end of the http block (ngx_http_upstream_init_round_robin); the
+ * loader runs the tasks, and reports the first failure in that order.
  *
  * Keep-alive: on by default for upstream blocks (`keepalive 32`, nginx 1.29.7+),
  * and for implicit groups too, as nginx 1.31 does.
@@ -44,7 +46,6 @@ interface PendingServer {
 export class UpstreamGroup {
   /** In config order; a slot stays null until its host name is resolved. */
   readonly slots: (UpstreamServerConf | null)[] = [];
-  readonly pending: PendingServer[] = [];
   balancer: BalancerModule = defaultBalancer;
   balancerOptions: unknown = undefined;
   balancerDirective = '';
@@ -120,8 +121,8 @@ export class UpstreamGroup {
 
 export interface UpstreamMainConf {
   readonly groups: Map<string, UpstreamGroup>;
-  /** Names to resolve before start (DNS). */
-  readonly unresolved: Array<{ group: UpstreamGroup; server: PendingServer }>;
+  /** Host names of implicit groups, queued at the end of the http block (DNS). */
+  readonly unresolved: Array<() => Promise<void>>;
 }
 
 const GROUP_KEY = dataKey<UpstreamGroup>('upstream');
@@ -175,18 +176,16 @@ function addServer(group: UpstreamGroup, server: PendingServer, addresses: PeerA
   else group.slots.push(conf);
 }
 
-/** Adds a server now when its address needs no DNS, else reserves its place until prepareUpstreams(). */
-function placeServer(main: UpstreamMainConf, group: UpstreamGroup, server: PendingServer, host: string, port: number, path: string | undefined): void {
+/**
+ * Adds a server now when its address needs no DNS; else reserves its place
+ * and returns the lookup that fills it, for the caller to queue.
+ */
+function placeServer(group: UpstreamGroup, server: PendingServer, host: string, port: number, path: string | undefined): (() => Promise<void>) | null {
   const known = staticAddresses(host, port, path);
-  if (known) addServer(group, server, known);
-  else deferServer(main, group, server);
-}
-
-function deferServer(main: UpstreamMainConf, group: UpstreamGroup, server: PendingServer): void {
+  if (known) { addServer(group, server, known); return null; }
   server.slot = group.slots.length;
   group.slots.push(null);
-  group.pending.push(server);
-  main.unresolved.push({ group, server });
+  return () => resolveServer(group, server);
 }
 
 function getGroup(main: UpstreamMainConf, name: string, port: number): UpstreamGroup {
@@ -216,8 +215,8 @@ export function addUpstreamReference(cf: ConfContext, host: string, port: number
   }
   const g = getGroup(main, host, port);
   if (g.slots.length === 0) {
-    const server = implicitServer(cf, `${host}:${port}`);
-    placeServer(main, g, server, host, port, undefined);
+    const dns = placeServer(g, implicitServer(cf, `${host}:${port}`), host, port, undefined);
+    if (dns) main.unresolved.push(dns);
   }
   return g;
 }
@@ -288,7 +287,9 @@ const staticDirectives: DirectiveSpec[] = [
       const addr = splitAddress(params.address, 80);
       if (typeof addr === 'string') return cf.error(addr);
       const server: PendingServer = { params, file: d.file, line: d.line };
-      placeServer(cf.main(upstreamModule), g, server, addr.host, addr.port, addr.path);
+      const dns = placeServer(g, server, addr.host, addr.port, addr.path);
+      // ngx_parse_url resolves the name in the directive's handler.
+      if (dns) cf.pendingTasks.push(dns);
     },
   },
   ...KEEPALIVE_DIRECTIVES.map(keepaliveDirective),
@@ -323,9 +324,10 @@ export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> 
       const server = implicitServer(cf, `${g.name}:${defaultPort}`);
       (server as { file: string }).file = g.file;
       (server as { line: number }).line = g.line;
-      placeServer(main, g, server, g.name, defaultPort, undefined);
+      const dns = placeServer(g, server, g.name, defaultPort, undefined);
+      if (dns) main.unresolved.push(dns);
     }
-    if (main.unresolved.length > 0) cf.pendingTasks.push(() => prepareUpstreams(main));
+    cf.pendingTasks.push(...main.unresolved.splice(0));
     // Idle upstream connections close with the worker.
     cf.main(httpCoreModule).stopHooks.push(() => { for (const g of main.groups.values()) g.cache?.closeAll(); });
   },
@@ -339,24 +341,20 @@ export function implicitGroup(name: string, addresses: PeerAddress[]): UpstreamG
   return g;
 }
 
-/** Resolves host names of `server` lines and implicit groups (nginx does it while reading the config). */
-export async function prepareUpstreams(main: UpstreamMainConf): Promise<void> {
-  await Promise.all(main.unresolved.map(async ({ group, server }) => {
-    const addr = splitAddress(server.params.address, 80) as { host: string; port: number };
-    let found;
-    try {
-      found = await lookup(addr.host, { all: true });
-    } catch {
-      throw new ConfigError(`host not found in upstream "${server.params.address}"`, { file: server.file, line: server.line });
-    }
-    const seen = new Set<string>();
-    const addresses: PeerAddress[] = [];
-    for (const a of found) {
-      const p = peerAddress(a.address, addr.port);
-      if (!seen.has(p.name)) { seen.add(p.name); addresses.push(p); }
-    }
-    addServer(group, server, addresses);
-  }));
-  main.unresolved.length = 0;
-  for (const g of main.groups.values()) g.pending.length = 0;
+/** Resolves the host name of a `server` line or an implicit group into its reserved slot. */
+async function resolveServer(group: UpstreamGroup, server: PendingServer): Promise<void> {
+  const addr = splitAddress(server.params.address, 80) as { host: string; port: number };
+  let found;
+  try {
+    found = await lookup(addr.host, { all: true });
+  } catch {
+    throw new ConfigError(`host not found in upstream "${server.params.address}"`, { file: server.file, line: server.line });
+  }
+  const seen = new Set<string>();
+  const addresses: PeerAddress[] = [];
+  for (const a of found) {
+    const p = peerAddress(a.address, addr.port);
+    if (!seen.has(p.name)) { seen.add(p.name); addresses.push(p); }
+  }
+  addServer(group, server, addresses);
 }

@@ -173,6 +173,8 @@ export const fastcgiModule: HttpModule<undefined, undefined, FastcgiLocConf> = {
   },
   mergeLoc(p, c, cf) {
     mergeUpstreamConf(p.upstream, c.upstream, cf.fullPath('fastcgi_temp'));
+    // ngx_conf_merge_path_value: the default is registered with the cycle once a level needs it.
+    if (c.upstream.tempPath) cf.cycle.addTempPath(c.upstream.tempPath);
     inherit(c, p, 'params', []);
     inherit(c, p, 'index', '');
     if (c.splitPathInfo === undefined) c.splitPathInfo = p.splitPathInfo ?? null;

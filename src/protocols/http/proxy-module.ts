@@ -354,6 +354,8 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   },
   mergeLoc(p, c, cf) {
     mergeUpstreamConf(p.upstream, c.upstream, cf.fullPath('proxy_temp'));
+    // ngx_conf_merge_path_value: the default is registered with the cycle once a level needs it.
+    if (c.upstream.tempPath) cf.cycle.addTempPath(c.upstream.tempPath);
     // `if` blocks proxy with their location's proxy_pass (nginx merges it into "noname" levels).
     // Harmless for nested locations: only a level whose handler is proxy's uses it.
     if (c.pass === undefined) c.pass = p.pass;

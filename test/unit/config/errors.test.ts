@@ -299,3 +299,37 @@ test('limit_except: invalid method, duplicate, what may not be inside; satisfy a
   expectError(at('keepalive_disable msie6 safari none;'), 'invalid number of arguments in "keepalive_disable" directive in F/nginx.conf:5');
   assert.equal(weirError(at('keepalive_disable MSIE6 none;\nkeepalive_disable safari;\nlimit_except GET {\nallow 127.0.0.1;\ndeny all;\naccess_log off;\n}')), null);
 });
+
+// --- which error comes first: nginx handles each directive as it is read ---
+
+test('an unknown directive near the top wins over a syntax error far below it', () => {
+  expectError({ conf: E + 'http {\n  foo;\n' + '\n'.repeat(36) + '  server { listen 80\n}\n' }, 'unknown directive "foo" in F/nginx.conf:3');
+  expectError({ conf: E + 'foo;\nhttp {\n' }, 'unknown directive "foo" in F/nginx.conf:2');
+});
+
+test('a directive\'s own arguments are checked when it is reached, before what follows is read', () => {
+  expectError({ conf: E + 'worker_processes x;\nfoo' }, '"worker_processes" directive invalid value in F/nginx.conf:2');
+  expectError({ conf: E + 'http {\n server {\n  listen 127.0.0.1:1 bogus;\n  foo;\n' }, 'invalid parameter "bogus" in F/nginx.conf:4');
+  // A block directive's arguments are checked at its "{", before the block is read.
+  expectError({ conf: E + 'http {\n server {\n  location a b c {\n   foo;\n' }, 'invalid number of arguments in "location" directive in F/nginx.conf:4');
+});
+
+test('the first error in file order wins, inside blocks and across includes', () => {
+  expectError({ conf: E + 'http {\n server {\n  location / {\n   bogus;\n  }\n }\n}\nhttp {\n' }, 'unknown directive "bogus" in F/nginx.conf:5');
+  expectError({ conf: E + 'include a.conf;\nfoo;\n', files: { 'a.conf': 'bar;\n' } }, 'unknown directive "bar" in F/a.conf:1');
+  expectError({ conf: E + 'foo;\ninclude missing.conf;\n' }, 'unknown directive "foo" in F/nginx.conf:2');
+  expectError({ conf: E + 'include missing.conf;\nfoo;\n' }, 'open() "F/missing.conf" failed (2: No such file or directory) in F/nginx.conf:2');
+  // A block a handler reads its own way (map) still has the syntax of the file around it.
+  expectError({ conf: E + 'http {\n map $a $b {\n  x y;\n  z {\n }\n }\n}\nhttp {\n' }, 'unexpected "{" in F/nginx.conf:5');
+});
+
+test('a syntax error anywhere wins over what is checked once the file is read (no "events")', () => {
+  expectError({ conf: 'http {}\nfoo' }, 'unexpected end of file, expecting ";" or "}" in F/nginx.conf:2');
+});
+
+test('a duplicate default server: at the second listen that names it', () => {
+  expectError({ conf: E + 'http {\n server { listen 127.0.0.1:1 default_server; }\n server {\n  listen 127.0.0.1:1 default_server;\n }\n}\n' },
+    'a duplicate default server for 127.0.0.1:1 in F/nginx.conf:5');
+  expectError({ conf: E + 'http {\n server { listen 1 default_server; }\n server { listen *:1 default_server; }\n}\n' },
+    'a duplicate default server for 0.0.0.0:1 in F/nginx.conf:4');
+});

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfigFile, parseConfigText, expandGlob, type ConfNode } from '../../../src/config/parser.js';
+import { parseConfigFile, parseConfigText, readConfigFile, readConfigText, expandGlob, type ConfNode, type ConfTreeNode } from '../../../src/config/parser.js';
 import { ConfigError } from '../../../src/config/errors.js';
 
 const made: string[] = [];
@@ -31,7 +31,7 @@ function tree(files: Record<string, string>): string {
 
 /** A compact view of nodes: name, args, file (basename), line, children. */
 interface Shape { d: string; file: string; line: number; block?: Shape[] }
-function shape(nodes: readonly ConfNode[]): Shape[] {
+function shape(nodes: readonly ConfTreeNode[]): Shape[] {
   return nodes.map((n) => {
     const s: Shape = { d: [n.name, ...n.args].join(' '), file: n.file === 'command line' ? n.file : path.basename(n.file), line: n.line };
     if (n.block) s.block = shape(n.block);
@@ -349,4 +349,68 @@ test('expandGlob: absolute patterns, sorted, files only', () => {
   assert.deepEqual(expandGlob(path.join(dir, 'x/*')), [path.join(dir, 'x/a'), path.join(dir, 'x/b')]);
   assert.deepEqual(expandGlob(path.join(dir, 'x/[!a]')), [path.join(dir, 'x/b')]);
   assert.deepEqual(expandGlob(path.join(dir, 'none/*')), []);
+});
+
+// --- reading as nginx reads: each directive handed on as its ";" or "{" is read ---
+
+/** Walks like ConfContext.walk, recording each node's line as it arrives; `enter` says which blocks to read. */
+function walkRecording(nodes: Iterable<ConfNode>, seen: string[], enter: (n: ConfNode) => boolean = () => true): void {
+  for (const n of nodes) {
+    seen.push(`${n.name}:${n.line}`);
+    if (n.block && enter(n)) walkRecording(n.block, seen, enter);
+  }
+}
+
+test('directives come one at a time: those before a syntax error are handed on before it is thrown', () => {
+  const seen: string[] = [];
+  const src = readConfigText('a;\nb {\n  c;\n}\nd;\n;\ne;\n', 'F');
+  assert.throws(() => walkRecording(src.directives, seen), (e: unknown) => e instanceof ConfigError && e.message === 'unexpected ";" in F:6');
+  assert.deepEqual(seen, ['a:1', 'b:2', 'c:3', 'd:5']);
+});
+
+test('a block is read as it is walked: its directives come before what follows it', () => {
+  const src = readConfigText('a {\n  b {\n    c;\n  }\n  d;\n}\ne;\n', 'F');
+  const seen: string[] = [];
+  walkRecording(src.directives, seen);
+  assert.deepEqual(seen, ['a:1', 'b:2', 'c:3', 'd:5', 'e:7']);
+});
+
+test('a block its handler does not read (or leaves early) is still read, and its syntax checked, before the next directive', () => {
+  const seen: string[] = [];
+  walkRecording(readConfigText('a {\n  b { c; }\n  d;\n}\ne;\n', 'F').directives, seen, (n) => n.name !== 'a');
+  assert.deepEqual(seen, ['a:1', 'e:5']);
+  const early: string[] = [];
+  for (const n of readConfigText('a {\n  b;\n  c;\n}\nd;\n', 'F').directives) {
+    early.push(n.name);
+    if (n.block) for (const child of n.block) { early.push(child.name); break; }
+  }
+  assert.deepEqual(early, ['a', 'b', 'd']);
+  assert.throws(() => walkRecording(readConfigText('a {\n  ;\n}\nb;\n', 'F').directives, [], () => false),
+    (e: unknown) => e instanceof ConfigError && e.message === 'unexpected ";" in F:2');
+});
+
+test('a block is read once: iterating it again is a bug in the handler', () => {
+  for (const n of readConfigText('a { b; }').directives) {
+    for (const _ of n.block!) { /* read */ }
+    assert.throws(() => { for (const _ of n.block!) { /* again */ } }, /read once/);
+  }
+});
+
+test('-g comes before the file, and the file is opened only once -g is read', () => {
+  const dir = tmpdir();
+  const missing = path.join(dir, 'nope.conf');
+  const src = readConfigFile(missing, 'worker_processes 1; foo;');
+  const seen: string[] = [];
+  assert.throws(() => walkRecording(src.directives, seen),
+    (e: unknown) => e instanceof ConfigError && e.message === `open() "${missing}" failed (2: No such file or directory)`);
+  assert.deepEqual(seen.map((s) => s.split(':')[0]), ['worker_processes', 'foo']);
+});
+
+test('include is read where it stands: the included file\'s directives come before the next one, and a missing file fails there', () => {
+  const dir = tree({ 'nginx.conf': 'a;\ninclude x.conf;\nb;\ninclude y.conf;\nc;\n', 'x.conf': 'x;\n' });
+  const src = readConfigFile(path.join(dir, 'nginx.conf'));
+  const seen: string[] = [];
+  assert.throws(() => walkRecording(src.directives, seen), /open\(\) ".*y\.conf" failed .* in .*nginx\.conf:4$/);
+  assert.deepEqual(seen, ['a:1', 'x:1', 'b:3']);
+  assert.deepEqual(src.files.map((f) => path.basename(f.path)), ['nginx.conf', 'x.conf']);
 });
