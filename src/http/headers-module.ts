@@ -162,6 +162,8 @@ function headerFilter(index: number) {
     return fields;
   };
   return (r: HttpRequest, status: number, headers: string[]): void => {
+    // A subrequest's fields go nowhere (ngx_http_headers_filter passes them by).
+    if (r !== r.main) return;
     const conf = r.loc.loc[index] as HeadersLocConf;
     const safe = ADD_STATUSES.has(status);
     if (safe) {

@@ -33,6 +33,8 @@ const directives: DirectiveSpec[] = [
 
 function startPacing(index: number) {
   return (r: HttpRequest): void => {
+    // The connection is paced by its client request's rate.
+    if (r !== r.main) return;
     const conf = r.loc.loc[index] as LimitRateLocConf;
     if (!r.limitRateSet) {
       r.limitRate = sizeFor(r, conf.rate);

@@ -7,8 +7,10 @@
  * Handlers are registered by modules in the http main conf (CoreMainConf) at
  * postconfiguration, so the per-request path has no lookups by name.
  *
- * Differences from nginx: there are no body filters after content; the
- * response goes to ServerReply (h1/reply.ts) as it is.
+ * Body filters: a header filter may set r.res.bodyFilter (SSI does); the
+ * body then goes through it, and a subrequest's output takes its place in
+ * the client's response (subrequest.ts). Otherwise the response goes to
+ * ServerReply (h1/reply.ts) as it is.
  */
 import type { HttpConfLevel } from '../config/module.js';
 import { BROWSER_MSIE6, BROWSER_SAFARI, browserOf } from './browser.js';
@@ -249,6 +251,12 @@ export function finalize(r: HttpRequest, status: number): void {
     r.conn.socket.destroy();
     return;
   }
+  const onError = r.onSubrequestError;
+  if (onError !== null && status >= 300) {
+    r.onSubrequestError = null;
+    r.status = status;
+    if (onError(r, status)) return;
+  }
   const pages = r.locConf.errorPages;
   if (pages && pages.length > 0 && status >= 300 && (!r.errorPageDone || r.locConf.recursiveErrorPages)) {
     for (const page of pages) {
@@ -260,7 +268,7 @@ export function finalize(r: HttpRequest, status: number): void {
       if (target.startsWith('@')) { namedLocation(r, target); return; }
       if (target.startsWith('/')) {
         // An error page is fetched with GET (HEAD stays HEAD), as nginx does.
-        if (r.method !== 'HEAD') r.req.method = 'GET';
+        if (r.method !== 'HEAD') r.method = 'GET';
         internalRedirect(r, target);
         return;
       }
@@ -320,6 +328,10 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   r.responseHeaders = headers;
   const filters = r.server.main.headerFilters;
   for (let i = 0; i < filters.length; i++) filters[i](r, status, headers);
+  // A subrequest's head is not sent: its body takes its place in the client's response.
+  if (r !== r.main) { res.writeHead(status, '', headers); return true; }
+  // A body filter changes the body: its length is not known.
+  if (res.bodyFilter !== null) contentLength = -1;
   if (lc.absoluteRedirect && ((status >= 300 && status < 400) || status === 201)) absolutizeLocation(r, headers);
   // A Server header passed from upstream (proxy_pass_header Server) replaces ours.
   let ownServer = true;
@@ -334,8 +346,8 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   // Trailers need chunked framing: the length goes (ngx_http_chunked_header_filter).
   if (withTrailers) contentLength = -1;
   if (contentLength >= 0 && !noBody) out.push('Content-Length', String(contentLength));
-  const keep = keepAliveAfter(r, contentLength >= 0 || noBody || r.method === 'HEAD');
-  out.push('Connection', keep ? 'keep-alive' : 'close');
+  const keep = status !== 101 && keepAliveAfter(r, contentLength >= 0 || noBody || r.method === 'HEAD');
+  out.push('Connection', status === 101 ? 'upgrade' : keep ? 'keep-alive' : 'close');
   if (keep && lc.keepaliveHeaderTimeout! > 0) out.push('Keep-Alive', `timeout=${Math.floor(lc.keepaliveHeaderTimeout! / 1000)}`);
   if (!lc.chunkedTransferEncoding && contentLength < 0) res.useChunkedEncodingByDefault = false;
   try {

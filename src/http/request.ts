@@ -9,7 +9,8 @@
 import type { Socket } from 'node:net';
 import type { H1Connection } from './h1/connection.js';
 import type { IncomingRequest } from './h1/incoming.js';
-import type { ServerReply } from './h1/reply.js';
+import type { ClientReply } from './client-reply.js';
+import type { PostponedOutput } from './subrequest.js';
 import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog, LogRequestContext } from '../observability/error-log.js';
 import type { ContentHandler, CoreLocConf, CoreMainConf, CoreSrvConf, LocationEntry } from './core-module.js';
@@ -81,8 +82,22 @@ export class HttpRequest {
   locEntry: LocationEntry | undefined;
   /** The content handler in effect (the location's, kept when an `if` level has none). */
   contentHandler: ContentHandler | null = null;
-  /** `set` variables, by index (VariableRegistry.declareSettable). */
-  readonly variables: (string | undefined)[] = [];
+  /** `set` variables, by index (VariableRegistry.declareSettable); a subrequest shares its parent's. */
+  readonly variables: (string | undefined)[];
+  /** The request this one is a subrequest of (nginx's r->parent), or null for the client's request. */
+  readonly parent: HttpRequest | null;
+  /** The client's request (nginx's r->main). */
+  readonly main: HttpRequest;
+  /** Subrequests this request may still start, nested (nginx's r->subrequests, 50 at most in depth). */
+  subrequestsLeft = 51;
+  /** A subrequest's answer to an error status of its own, before the error page (subrequest.ts). */
+  onSubrequestError: ((sr: HttpRequest, status: number) => boolean) | null = null;
+  /** A subrequest whose body is collected for its parent (nginx's subrequest_in_memory). */
+  inMemory = false;
+  /** Where this request's filtered body goes once subrequests share the response (subrequest.ts). */
+  output: PostponedOutput | null = null;
+  /** The method when it is not the client's: GET for a subrequest or an error page (nginx's r->method). */
+  private methodName: string | null = null;
   /** The last regex match ($1..$9). */
   captures: RegExpExecArray | null = null;
   /** Set by findLocation: the Location of nginx's auto_redirect 301, or null. */
@@ -170,7 +185,7 @@ export class HttpRequest {
 
   constructor(
     readonly req: IncomingRequest,
-    readonly res: ServerReply,
+    readonly res: ClientReply,
     readonly conn: ConnectionState,
     public server: ServerRuntime,
     readonly errorLog: ErrorLog,
@@ -180,7 +195,11 @@ export class HttpRequest {
     args: string,
     hasArgs: boolean,
     host: string,
+    parent: HttpRequest | null = null,
   ) {
+    this.parent = parent;
+    this.main = parent === null ? this : parent.main;
+    this.variables = parent === null ? [] : parent.variables;
     this.uri = uri;
     this.originalUri = uri;
     this.args = args;
@@ -189,7 +208,11 @@ export class HttpRequest {
   }
 
   get method(): string {
-    return this.req.method ?? 'GET';
+    return this.methodName ?? this.req.method ?? 'GET';
+  }
+
+  set method(name: string) {
+    this.methodName = name;
   }
 
   /** $request: the request line as sent. */
@@ -205,6 +228,7 @@ export class HttpRequest {
       client: this.conn.remoteAddress,
       server: this.server.name,
       request: this.requestLine,
+      subrequest: this.parent === null ? undefined : this.uri,
       upstream,
       host: host === undefined ? undefined : host,
     };
@@ -218,7 +242,8 @@ export class HttpRequest {
 
   /** The URI was changed by a rewrite (nginx's cleared valid_unparsed_uri). */
   uriChangedByRewrite(): boolean {
-    return this.uri !== this.originalUri;
+    // A subrequest never has the client's target as its own (nginx leaves valid_unparsed_uri unset).
+    return this.parent !== null || this.uri !== this.originalUri;
   }
 
   /** $request_time in seconds with millisecond resolution. */

@@ -258,20 +258,23 @@ export const enum EscapeType {
 }
 
 const ALL = 0xffffffff;
+// ngx_escape_uri's tables (src/core/ngx_string.c, as nginx 1.21.1 made them: RFC 3986 does not
+// allow " < > \ ^ ` { | } in a URI, so they are escaped too). Bit c of word c >> 5: escape byte c.
 const ESCAPE_TABLES: readonly (readonly number[])[] = [
-  // URI: space # % ? , controls, DEL and every byte >= 0x80
-  [ALL, 0x80000029, 0x00000000, 0x80000000, ALL, ALL, ALL, ALL],
+  // URI: space " # % < > ? [ \ ] ^ ` { | } , controls, DEL and every byte >= 0x80
+  [ALL, 0xd000002d, 0x50000000, 0xb8000001, ALL, ALL, ALL, ALL],
   // ARGS: as URI plus & + ;
-  [ALL, 0x88000869, 0x00000000, 0x80000000, ALL, ALL, ALL, ALL],
+  [ALL, 0xd800086d, 0x50000000, 0xb8000001, ALL, ALL, ALL, ALL],
   // URI_COMPONENT: everything except ALPHA DIGIT - . _ ~
   [ALL, 0xfc009fff, 0x78000001, 0xb8000001, ALL, ALL, ALL, ALL],
-  // HTML: space " # % ' and the URI set's high bytes
-  [ALL, 0x000000ad, 0x00000000, 0x80000000, ALL, ALL, ALL, ALL],
-  // REFRESH: space " '
-  [ALL, 0x00000085, 0x00000000, 0x80000000, ALL, ALL, ALL, ALL],
+  // HTML: space " # % ' < > and the URI set's others
+  [ALL, 0x500000ad, 0x50000000, 0xb8000001, ALL, ALL, ALL, ALL],
+  // REFRESH: space " ' < > \ ^ ` { | and the high bytes
+  [ALL, 0x50000085, 0x50000000, 0xd8000001, ALL, ALL, ALL, ALL],
   // MEMCACHED: controls, space and % only
   [ALL, 0x00000021, 0, 0, 0, 0, 0, 0],
-  [ALL, 0x00000021, 0, 0, 0, 0, 0, 0],
+  // MAIL_AUTH (xtext): controls, space, + =, DEL and the high bytes
+  [ALL, 0x20000801, 0, 0x80000000, ALL, ALL, ALL, ALL],
 ];
 
 const HEX = '0123456789ABCDEF';

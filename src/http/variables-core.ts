@@ -270,7 +270,7 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
   ['scheme', (r) => (isTls(r) ? 'https' : 'http')],
   ['https', (r) => (isTls(r) ? 'on' : '')],
   ['request', (r) => r.requestLine],
-  ['request_method', (r) => r.method],
+  ['request_method', (r) => r.main.method],
   ['request_length', (r) => String(requestLength(r))],
   ['request_time', (r) => r.requestTime()],
   ['request_body', (r) => {

@@ -32,6 +32,8 @@ export interface LogRequestContext {
   readonly client: string;
   readonly server: string;
   readonly request: string;
+  /** A subrequest's $uri (nginx's `subrequest: "..."`). */
+  readonly subrequest?: string;
   readonly upstream?: string;
   readonly host?: string;
 }
@@ -114,6 +116,7 @@ export class ErrorLog {
     line += message;
     if (ctx) {
       line += `, client: ${ctx.client}, server: ${ctx.server}, request: "${ctx.request}"`;
+      if (ctx.subrequest !== undefined) line += `, subrequest: "${ctx.subrequest}"`;
       if (ctx.upstream) line += `, upstream: "${ctx.upstream}"`;
       if (ctx.host) line += `, host: "${ctx.host}"`;
     }

@@ -39,8 +39,12 @@ import { ResponseSpool } from './response-spool.js';
 import type { UpstreamGroup } from './upstream-module.js';
 import { UpstreamTryState, pushUpstreamStates } from './state.js';
 
-/** What processHeader and the input filter report. */
-export type HeaderResult = 'again' | 'ok' | 'invalid';
+/**
+ * What processHeader and the input filter report. 'refused': a head the client
+ * must not get (RELIABILITY U7, a 101 nobody asked for; u.invalidReason): the
+ * client gets a 502 without a body and its connection closes, no next upstream.
+ */
+export type HeaderResult = 'again' | 'ok' | 'invalid' | 'refused';
 
 /**
  * A protocol module: nginx's u->create_request ... u->finalize_request. One
@@ -417,9 +421,10 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       this.timer?.refresh();
       const rc = this.protocol.processHeader(this, chunk);
       if (rc === 'again') return;
-      if (rc === 'invalid') {
+      if (rc === 'invalid' || rc === 'refused') {
         this.r.log('error', `${this.invalidReason} while reading response header from upstream`, this.upstreamUrl());
-        this.next(FT.invalid_header);
+        if (rc === 'invalid') { this.next(FT.invalid_header); return; }
+        this.refuse();
         return;
       }
       this.processHeaderDone(chunk.subarray(this.headerConsumed));
@@ -532,6 +537,16 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.protocol.inputFilter(this, rest);
   }
 
+  /** A head the client must not see: a 502 with no body, and neither connection is kept. */
+  private refuse(): void {
+    this.keepalive = false;
+    this.r.keepalive = false;
+    this.state!.status = 502;
+    this.headerSentToClient = true;
+    if (!sendHeader(this.r, 502, [], 0)) { this.finalize(499); return; }
+    this.finalize(0);
+  }
+
   /**
    * The upstream switched protocols (101) for a client that asked to upgrade:
    * from now on bytes flow both ways untouched until either side closes
@@ -548,10 +563,10 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     // From here the client's close ends the tunnel normally: no 499.
     r.onAbort = null;
     r.tunnelled = true;
-    let head = 'HTTP/1.1 101 Switching Protocols\r\n';
-    const h = this.headersOut;
-    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
-    client.write(head + '\r\n');
+    // The head as any other (Server, Date, `Connection: upgrade`), sent now: the tunnel writes raw bytes after it.
+    r.statusLine = this.statusLine;
+    sendHeader(r, 101, this.headersOut, -1);
+    r.res.flushHeaders();
     if (rest.length > 0) this.tunnelToClient(rest);
     const up = this.conn!.socket;
     // Bytes the client sent after its request head belong to the new protocol.
@@ -608,7 +623,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       finalizeHttp(r, 404);
       return;
     }
-    if (r.method !== 'HEAD') r.req.method = 'GET';
+    if (r.method !== 'HEAD') r.method = 'GET';
     internalRedirectTo(r, safe.uri, safe.args);
   }
 

@@ -255,9 +255,11 @@ test('103 Early Hints reach an HTTP/1.1 client, not an HTTP/1.0 one; 100 Continu
   assert.equal(c.res.body.toString(), 'body');
 });
 
-test('U7: 101 to a request without Upgrade, in a location that forwards Upgrade → 502, no tunnel', async () => {
+test('U7: 101 to a request without Upgrade, in a location that forwards Upgrade → 502 without a body, no tunnel', async () => {
   const { ex, res } = await one('/ws101');
   assert.equal(res?.status, 502);
+  assert.equal(res.headers['content-length'], '0', 'nginx logs no body bytes for it (proxy_upgrade.t)');
+  assert.equal(res.headers.connection, 'close');
   assert.ok(ex.closed);
   await w.waitLog(/101/);
 });

@@ -63,7 +63,7 @@ before(async () => {
   up = await startScriptUpstream(onUpstream, { allowHalfOpen: true });
   w = await startProxy(`
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  log_format t '$request_method $request_uri $status';
+  log_format t '$request_method $request_uri $status $bytes_sent $body_bytes_sent $sent_http_connection';
   upstream ws { server ${up.addr} max_fails=0; }
   server {
     listen 127.0.0.1:%PORT%;
@@ -116,11 +116,16 @@ const seenFor = async (path: string): Promise<Seen> => {
 /** Body bytes after the first CRLFCRLF. */
 const afterHead = (c: RawClient): string => { const t = c.text(); return t.slice(t.indexOf('\r\n\r\n') + 4); };
 
+/** The 101 head's bytes as the client got them (the access-log test compares). */
+let tunnelHeadLength = 0;
+
 test('echo both ways; the upgrade request goes out with Upgrade/Connection: upgrade; bytes pipelined after it reach the upstream', async () => {
   const c = await open('/ws/echo/1', 'early-bytes|');
   try {
     const head = c.text().slice(0, c.text().indexOf('\r\n\r\n'));
-    assert.match(head, /^HTTP\/1\.1 101 /);
+    tunnelHeadLength = head.length + 4;
+    assert.match(head, /^HTTP\/1\.1 101 Switching Protocols\r\nServer: weir\/[^\r]+\r\nDate: /, 'a head as any other');
+    assert.equal(head.match(/\r\nConnection:/gi)?.length, 1, 'only the header filter\'s Connection');
     assert.match(head, /\r\nUpgrade: websocket/i);
     assert.match(head, /\r\nConnection: upgrade/i);
     assert.match(head, /\r\nSec-WebSocket-Accept: fixture/i);
@@ -144,7 +149,11 @@ test('echo both ways; the upgrade request goes out with Upgrade/Connection: upgr
 test('the access log shows 101 for a tunnel, however it ended', {
 }, async () => {
   const lines = await waitAccess(w, 1);
-  assert.ok(lines.some((l) => l === 'GET /ws/echo/1 101'), lines.join('\n'));
+  const line = lines.find((l) => l.startsWith('GET /ws/echo/1 101 '));
+  assert.ok(line, lines.join('\n'));
+  const [, , , sent, body, connection] = line.split(' ');
+  assert.equal(connection, 'upgrade');
+  assert.equal(Number(sent) - Number(body), tunnelHeadLength, '$body_bytes_sent leaves out the 101 head');
 });
 
 test('client FIN: pending bytes reach the upstream, then its FIN; the upstream can still answer', async () => {

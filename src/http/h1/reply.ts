@@ -14,6 +14,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { IncomingRequest } from './incoming.js';
+import type { BodyFilter, BodyWriter, ClientReply } from '../client-reply.js';
 import { headerIndex } from '../header-list.js';
 import { RatePacer } from './rate-pacer.js';
 
@@ -39,7 +40,7 @@ function httpDate(): string {
   return dateText;
 }
 
-export class ServerReply extends EventEmitter {
+export class ServerReply extends EventEmitter implements ClientReply {
   statusCode = 200;
   headersSent = false;
   writableEnded = false;
@@ -55,6 +56,8 @@ export class ServerReply extends EventEmitter {
   last = false;
   /** Called as a chunked body ends, for its trailer fields (flat, as headers). */
   trailers: (() => readonly string[]) | null = null;
+  /** Set by a header filter: the handler's body goes through it, and it writes here unfiltered. */
+  bodyFilter: BodyFilter | null = null;
 
   private head: string | null = null;
   private chunkedBody = false;
@@ -64,6 +67,8 @@ export class ServerReply extends EventEmitter {
   private endHeld = false;
   private hasBody: boolean;
   private corked = false;
+  /** The body's end went out (or waits for the pacer). */
+  private ending = false;
 
   constructor(readonly req: IncomingRequest, readonly socket: Socket, private readonly owner: ReplyOwner, keepAlive: boolean) {
     super();
@@ -146,6 +151,17 @@ export class ServerReply extends EventEmitter {
 
   write(chunk: Buffer | string): boolean {
     if (this.writableEnded || this.destroyed) return false;
+    if (this.bodyFilter !== null) return this.bodyFilter.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    return this.writeOut(chunk);
+  }
+
+  /** The writer a body filter passes its output to. */
+  unfiltered(): BodyWriter {
+    return { write: (chunk) => this.writeOut(chunk), end: () => this.endOut() };
+  }
+
+  private writeOut(chunk: Buffer | string): boolean {
+    if (this.destroyed) return false;
     if (!this.headersSent) this.writeHead(this.statusCode, `${this.statusCode} `, []);
     const socket = this.socket;
     this.cork();
@@ -197,13 +213,21 @@ export class ServerReply extends EventEmitter {
   end(chunk?: Buffer | string): this {
     if (this.writableEnded || this.destroyed) return this;
     if (chunk !== undefined && chunk.length > 0) this.write(chunk);
-    else if (!this.headersSent) this.writeHead(this.statusCode, `${this.statusCode} `, []);
+    this.writableEnded = true;
+    if (this.bodyFilter !== null) this.bodyFilter.end();
+    else this.endOut();
+    return this;
+  }
+
+  private endOut(): void {
+    if (this.destroyed || this.ending) return;
+    this.ending = true;
+    if (!this.headersSent) this.writeHead(this.statusCode, `${this.statusCode} `, []);
     this.writableEnded = true;
     this.cork();
     this.sendHead();
-    if (this.pacer !== null && this.pacer.holding) { this.endHeld = true; return this; }
+    if (this.pacer !== null && this.pacer.holding) { this.endHeld = true; return; }
     this.finishEnd();
-    return this;
   }
 
   private finishEnd(): void {

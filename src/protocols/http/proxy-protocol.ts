@@ -12,7 +12,7 @@
  */
 import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue } from '../../http/variables.js';
-import type { Upstream, UpstreamProtocol } from '../../upstream/upstream.js';
+import type { HeaderResult, Upstream, UpstreamProtocol } from '../../upstream/upstream.js';
 import { BodyReader } from './body-framing.js';
 import { ResponseHeadParser, type ResponseHead } from './response-parser.js';
 import { escapeUri, EscapeType } from '../../http/uri.js';
@@ -139,7 +139,7 @@ export class ProxyProtocol implements UpstreamProtocol {
     this.reader = null;
   }
 
-  processHeader(u: Upstream, data: Buffer): 'again' | 'ok' | 'invalid' {
+  processHeader(u: Upstream, data: Buffer): HeaderResult {
     const r = u.r;
     let chunk = data;
     let consumedBefore = 0;
@@ -162,7 +162,7 @@ export class ProxyProtocol implements UpstreamProtocol {
     if (head.upgrade && !upgrading) {
       // A 101 the client did not ask for (U7), or a location that does not forward Upgrade.
       u.invalidReason = 'upstream sent "101 Switching Protocols" to a request that did not ask to upgrade';
-      return 'invalid';
+      return 'refused';
     }
     u.headerConsumed = consumedBefore + this.parser.consumed;
     u.status = head.statusCode;
@@ -181,7 +181,8 @@ export class ProxyProtocol implements UpstreamProtocol {
       else if (lname === 'x-accel-redirect') u.xAccelRedirect = head.values[i];
       else if (lname === 'x-accel-limit-rate') u.xAccelLimitRate = head.values[i];
       if (hidden.has(lname)) continue;
-      if (HOP_BY_HOP_RESPONSE.has(lname) && !(upgrading && (lname === 'upgrade' || lname === 'connection'))) continue;
+      // A 101's own Connection goes: the header filter writes `Connection: upgrade`.
+      if (HOP_BY_HOP_RESPONSE.has(lname) && !(upgrading && lname === 'upgrade')) continue;
       if (tokens.length > 0 && tokens.includes(lname) && !(upgrading && lname === 'upgrade')) continue;
       let value = head.values[i];
       if (this.t.redirect && lname === 'location') value = this.t.redirect(r, value);

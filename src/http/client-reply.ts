@@ -1,0 +1,61 @@
+/**
+ * What a request's handlers write its response through (r.res): the
+ * connection's ServerReply (h1/reply.ts) for a main request, a
+ * SubrequestReply (subrequest.ts) for a subrequest, whose head goes nowhere
+ * and whose body takes its place in the parent's output.
+ *
+ * Events: 'drain' (a write returned false and may go on), 'finish' (the
+ * response is complete), 'close' (after 'finish', or alone when the client
+ * went away first).
+ */
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+
+/**
+ * A body filter (nginx's body filter chain, for the filters that rewrite
+ * the body: SSI): the handler's writes go through it; it passes on what it
+ * makes to the writer it was given, and ends it.
+ */
+export interface BodyFilter {
+  /** false: the filter holds enough; wait for the reply's 'drain'. */
+  write(chunk: Buffer): boolean;
+  end(): void;
+}
+
+/** Where a body filter's output goes: the rest of the chain. */
+export interface BodyWriter {
+  write(chunk: Buffer): boolean;
+  end(): void;
+}
+
+export interface ClientReply extends EventEmitter {
+  statusCode: number;
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  readonly destroyed: boolean;
+  /** The client's framing allows keeping the connection. */
+  readonly shouldKeepAlive: boolean;
+  useChunkedEncodingByDefault: boolean;
+  /** Bytes of the head as sent. */
+  readonly headerLength: number;
+  /** The body goes in chunks. */
+  readonly chunked: boolean;
+  readonly writableLength: number;
+  /** Called as a chunked body ends, for its trailer fields. */
+  trailers: (() => readonly string[]) | null;
+  /** The client connection's socket. */
+  readonly socket: Socket;
+  /** Set by a header filter: the body goes through it (see BodyFilter). */
+  bodyFilter: BodyFilter | null;
+  /** `statusLine` follows "HTTP/1.1 "; `headers` flat: [name, value, ...]. */
+  writeHead(status: number, statusLine: string, headers: readonly string[]): this;
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): this;
+  /** Cuts the response (and the connection). */
+  destroy(): this;
+  flushHeaders(): void;
+  limitRate(rate: number, after: number, startMs: number): void;
+  writeContinue(): void;
+  writeEarlyHints(hints: { link: string[] }): void;
+}

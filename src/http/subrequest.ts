@@ -1,0 +1,299 @@
+/**
+ * Subrequests (ngx_http_subrequest) and the order of their output (the
+ * postpone filter, ngx_http_postpone_filter_module.c).
+ *
+ * A subrequest runs a location of the parent's server (proxied, static,
+ * return...) with its own $uri and $args, method GET, the client's headers
+ * and body, and the parent's variables (nginx shares r->variables). Its head
+ * goes nowhere; its body takes its place in the parent's output: what the
+ * parent writes after starting it waits until it is complete, and so on down
+ * the tree (PostponedOutput). An in-memory subrequest's body is collected
+ * instead, up to subrequest_output_buffer_size, and handed to `done`.
+ *
+ * Subrequests run at once, side by side (nginx posts them to run after the
+ * current handler); only the output waits. They are not access-logged
+ * (log_subrequest off); when the client goes away each gets 'close' and its
+ * onAbort, as the main request does. An error that cuts a subrequest's
+ * response cuts the client's (ngx_http_terminate_request).
+ */
+import { EventEmitter } from 'node:events';
+import type { BodyFilter, BodyWriter, ClientReply } from './client-reply.js';
+import type { ServerReply } from './h1/reply.js';
+import { Phase, runPhases, sendSpecial } from './phases.js';
+import { HttpRequest } from './request.js';
+
+export interface SubrequestOptions {
+  /** Collect the body (nginx's NGX_HTTP_SUBREQUEST_IN_MEMORY) and hand it to `done`. */
+  inMemory?: boolean;
+  /** Once the subrequest's response is complete: its body when in memory, else null. */
+  done?: (sr: HttpRequest, body: Buffer | null) => void;
+  /**
+   * When the subrequest ends with an error status of its own, before its error page
+   * (nginx's post_subrequest handler): true when it answered instead.
+   */
+  onError?: (sr: HttpRequest, status: number) => boolean;
+}
+
+/**
+ * Starts a subrequest of `r` to `uri` (decoded, as $uri) with `args` ('' for none).
+ * Returns null, with nginx's error logged, when `r` may start no more.
+ */
+export function startSubrequest(r: HttpRequest, uri: string, args: string, options: SubrequestOptions = {}): HttpRequest | null {
+  if (r.subrequestsLeft <= 1) {
+    r.log('error', `subrequests cycle while processing "${uri}"`);
+    return null;
+  }
+  if (r.inMemory) {
+    r.log('error', `nested in-memory subrequest "${uri}"`);
+    return null;
+  }
+  const out = options.inMemory === true ? null : outputOf(r).child();
+  const res = new SubrequestReply(r.main.res, out);
+  const sr = new HttpRequest(r.req, res, r.conn, r.server, r.errorLog, r.requestUri, uri, args, args !== '', r.host, r);
+  sr.method = 'GET';
+  sr.internal = true;
+  sr.subrequestsLeft = r.subrequestsLeft - 1;
+  sr.inMemory = options.inMemory === true;
+  sr.output = out;
+  sr.body = r.body;
+  sr.bodyHandled = true;
+  sr.expectTested = true;
+  res.request = sr;
+  res.done = options.done ?? null;
+  sr.onSubrequestError = options.onError ?? null;
+  queueMicrotask(() => run(sr));
+  return sr;
+}
+
+function run(sr: HttpRequest): void {
+  if (sr.res.destroyed) return;
+  try {
+    runPhases(sr, Phase.ServerRewrite);
+  } catch (err) {
+    sr.log('alert', `subrequest processing failed: ${(err as Error).stack ?? err}`);
+    if (!sr.res.headersSent) sendSpecial(sr, 500, null);
+    else sr.res.destroy();
+  }
+}
+
+/**
+ * Where a body filter of `r` writes: `r`'s place in the client's response
+ * (for the client's request, the start of the postponed output over its
+ * reply), or an in-memory subrequest's collected body.
+ */
+export function filteredOutput(r: HttpRequest): BodyWriter {
+  return r.inMemory ? (r.res as SubrequestReply).unfiltered() : outputOf(r);
+}
+
+function outputOf(r: HttpRequest): PostponedOutput {
+  if (r.output === null) {
+    const res = r.res as ServerReply;
+    r.output = new PostponedOutput(new OutputRoot(res.unfiltered(), res));
+  }
+  return r.output;
+}
+
+/** The client's response under the postponed output: writes what is complete, in order. */
+class OutputRoot {
+  top: PostponedOutput | null = null;
+  private flushing = false;
+  private again = false;
+  private ended = false;
+
+  constructor(private readonly sink: BodyWriter, private readonly reply: ClientReply) {}
+
+  flush(): void {
+    // A write may come from inside a write (a filter passing on): the loop takes it.
+    if (this.flushing) { this.again = true; return; }
+    this.flushing = true;
+    do {
+      this.again = false;
+      if (this.top!.drainTo(this.sink) && !this.ended) {
+        this.ended = true;
+        this.sink.end();
+      }
+    } while (this.again);
+    this.flushing = false;
+  }
+
+  /** The client takes more now (a postponed write holds nothing back). */
+  writable(): boolean {
+    return this.reply.writableLength < this.reply.socket.writableHighWaterMark;
+  }
+}
+
+/** One request's output in order: its own bytes and its subrequests' places (nginx's r->postponed). */
+export class PostponedOutput implements BodyWriter {
+  private readonly parts: Array<Buffer | PostponedOutput> = [];
+  private ended = false;
+
+  constructor(private readonly root: OutputRoot) {
+    root.top ??= this;
+  }
+
+  /** A place for a subrequest's output, after what this request wrote so far. */
+  child(): PostponedOutput {
+    const c = new PostponedOutput(this.root);
+    this.parts.push(c);
+    return c;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (chunk.length > 0) this.parts.push(chunk);
+    this.root.flush();
+    return this.root.writable();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.root.flush();
+  }
+
+  /** Writes what can go now; true once this request's output all went and it ended. */
+  drainTo(sink: BodyWriter): boolean {
+    const parts = this.parts;
+    while (parts.length > 0) {
+      const p = parts[0]!;
+      if (p instanceof PostponedOutput) {
+        if (!p.drainTo(sink)) return false;
+      } else {
+        sink.write(p);
+      }
+      parts.shift();
+    }
+    return this.ended;
+  }
+}
+
+/**
+ * A subrequest's side of ClientReply: the head is kept, not sent; the body
+ * goes to its place in the output (or is collected, in memory).
+ */
+export class SubrequestReply extends EventEmitter implements ClientReply {
+  statusCode = 200;
+  headersSent = false;
+  writableEnded = false;
+  writableFinished = false;
+  destroyed = false;
+  useChunkedEncodingByDefault = true;
+  readonly headerLength = 0;
+  readonly chunked = false;
+  trailers: (() => readonly string[]) | null = null;
+  bodyFilter: BodyFilter | null = null;
+  /** Set by startSubrequest. */
+  request: HttpRequest | null = null;
+  done: ((sr: HttpRequest, body: Buffer | null) => void) | null = null;
+  private collected: Buffer[] | null;
+  private collectedSize = 0;
+  private ending = false;
+  private readonly onClientClose = (): void => this.clientGone();
+  private waitingDrain = false;
+  private readonly onClientDrain = (): void => { this.waitingDrain = false; this.emit('drain'); };
+
+  constructor(private readonly client: ClientReply, private readonly out: PostponedOutput | null) {
+    super();
+    this.collected = out === null ? [] : null;
+    client.on('close', this.onClientClose);
+  }
+
+  get shouldKeepAlive(): boolean {
+    return this.client.shouldKeepAlive;
+  }
+
+  get writableLength(): number {
+    return this.client.writableLength;
+  }
+
+  get socket(): ClientReply['socket'] {
+    return this.client.socket;
+  }
+
+  writeHead(status: number): this {
+    this.statusCode = status;
+    this.headersSent = true;
+    return this;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded || this.destroyed) return false;
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    const more = this.bodyFilter !== null ? this.bodyFilter.write(buf) : this.writeOut(buf);
+    if (!more && !this.waitingDrain) {
+      this.waitingDrain = true;
+      this.client.once('drain', this.onClientDrain);
+    }
+    return more;
+  }
+
+  /** The writer a body filter passes its output to. */
+  unfiltered(): BodyWriter {
+    return { write: (chunk) => this.writeOut(chunk), end: () => this.endOut() };
+  }
+
+  private writeOut(chunk: Buffer): boolean {
+    if (this.destroyed) return false;
+    if (this.request!.method === 'HEAD' || chunk.length === 0) return true;
+    if (this.out !== null) return this.out.write(chunk);
+    const limit = this.request!.locConf.subrequestOutputBufferSize!;
+    this.collectedSize += chunk.length;
+    if (this.collectedSize > limit) {
+      this.request!.log('error', 'too big subrequest response');
+      this.destroy();
+      return false;
+    }
+    this.collected!.push(chunk);
+    return true;
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded || this.destroyed) return this;
+    if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    this.writableEnded = true;
+    if (this.bodyFilter !== null) this.bodyFilter.end();
+    else this.endOut();
+    return this;
+  }
+
+  private endOut(): void {
+    if (this.destroyed || this.ending) return;
+    this.ending = true;
+    this.writableEnded = true;
+    this.client.off('close', this.onClientClose);
+    this.client.off('drain', this.onClientDrain);
+    const body = this.collected === null ? null : Buffer.concat(this.collected);
+    this.collected = null;
+    this.writableFinished = true;
+    // The parent learns of it before its later output is let through.
+    this.done?.(this.request!, body);
+    this.out?.end();
+    this.emit('finish');
+    this.emit('close');
+  }
+
+  /** Cuts the client's response: a subrequest cannot fail on its own once output began. */
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.client.off('close', this.onClientClose);
+    this.emit('close');
+    this.client.destroy();
+    return this;
+  }
+
+  private clientGone(): void {
+    if (this.writableFinished || this.destroyed) return;
+    this.destroyed = true;
+    const sr = this.request;
+    if (sr !== null) {
+      sr.clientAborted = true;
+      sr.onAbort?.();
+    }
+    this.emit('close');
+  }
+
+  flushHeaders(): void {}
+  limitRate(): void {}
+  writeContinue(): void {}
+  writeEarlyHints(): void {}
+}
