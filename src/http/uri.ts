@@ -261,7 +261,7 @@ const ALL = 0xffffffff;
 // ngx_escape_uri's tables (src/core/ngx_string.c, as nginx 1.21.1 made them: RFC 3986 does not
 // allow " < > \ ^ ` { | } in a URI, so they are escaped too). Bit c of word c >> 5: escape byte c.
 const ESCAPE_TABLES: readonly (readonly number[])[] = [
-  // URI: space " # % < > ? [ \ ] ^ ` { | } , controls, DEL and every byte >= 0x80
+  // URI: space " # % < > ? \ ^ ` { | } , controls, DEL and every byte >= 0x80
   [ALL, 0xd000002d, 0x50000000, 0xb8000001, ALL, ALL, ALL, ALL],
   // ARGS: as URI plus & + ;
   [ALL, 0xd800086d, 0x50000000, 0xb8000001, ALL, ALL, ALL, ALL],

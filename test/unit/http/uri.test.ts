@@ -121,6 +121,11 @@ test('escapeUri follows ngx_escape_uri tables', () => {
   assert.equal(escapeUri('a=1&b+c;d', EscapeType.Args), 'a=1%26b%2Bc%3Bd');
   assert.equal(escapeUri('a/b c~_.-', EscapeType.UriComponent), 'a%2Fb%20c~_.-');
   assert.equal(escapeUri('k y%\u00e9', EscapeType.Memcached), 'k%20y%25\u00e9');
+  // nginx 1.21.1+: what RFC 3986 does not allow in a URI is escaped too.
+  assert.equal(escapeUri('/"<>\\^`{|}[]'), '/%22%3C%3E%5C%5E%60%7B%7C%7D[]');
+  assert.equal(escapeUri('/a!$&\'()*+,;=:@~'), '/a!$&\'()*+,;=:@~', 'sub-delims and the rest stay');
+  assert.equal(escapeUri('<a "b"> c', EscapeType.Html), '%3Ca%20%22b%22%3E%20c');
+  assert.equal(escapeUri("u 'v'<w>", EscapeType.Refresh), "u%20%27v%27%3Cw%3E");
   assert.equal(countEscapes('/a b#'), 2);
   assert.equal(toByteString('/caf\u00e9'), '/caf\u00c3\u00a9');
   assert.equal(toByteString('/ascii'), '/ascii');
