@@ -128,6 +128,11 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   status = 0;
   /** Response headers for the client, flat [name, value, ...]. */
   headersOut: string[] = [];
+  /**
+   * proxy_redirect rewrote the Location: only then is a relative one made
+   * absolute, as only then is it nginx's r->headers_out.location.
+   */
+  locationRewritten = false;
   /** -1 unknown. */
   contentLength = -1;
   /** Bytes of the last chunk fed to processHeader that belonged to the head. */
@@ -509,7 +514,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.rateStart = Date.now();
     this.protocol.inputFilterInit(this);
     this.headerSentToClient = true;
-    if (!sendHeader(r, this.status, this.headersOut, this.contentLength)) {
+    if (!sendHeader(r, this.status, this.headersOut, this.contentLength, this.locationRewritten)) {
       this.finalize(499);
       return;
     }
