@@ -7,7 +7,7 @@
  *   proxy_pass URL ................ location, if in location, limit_except
  *   proxy_set_header NAME VALUE ... inherited as a whole list, as nginx
  *   proxy_method, proxy_http_version (default 1.1), proxy_set_body,
- *   proxy_redirect default|off|FROM TO
+ *   proxy_redirect default|off|FROM TO (the rules: proxy-rewrite.ts)
  *   proxy_cookie_domain, proxy_cookie_path, proxy_cookie_flags (cookie-rewrite.ts)
  *
  * Not supported yet (an [emerg] "unknown directive", never ignored):
