@@ -314,9 +314,11 @@ export function sendSpecial(r: HttpRequest, status: number, location: string | n
  * Writes the response header (ngx_http_header_filter): status line, Server,
  * Content-Length, Connection, absolute Location, then module header filters.
  * `contentLength` -1 means unknown (chunked for HTTP/1.1, close for 1.0).
+ * `absoluteLocation` false: a relative Location in `headers` stays relative
+ * (an upstream's that proxy_redirect did not rewrite).
  * Returns false when the response could not be started (client gone).
  */
-export function sendHeader(r: HttpRequest, status: number, headers: string[], contentLength: number): boolean {
+export function sendHeader(r: HttpRequest, status: number, headers: string[], contentLength: number, absoluteLocation = true): boolean {
   const res = r.res;
   if (res.headersSent || res.destroyed) return false;
   const lc = r.locConf;
@@ -332,7 +334,7 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   if (r !== r.main) { res.writeHead(status, '', headers); return true; }
   // A body filter changes the body: its length is not known.
   if (res.bodyFilter !== null) contentLength = -1;
-  if (lc.absoluteRedirect && ((status >= 300 && status < 400) || status === 201)) absolutizeLocation(r, headers);
+  if (absoluteLocation && lc.absoluteRedirect && ((status >= 300 && status < 400) || status === 201)) absolutizeLocation(r, headers);
   // A Server header passed from upstream (proxy_pass_header Server) replaces ours.
   let ownServer = true;
   for (let i = 0; i < headers.length; i += 2) {

@@ -23,7 +23,7 @@ import { Ctx, HTTP_REWRITE, type DirectiveSpec, type HttpModule } from '../confi
 import type { ConfNode } from '../config/parser.js';
 import { inherit, setFlag } from '../config/slots.js';
 import { httpCoreModule, PHASE_NEXT, type CoreLocConf, type PhaseHandler } from './core-module.js';
-import { compileNginxRegex, pcreGroupNames } from './pcre.js';
+import { compileConfRegex, type ConfRegex } from './conf-regex.js';
 import type { HttpRequest } from './request.js';
 import {
   Op, runScript, type Code, type Condition, type IfCode, type Replacement, type Segment,
@@ -59,16 +59,8 @@ function compileValue(cf: ConfContext, text: string): ComplexValue {
   }
 }
 
-function compileRegex(cf: ConfContext, source: string, caseless: boolean): { regex: RegExp; slots: Array<readonly [string, number]> } {
-  let regex: RegExp;
-  try {
-    regex = compileNginxRegex(source, caseless);
-  } catch (e) {
-    return cf.error((e as Error).message);
-  }
-  const vars = cf.main(httpCoreModule).variables;
-  const slots = pcreGroupNames(source).map((n) => [n, vars.declareSettable(n)] as const);
-  return { regex, slots };
+function compileRegex(cf: ConfContext, source: string, caseless: boolean): ConfRegex {
+  return compileConfRegex(cf, cf.main(httpCoreModule).variables, source, caseless);
 }
 
 /**

@@ -137,6 +137,11 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   statusLine: string | null = null;
   /** Response headers for the client, flat [name, value, ...]. */
   headersOut: string[] = [];
+  /**
+   * proxy_redirect rewrote the Location: only then is a relative one made
+   * absolute, as only then is it nginx's r->headers_out.location.
+   */
+  locationRewritten = false;
   /** -1 unknown. */
   contentLength = -1;
   /** Bytes of the last chunk fed to processHeader that belonged to the head. */
@@ -519,7 +524,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.protocol.inputFilterInit(this);
     this.headerSentToClient = true;
     r.statusLine = this.statusLine;
-    if (!sendHeader(r, this.status, this.headersOut, this.contentLength)) {
+    if (!sendHeader(r, this.status, this.headersOut, this.contentLength, this.locationRewritten)) {
       this.finalize(499);
       return;
     }

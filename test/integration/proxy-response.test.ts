@@ -45,6 +45,7 @@ const ROUTES: Array<[RegExp, Answer]> = [
     + 'X-Accel-Limit-Rate: 1000000\r\nX-Accel-Buffering: no\r\nX-Accel-Charset: utf-8\r\nX-Secret: s\r\nX-Kept: k\r\n'
     + 'Connection: X-Hop\r\nX-Hop: hop\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok'],
   [/^\/(app|noredir|rules|plain)\/|^\/backend\//, ''], // replaced per request below (Location echoes the target)
+  [/^\/relative/, 'HTTP/1.1 302 Found\r\nLocation: /elsewhere/x\r\nRefresh: 3; URL=/elsewhere/x\r\nContent-Length: 0\r\n\r\n'],
   [/^\/hints/, `HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n${H}Content-Length: 2\r\n\r\nhi`],
   [/^\/cont/, `HTTP/1.1 100 Continue\r\n\r\n${H}Content-Length: 4\r\n\r\nbody`],
   [/^\/ws101/, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'],
@@ -127,6 +128,9 @@ const SERVER_BODY = (addr: string): string => `
     location /backend/ { proxy_pass http://be; }
     location /noredir/ { proxy_pass http://be/backend/; proxy_redirect off; }
     location /rules/ { proxy_pass http://be/backend/; proxy_redirect http://be/backend/ /elsewhere/; proxy_redirect http://other/ /never/; }
+    location /rx/ { proxy_pass http://be/backend/; proxy_redirect ~^http://BE/ /never/; proxy_redirect ~*^http://BE/backend/(.+)$ /moved/$1$arg_q; }
+    location /relative { proxy_pass http://be; }
+    location /relrule { proxy_pass http://be/relative; proxy_redirect /elsewhere/ /here/; }
     location /ws101 {
       proxy_pass http://be;
       proxy_set_header Upgrade $http_upgrade;
@@ -210,13 +214,31 @@ test('proxy_redirect default rewrites Location and Refresh from the upstream URL
   const base = `http://localhost:${w.port}`;
   let { res } = await one('/app/x?y=1');
   assert.equal(res?.status, 302);
-  assert.ok(res.headers.location === `${base}/app/x?y=1` || res.headers.location === '/app/x?y=1', res.headers.location);
+  // A rewritten Location is nginx's r->headers_out.location: made absolute.
+  assert.equal(res.headers.location, `${base}/app/x?y=1`);
   ({ res } = await one('/backend/z'));
-  assert.ok(res.headers.location === `${base}/backend/z` || res.headers.location === '/backend/z', res.headers.location);
+  assert.equal(res.headers.location, `${base}/backend/z`);
   ({ res } = await one('/noredir/x'));
   assert.equal(res.headers.location, 'http://be/backend/x');
   ({ res } = await one('/rules/x'));
-  assert.ok(res.headers.location === `${base}/elsewhere/x` || res.headers.location === '/elsewhere/x', res.headers.location);
+  assert.equal(res.headers.location, `${base}/elsewhere/x`);
+  assert.equal(res.headers.refresh, '5; url=/elsewhere/x');
+});
+
+test('proxy_redirect ~ / ~*: the whole value becomes TO, with the captures and variables; the first matching rule wins', async () => {
+  const { res } = await one('/rx/a/b?q=-1');
+  assert.equal(res?.headers.location, `http://localhost:${w.port}/moved/a/b?q=-1-1`);
+  assert.equal(res.headers.refresh, '5; url=/moved/a/b?q=-1-1');
+});
+
+test('an upstream\'s relative Location stays relative unless proxy_redirect rewrites it; Refresh\'s URL= in any case', async () => {
+  let { res } = await one('/relative');
+  assert.equal(res?.status, 302);
+  assert.equal(res.headers.location, '/elsewhere/x');
+  assert.equal(res.headers.refresh, '3; URL=/elsewhere/x');
+  ({ res } = await one('/relrule'));
+  assert.equal(res?.headers.location, `http://localhost:${w.port}/here/x`);
+  assert.equal(res.headers.refresh, '3; URL=/here/x');
 });
 
 test('proxy_redirect default rewrites the url= part of Refresh (nginx ngx_http_proxy_rewrite_refresh)', {
@@ -228,7 +250,7 @@ test('proxy_redirect default rewrites the url= part of Refresh (nginx ngx_http_p
 test('differential: proxy_redirect Location agrees with nginx', { skip: NGINX_BIN ? false : 'nginx not installed (/usr/sbin/nginx)' }, async () => {
   const ngx = await startNginx(`proxy_http_version 1.1;\n${SERVER_BODY(up.addr).replace(/max_fails=0;/, 'max_fails=0; keepalive 32;').replace(/access_log [^;]*;/, '')}`);
   try {
-    for (const path of ['/app/x?y=1', '/backend/z', '/noredir/x', '/rules/x']) {
+    for (const path of ['/app/x?y=1', '/backend/z', '/noredir/x', '/rules/x', '/rx/a/b?q=-1', '/relative', '/relrule']) {
       const n = await exchange(ngx!.port, get(path), { methods: ['GET'], idleMs: 200 });
       const o = await exchange(w.port, get(path), { methods: ['GET'], idleMs: 200 });
       const norm = (v: string | undefined, port: number): string | undefined => v?.replace(`:${port}/`, ':PORT/');

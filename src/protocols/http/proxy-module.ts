@@ -7,19 +7,20 @@
  *   proxy_pass URL ................ location, if in location, limit_except
  *   proxy_set_header NAME VALUE ... inherited as a whole list, as nginx
  *   proxy_method, proxy_http_version (default 1.1), proxy_set_body,
- *   proxy_redirect default|off|FROM TO
+ *   proxy_redirect default|off|FROM TO (the rules: proxy-rewrite.ts)
  *   proxy_cookie_domain, proxy_cookie_path, proxy_cookie_flags (cookie-rewrite.ts)
  *
  * Not supported yet (an [emerg] "unknown directive", never ignored):
  *   https upstreams and proxy_ssl_*, proxy_cache*, proxy_store*.
  */
 import type { ConfContext } from '../../config/conf-context.js';
-import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
+import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
 import { inherit } from '../../config/slots.js';
 import { httpCoreModule, type ContentHandler, type CoreLocConf } from '../../http/core-module.js';
 import { readRequestBody } from '../../http/body.js';
 import type { HttpRequest } from '../../http/request.js';
-import type { ComplexValue, VariableRegistry } from '../../http/variables.js';
+import { ComplexValue, type VariableRegistry } from '../../http/variables.js';
+import { toByteString } from '../../http/uri.js';
 import { finalize } from '../../http/phases.js';
 import { setCookieValue } from '../../http/variables-core.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
@@ -29,11 +30,14 @@ import {
 import { resolveUpstream } from '../../upstream/resolved-upstream.js';
 import { Upstream } from '../../upstream/upstream.js';
 import { PoolKeys } from '../../keepalive/session.js';
-import { compileNginxRegex } from '../../http/pcre.js';
-import { invalidCookieFlag, type CookieFlagsRule, type CookieRewriteRule } from './cookie-rewrite.js';
+import type { CookieFlagsRule } from './cookie-rewrite.js';
+import { compileConfRegex } from '../../http/conf-regex.js';
+import { compileRewriteRule, compileValue, type RewriteRule } from './proxy-rewrite.js';
 import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, upstreamField, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
 
 interface ProxyPass {
+  /** The URL as written (proxy_redirect default's FROM). */
+  readonly text: string;
   /** Static target: the group; null when the URL has variables. */
   readonly group: UpstreamGroup | null;
   /** The URL with variables, evaluated per request. */
@@ -57,10 +61,13 @@ export interface ProxyLocConf {
   method?: ComplexValue | null;
   httpVersion?: '1.0' | '1.1';
   setBody?: ComplexValue | null;
-  redirect?: 'default' | 'off' | Array<[string, ComplexValue]>;
+  /** false: `proxy_redirect off` (nginx's plcf->redirect). */
+  redirect?: boolean;
+  /** The rules (nginx's plcf->redirects); after merging, null: nothing to rewrite. */
+  redirects?: RewriteRule[] | null;
   /** null: `off` (or unset at every level). */
-  cookieDomain?: CookieRewriteRule[] | null;
-  cookiePath?: CookieRewriteRule[] | null;
+  cookieDomain?: RewriteRule[] | null;
+  cookiePath?: RewriteRule[] | null;
   cookieFlags?: CookieFlagsRule[] | null;
   /** Compiled at postconfiguration. */
   template?: ProxyRequestTemplate;
@@ -206,7 +213,7 @@ function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   const locationIsRegex = entry?.modifier === '~' || entry?.modifier === '~*' || entry?.modifier === '@' || inIf;
   if (text.includes('$')) {
     return {
-      group: null, url: vars(cf).compile(text, cf.position), uri: null, host: '', port: '', locationName, locationIsRegex,
+      text, group: null, url: vars(cf).compile(text, cf.position), uri: null, host: '', port: '', locationName, locationIsRegex,
       ups: cf.main(upstreamModule),
     };
   }
@@ -223,27 +230,42 @@ function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   const group = addUpstreamReference(cf, addr.host, addr.port, 80, addr.path);
   const port = addr.path !== undefined ? '' : String(addr.port || 80);
   const host = addr.path !== undefined ? 'localhost' : addr.port && addr.port !== 80 ? `${addr.host}:${addr.port}` : addr.host;
-  return { group, url: null, uri, host, port, locationName, locationIsRegex, ups: cf.main(upstreamModule) };
+  return { text, group, url: null, uri, host, port, locationName, locationIsRegex, ups: cf.main(upstreamModule) };
 }
 
-function cookieRuleDirective(name: string, key: 'cookieDomain' | 'cookiePath', caseless: string): DirectiveSpec {
+/**
+ * proxy_cookie_domain and proxy_cookie_path: `off` (only as the level's one
+ * setting) or FROM TO rules in order.
+ */
+function cookieRuleDirective(name: string, key: 'cookieDomain' | 'cookiePath'): DirectiveSpec {
   return {
-    name, contexts: HTTP_ANY_LOC, args: [1, 2],
+    name, contexts: HTTP_MAIN_SRV_LOC, args: [1, 2],
     set(cf, d) {
       const c = loc(cf);
+      if (c[key] === null) return cf.duplicate();
       if (d.args.length === 1) {
-        if (d.args[0] !== 'off') return cf.invalid(`invalid parameter "${d.args[0]}"`);
+        if (d.args[0] !== 'off') return cf.error(`invalid parameter "${d.args[0]}"`);
         if (c[key] !== undefined) return cf.duplicate();
         c[key] = null;
         return;
       }
-      if (c[key] === null) return cf.duplicate();
-      const from = d.args[0];
-      let match: string | RegExp = from;
-      if (from.startsWith('~*')) match = compileNginxRegex(from.slice(2), true);
-      else if (from.startsWith('~')) match = compileNginxRegex(from.slice(1), caseless === 'i');
-      (c[key] ??= []).push({ match, replacement: vars(cf).compile(d.args[1], cf.position) });
+      (c[key] ??= []).push(compileRewriteRule(cf, vars(cf), d.args[0], d.args[1], key === 'cookieDomain'));
     },
+  };
+}
+
+/**
+ * proxy_redirect's implicit or explicit `default`: the proxy_pass URL (with
+ * "/" when it has no URI part) becomes the location's name (or "/").
+ */
+function defaultRedirect(pass: ProxyPass): RewriteRule {
+  // Constant strings, not compiled: a `$` in a location's name is literal here.
+  const constant = (text: string): ComplexValue => new ComplexValue(text, [toByteString(text)], []);
+  const withUri = pass.uri !== null && pass.uri !== '';
+  return {
+    kind: 'prefix',
+    pattern: constant(withUri ? pass.text : `${pass.text}/`),
+    replacement: constant(withUri ? pass.locationName : '/'),
   };
 }
 
@@ -281,40 +303,47 @@ const directives: DirectiveSpec[] = [
     set(cf, d) { if (loc(cf).setBody) return cf.duplicate(); loc(cf).setBody = vars(cf).compile(d.args[0], cf.position); },
   },
   {
-    name: 'proxy_redirect', contexts: HTTP_ANY_LOC, args: [1, 2],
+    name: 'proxy_redirect', contexts: HTTP_MAIN_SRV_LOC, args: [1, 2],
     set(cf, d) {
       const c = loc(cf);
+      if (c.redirect === false) return cf.duplicate();
+      c.redirect = true;
+      const [from, to] = d.args;
       if (d.args.length === 1) {
-        if (d.args[0] !== 'default' && d.args[0] !== 'off') return cf.invalid(`invalid parameter "${d.args[0]}"`);
-        if (Array.isArray(c.redirect) && d.args[0] === 'default') {
-          c.redirect.push(['default', vars(cf).compile('', cf.position)]);
+        if (from === 'off') {
+          if (c.redirects) return cf.duplicate();
+          c.redirect = false;
           return;
         }
-        c.redirect = d.args[0];
+        if (from !== 'default') return cf.error(`invalid parameter "${from}"`);
+        // The level's own proxy_pass, as nginx reads plcf->url before any merge.
+        if (c.pass?.group === null) {
+          return cf.error('"proxy_redirect default" cannot be used with "proxy_pass" directive with variables');
+        }
+        if (!c.pass) return cf.error('"proxy_redirect default" should be placed after the "proxy_pass" directive');
+        (c.redirects ??= []).push(defaultRedirect(c.pass));
         return;
       }
-      if (!Array.isArray(c.redirect)) c.redirect = [];
-      c.redirect.push([d.args[0], vars(cf).compile(d.args[1], cf.position)]);
+      (c.redirects ??= []).push(compileRewriteRule(cf, vars(cf), from, to, false));
     },
   },
-  cookieRuleDirective('proxy_cookie_domain', 'cookieDomain', 'i'),
-  cookieRuleDirective('proxy_cookie_path', 'cookiePath', ''),
+  cookieRuleDirective('proxy_cookie_domain', 'cookieDomain'),
+  cookieRuleDirective('proxy_cookie_path', 'cookiePath'),
   {
-    name: 'proxy_cookie_flags', contexts: HTTP_MAIN_SRV_LOC, args: [1, Infinity],
+    name: 'proxy_cookie_flags', contexts: HTTP_MAIN_SRV_LOC, args: [1, 4],
     set(cf, d) {
       const c = loc(cf);
-      if (d.args.length === 1) {
-        if (d.args[0] !== 'off') return cf.invalid(`invalid parameter "${d.args[0]}"`);
+      if (c.cookieFlags === null) return cf.duplicate();
+      const [name, ...flags] = d.args;
+      if (flags.length === 0) {
+        if (name !== 'off') return cf.error(`invalid parameter "${name}"`);
         if (c.cookieFlags !== undefined) return cf.duplicate();
         c.cookieFlags = null;
         return;
       }
-      if (c.cookieFlags === null) return cf.duplicate();
-      const bad = invalidCookieFlag(d.args.slice(1));
-      if (bad !== null) return cf.error(`invalid parameter "${bad}"`);
-      const name = d.args[0];
-      const cookie = name.startsWith('~') ? compileNginxRegex(name.slice(name.startsWith('~*') ? 2 : 1), name.startsWith('~*')) : name;
-      (c.cookieFlags ??= []).push({ cookie, flags: d.args.slice(1) });
+      // `~` makes a caseless regex of the rest (a `*` after it is the regex's, as in nginx).
+      const cookie = name.startsWith('~') ? compileConfRegex(cf, vars(cf), name.slice(1), true) : compileValue(cf, vars(cf), name);
+      (c.cookieFlags ??= []).push({ cookie, flags: flags.map((f) => compileValue(cf, vars(cf), f)) });
     },
   },
   { name: 'proxy_headers_hash_max_size', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: () => {} },
@@ -358,12 +387,17 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
     if (c.upstream.tempPath) cf.cycle.addTempPath(c.upstream.tempPath);
     // `if` blocks proxy with their location's proxy_pass (nginx merges it into "noname" levels).
     // Harmless for nested locations: only a level whose handler is proxy's uses it.
+    const ownPass = c.pass;
     if (c.pass === undefined) c.pass = p.pass;
     inherit(c, p, 'setHeaders', []);
     if (c.method === undefined) c.method = p.method ?? null;
     inherit(c, p, 'httpVersion', '1.1');
     if (c.setBody === undefined) c.setBody = p.setBody ?? null;
-    inherit(c, p, 'redirect', 'default');
+    // ngx_conf_merge_value(redirect, 1); the rules are the level's own, else
+    // inherited, else the default for the level's own static proxy_pass.
+    c.redirect ??= p.redirect ?? true;
+    if (!c.redirect) c.redirects = null;
+    else c.redirects ??= p.redirects ?? (ownPass?.group ? [defaultRedirect(ownPass)] : null);
     if (c.cookieDomain === undefined) c.cookieDomain = p.cookieDomain ?? null;
     if (c.cookiePath === undefined) c.cookiePath = p.cookiePath ?? null;
     if (c.cookieFlags === undefined) c.cookieFlags = p.cookieFlags ?? null;
@@ -404,21 +438,6 @@ function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate
   const hide = new Set(DEFAULT_HIDE);
   for (const h of c.upstream.hideHeaders!) hide.add(h);
   for (const h of c.upstream.passHeaders!) hide.delete(h);
-  const pass = c.pass;
-  let redirect: ProxyRequestTemplate['redirect'] = null;
-  if (c.redirect === 'default' && pass && pass.group && !pass.locationIsRegex) {
-    const from = `http://${pass.host}${pass.uri ?? '/'}`;
-    const to = pass.uri !== null ? pass.locationName : '/';
-    redirect = (_r, value) => (value.startsWith(from) ? to + value.slice(from.length) : value);
-  } else if (Array.isArray(c.redirect)) {
-    const rules = c.redirect;
-    redirect = (r, value) => {
-      for (const [from, to] of rules) {
-        if (from !== 'default' && value.startsWith(from)) return to.evaluate(r) + value.slice(from.length);
-      }
-      return value;
-    };
-  }
   return {
     method: c.method ?? null,
     httpVersion: c.httpVersion!,
@@ -429,9 +448,9 @@ function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate
     hideResponseHeaders: hide,
     passUpgrade: setHeaders.some(([n]) => n.toLowerCase() === 'upgrade'),
     setsConnection: setHeaders.some(([n]) => n.toLowerCase() === 'connection'),
-    redirect,
+    redirects: c.redirects ?? null,
     cookies: c.cookieDomain || c.cookiePath || c.cookieFlags
-      ? { domain: c.cookieDomain ?? [], path: c.cookiePath ?? [], flags: c.cookieFlags ?? [] }
+      ? { domain: c.cookieDomain ?? null, path: c.cookiePath ?? null, flags: c.cookieFlags ?? null }
       : null,
   };
 }

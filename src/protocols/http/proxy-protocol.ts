@@ -17,6 +17,7 @@ import { BodyReader } from './body-framing.js';
 import { ResponseHeadParser, type ResponseHead } from './response-parser.js';
 import { escapeUri, EscapeType } from '../../http/uri.js';
 import { rewriteSetCookie, type CookieRewriter } from './cookie-rewrite.js';
+import { rewriteValue, type RewriteRule } from './proxy-rewrite.js';
 import { isUniqueUpstreamField, markUniqueField } from '../../upstream/unique-headers.js';
 
 /** Compiled per location at config time. */
@@ -36,8 +37,8 @@ export interface ProxyRequestTemplate {
   readonly setsConnection: boolean;
   /** proxy_set_header passes Upgrade to the upstream (nginx's WebSocket recipe): a 101 may be tunnelled. */
   readonly passUpgrade: boolean;
-  /** proxy_redirect default: [from, to] or null (off). */
-  readonly redirect: ((r: HttpRequest, value: string) => string) | null;
+  /** proxy_redirect's rules, or null (off, or none at any level). */
+  readonly redirects: readonly RewriteRule[] | null;
   /** proxy_cookie_domain / _path / _flags, or null when none applies. */
   readonly cookies: CookieRewriter | null;
 }
@@ -169,6 +170,7 @@ export class ProxyProtocol implements UpstreamProtocol {
     u.statusLine = head.statusLine;
     (r as WithHead)[kUpstreamHead] = head;
     const hidden = this.t.hideResponseHeaders;
+    u.locationRewritten = false;
     const out: string[] = [];
     const tokens = head.connectionTokens;
     let unique = 0;
@@ -185,9 +187,15 @@ export class ProxyProtocol implements UpstreamProtocol {
       if (HOP_BY_HOP_RESPONSE.has(lname) && !(upgrading && lname === 'upgrade')) continue;
       if (tokens.length > 0 && tokens.includes(lname) && !(upgrading && lname === 'upgrade')) continue;
       let value = head.values[i];
-      if (this.t.redirect && lname === 'location') value = this.t.redirect(r, value);
-      else if (this.t.redirect && lname === 'refresh') value = rewriteRefresh(r, value, this.t.redirect);
-      else if (this.t.cookies && lname === 'set-cookie') value = rewriteSetCookie(r, value, this.t.cookies);
+      if (this.t.redirects !== null && lname === 'location') {
+        const v = rewriteValue(r, value, 0, this.t.redirects);
+        // Only a rewritten Location is nginx's r->headers_out.location, made absolute if relative.
+        if (v !== null) { value = v; u.locationRewritten = true; }
+      } else if (this.t.redirects !== null && lname === 'refresh') {
+        value = rewriteRefresh(r, value, this.t.redirects) ?? value;
+      } else if (this.t.cookies !== null && lname === 'set-cookie') {
+        value = rewriteSetCookie(r, value, this.t.cookies) ?? value;
+      }
       out.push(head.names[i], value);
     }
     u.headersOut = out;
@@ -242,10 +250,10 @@ function escapeTargetControls(uri: string): string {
   return out;
 }
 
-/** proxy_redirect applies to the URL of a Refresh header (`5; url=http://...`), as nginx does. */
-function rewriteRefresh(r: HttpRequest, value: string, redirect: (r: HttpRequest, v: string) => string): string {
-  const m = /^(.*?url=)(.*)$/i.exec(value);
-  return m ? m[1] + redirect(r, m[2]) : value;
+/** proxy_redirect rewrites what follows the first `url=` (in any case) of a Refresh field, as nginx does. */
+function rewriteRefresh(r: HttpRequest, value: string, rules: readonly RewriteRule[]): string | null {
+  const at = value.search(/url=/i);
+  return at === -1 ? null : rewriteValue(r, value, at + 4, rules);
 }
 
 /** Client header lines to forward, as received (names and values are latin1 strings from the request parser). */
