@@ -16,6 +16,7 @@ import { rewriteModule } from './http/rewrite-module.js';
 import { mapModule } from './http/map-module.js';
 import { headersModule } from './http/headers-module.js';
 import { limitRateModule } from './http/limit-rate-module.js';
+import { realipModule } from './http/realip-module.js';
 import { ssiModule } from './http/ssi/ssi-module.js';
 import { accessLogModule } from './observability/access-log.js';
 import { memcachedModule } from './protocols/memcached/memcached-module.js';
@@ -36,6 +37,7 @@ export const builtinModules: Module[] = [
   mapModule,
   headersModule,
   limitRateModule,
+  realipModule,
   ssiModule,
   accessLogModule,
   memcachedModule,

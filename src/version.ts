@@ -68,7 +68,7 @@ export const NGINX_MODULES: readonly NginxModuleRow[] = [
   row('http_ssl_module', false),
   row('http_v2_module', false),
   row('http_v3_module', false),
-  row('http_realip_module', false),
+  row('http_realip_module', false, true),
   row('http_addition_module', false),
   row('http_xslt_module', false),
   row('http_image_filter_module', false),

@@ -16,10 +16,8 @@
  *
  * Inheritance as nginx's merge: a level with any rule (of any family) has
  * only its own rules; a level with none takes its parent's.
- *
- * Deliberate difference: nginx warns at startup about a CIDR with host bits
- * set (`low address bits of 10.1.2.3/8 are meaningless`); weir has no
- * config-time warnings, so the bits are cleared silently.
+ * A CIDR with host bits set is warned about as nginx does (`low address bits
+ * of 10.1.2.3/8 are meaningless`) and its bits cleared.
  */
 import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../config/module.js';
@@ -66,6 +64,7 @@ function parseRule(cf: ConfContext, d: ConfNode): void {
   }
   const cidr = parseCidr(value);
   if (cidr === null) return cf.error(`invalid parameter "${value}"`);
+  if (cidr.lowBits) cf.warn(`low address bits of ${value} are meaningless`);
   if (cidr.family === 4) (conf.rules ??= []).push({ addr: cidr.addr | 0, mask: cidr.mask | 0, deny });
   else (conf.rules6 ??= []).push({ addr: cidr.addr, mask: cidr.mask, deny });
 }
@@ -106,7 +105,7 @@ function checkInet6(r: HttpRequest, rules: readonly AccessRule6[], addr: Uint8Ar
 function handler(index: number): PhaseHandler {
   return (r: HttpRequest): number => {
     const conf = r.loc.loc[index] as AccessLocConf;
-    const address = r.conn.remoteAddress;
+    const address = r.remoteAddress;
     if (address === 'unix:') {
       const rules = conf.rulesUnix;
       // nginx checks no path: the first unix: rule decides.

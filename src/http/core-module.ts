@@ -102,8 +102,12 @@ export type HeaderFilter = (r: HttpRequest, status: number, headers: string[]) =
 export interface CoreMainConf {
   readonly servers: ServerEntry[];
   readonly variables: VariableRegistry;
+  /** Once, as the request head is read, with the server's conf (realip). */
+  readonly postRead: PhaseHandler[];
   readonly serverRewrite: PhaseHandler[];
   readonly rewrite: PhaseHandler[];
+  /** Before access, in the location (realip again, for its location conf). */
+  readonly preaccess: PhaseHandler[];
   readonly access: PhaseHandler[];
   /** try_files and the like: after access, before content. */
   readonly precontent: PhaseHandler[];
@@ -631,7 +635,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
   directives,
   createMain: () => ({
     servers: [], variables: new VariableRegistry(),
-    serverRewrite: [], rewrite: [], access: [], precontent: [], content: [], headerFilters: [], log: [],
+    postRead: [], serverRewrite: [], rewrite: [], preaccess: [], access: [], precontent: [], content: [], headerFilters: [], log: [],
     stopHooks: [], reopenHooks: [], defaultListens: new Set(),
   }),
   createSrv: () => ({ listens: [], serverNames: [], listenSeen: false }),

@@ -161,3 +161,67 @@ export function isV4Mapped(b: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
   return b[10] === 0xff && b[11] === 0xff;
 }
+
+/** A trusted source of set_real_ip_from (and the like): a CIDR, or any unix-socket client. */
+export type SourceMatch = Cidr | { readonly family: 'unix' };
+
+const scratch6 = new Uint8Array(16);
+
+/**
+ * ngx_cidr_match: whether the address text (as $remote_addr has it, `unix:` for a unix
+ * socket) is in the list; an IPv4-mapped IPv6 address matches as IPv4.
+ */
+export function cidrMatch(address: string, list: readonly SourceMatch[]): boolean {
+  if (address === 'unix:') return list.some((c) => c.family === 'unix');
+  let v4 = address.indexOf(':') < 0 ? inetAddr(address) : INADDR_NONE;
+  let v6: Uint8Array | null = null;
+  if (v4 === INADDR_NONE) {
+    if (!inet6Addr(address, scratch6)) return false;
+    if (isV4Mapped(scratch6)) v4 = ((scratch6[12]! << 24) | (scratch6[13]! << 16) | (scratch6[14]! << 8) | scratch6[15]!) >>> 0;
+    else v6 = scratch6;
+  }
+  for (const c of list) {
+    if (c.family === 4) {
+      if (v6 === null && v4 !== INADDR_NONE && ((v4 & c.mask) >>> 0) === c.addr) return true;
+    } else if (c.family === 6 && v6 !== null) {
+      let n = 0;
+      while (n < 16 && (v6[n]! & c.mask[n]!) === c.addr[n]) n++;
+      if (n === 16) return true;
+    }
+  }
+  return false;
+}
+
+/** ngx_inet6_ntop: the longest run (two groups or more) of zero groups as `::`, an embedded IPv4 tail kept dotted. */
+export function inet6Ntop(p: Uint8Array): string {
+  let zero = -1;
+  let last = -1;
+  let max = 1;
+  let n = 0;
+  for (let i = 0; i < 16; i += 2) {
+    if (p[i] !== 0 || p[i + 1] !== 0) {
+      if (max < n) { zero = last; max = n; }
+      n = 0;
+      continue;
+    }
+    if (n++ === 0) last = i;
+  }
+  if (max < n) { zero = last; max = n; }
+  let out = '';
+  let end = 16;
+  if (zero === 0) {
+    if ((max === 5 && p[10] === 0xff && p[11] === 0xff) || max === 6 || (max === 7 && p[14] !== 0 && p[15] !== 1)) end = 12;
+    out += ':';
+  }
+  for (let i = 0; i < end; i += 2) {
+    if (i === zero) {
+      out += ':';
+      i += (max - 1) * 2;
+      continue;
+    }
+    out += (p[i]! * 256 + p[i + 1]!).toString(16);
+    if (i < 14) out += ':';
+  }
+  if (end === 12) out += `${p[12]}.${p[13]}.${p[14]}.${p[15]}`;
+  return out;
+}

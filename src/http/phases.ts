@@ -23,12 +23,13 @@ import { serverToken, specialPage, statusLine } from './special-response.js';
 import { parseComplexUri } from './uri.js';
 
 export const enum Phase {
-  ServerRewrite = 0,
-  FindConfig = 1,
-  Rewrite = 2,
-  Access = 3,
-  Precontent = 4,
-  Content = 5,
+  PostRead = 0,
+  ServerRewrite = 1,
+  FindConfig = 2,
+  Rewrite = 3,
+  Access = 4,
+  Precontent = 5,
+  Content = 6,
 }
 
 let coreIndex = -1;
@@ -117,6 +118,14 @@ function runAccess(r: HttpRequest, list: readonly PhaseHandler[]): number {
 export function runPhases(r: HttpRequest, phase: Phase): void {
   for (;;) {
     switch (phase) {
+      case Phase.PostRead: {
+        // Only the client's request passes here: an internal redirect starts at server rewrite.
+        setLocation(r, r.server.level);
+        const rc = runList(r, main(r).postRead);
+        if (rc >= 100) { finalize(r, rc); return; }
+        phase = Phase.ServerRewrite;
+        continue;
+      }
       case Phase.ServerRewrite: {
         setLocation(r, r.server.level);
         const rc = runList(r, main(r).serverRewrite);
@@ -164,6 +173,9 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
         continue;
       }
       case Phase.Access: {
+        const pre = runList(r, main(r).preaccess);
+        if (pre === PHASE_DONE) return;
+        if (pre >= 100) { finalize(r, pre); return; }
         const rc = runAccess(r, main(r).access);
         if (rc === PHASE_DONE) return;
         if (rc >= 100) { finalize(r, rc); return; }

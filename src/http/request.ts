@@ -90,6 +90,13 @@ export class HttpRequest {
   readonly main: HttpRequest;
   /** Subrequests this request may still start, nested (nginx's r->subrequests, 50 at most in depth). */
   subrequestsLeft = 51;
+  /**
+   * The client's address and port as the request sees them: the connection's,
+   * or what realip found in a header (nginx changes c->sockaddr for the request).
+   * A port of 0 is unknown ($remote_port empty).
+   */
+  remoteAddress: string;
+  remotePort: number;
   /** A subrequest's answer to an error status of its own, before the error page (subrequest.ts). */
   onSubrequestError: ((sr: HttpRequest, status: number) => boolean) | null = null;
   /** A subrequest whose body is collected for its parent (nginx's subrequest_in_memory). */
@@ -199,6 +206,8 @@ export class HttpRequest {
   ) {
     this.parent = parent;
     this.main = parent === null ? this : parent.main;
+    this.remoteAddress = parent === null ? conn.remoteAddress : parent.remoteAddress;
+    this.remotePort = parent === null ? conn.remotePort : parent.remotePort;
     this.variables = parent === null ? [] : parent.variables;
     this.uri = uri;
     this.originalUri = uri;
@@ -225,7 +234,7 @@ export class HttpRequest {
     const host = this.req.headers.host;
     return {
       connection: this.conn.id,
-      client: this.conn.remoteAddress,
+      client: this.remoteAddress,
       server: this.server.name,
       request: this.requestLine,
       subrequest: this.parent === null ? undefined : this.uri,

@@ -337,7 +337,7 @@ export class HttpServers {
     if (match.captures) r.captures = match.captures;
     this.track(r);
     try {
-      runPhases(r, Phase.ServerRewrite);
+      runPhases(r, Phase.PostRead);
     } catch (err) {
       r.log('alert', `request processing failed: ${(err as Error).stack ?? err}`);
       if (!res.headersSent) { r.keepalive = false; sendSpecial(r, 500, null); } else res.destroy();

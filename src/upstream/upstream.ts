@@ -194,7 +194,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   // BalancerRequest: what a balancer may read from the request.
 
   get remoteAddress(): string {
-    return this.r.conn.remoteAddress;
+    return this.r.remoteAddress;
   }
 
   evaluate(value: CompiledValue): string {

@@ -229,7 +229,9 @@ function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   if (typeof addr === 'string') return cf.error(addr.replace('upstream', `"${text}"`));
   const group = addUpstreamReference(cf, addr.host, addr.port, 80, addr.path);
   const port = addr.path !== undefined ? '' : String(addr.port || 80);
-  const host = addr.path !== undefined ? 'localhost' : addr.port && addr.port !== 80 ? `${addr.host}:${addr.port}` : addr.host;
+  // As the URL names it (an IPv6 literal keeps its brackets), with a port other than 80.
+  const name = hostPart.startsWith('[') ? `[${addr.host}]` : addr.host;
+  const host = addr.path !== undefined ? 'localhost' : addr.port && addr.port !== 80 ? `${name}:${addr.port}` : name;
   return { text, group, url: null, uri, host, port, locationName, locationIsRegex, ups: cf.main(upstreamModule) };
 }
 
@@ -362,7 +364,7 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
     v.define('proxy_port', proxyPort);
     v.define('proxy_add_x_forwarded_for', (r) => {
       const xff = clientForwardedFor(r);
-      return xff ? `${xff}, ${r.conn.remoteAddress}` : r.conn.remoteAddress;
+      return xff ? `${xff}, ${r.remoteAddress}` : r.remoteAddress;
     });
     v.definePrefix('upstream_http_', (r, name) => {
       const head = lastUpstreamHead(r);
