@@ -88,9 +88,17 @@ export function filteredOutput(r: HttpRequest): BodyWriter {
 function outputOf(r: HttpRequest): PostponedOutput {
   if (r.output === null) {
     const res = r.res as ServerReply;
-    r.output = new PostponedOutput(new OutputRoot(res.unfiltered(), res));
+    r.output = postponedOutput(res.unfiltered(), () => res.writableLength < res.socket.writableHighWaterMark);
   }
   return r.output;
+}
+
+/**
+ * The top of a postponed output over `sink`, which is ended once every part
+ * is written; `writable` tells a writer whether the client takes more now.
+ */
+export function postponedOutput(sink: BodyWriter, writable: () => boolean): PostponedOutput {
+  return new PostponedOutput(new OutputRoot(sink, writable));
 }
 
 /** The client's response under the postponed output: writes what is complete, in order. */
@@ -100,7 +108,7 @@ class OutputRoot {
   private again = false;
   private ended = false;
 
-  constructor(private readonly sink: BodyWriter, private readonly reply: ClientReply) {}
+  constructor(private readonly sink: BodyWriter, readonly writable: () => boolean) {}
 
   flush(): void {
     // A write may come from inside a write (a filter passing on): the loop takes it.
@@ -114,11 +122,6 @@ class OutputRoot {
       }
     } while (this.again);
     this.flushing = false;
-  }
-
-  /** The client takes more now (a postponed write holds nothing back). */
-  writable(): boolean {
-    return this.reply.writableLength < this.reply.socket.writableHighWaterMark;
   }
 }
 
