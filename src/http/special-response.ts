@@ -28,9 +28,16 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   504: 'Gateway Time-out', 505: 'HTTP Version Not Supported', 507: 'Insufficient Storage',
 };
 
+const STATUS_LINES = new Map<number, string>();
+
 /** What follows "HTTP/1.1 " for a status of nginx's own: `%03d text`, or `%03d ` without a text. */
 export function statusLine(status: number): string {
-  return `${String(status).padStart(3, '0')} ${STATUS_TEXT[status] ?? ''}`;
+  let line = STATUS_LINES.get(status);
+  if (line === undefined) {
+    line = `${String(status).padStart(3, '0')} ${STATUS_TEXT[status] ?? ''}`;
+    if (status >= 100 && status < 600) STATUS_LINES.set(status, line);
+  }
+  return line;
 }
 
 /** ngx_http_error_pages: the title (and heading) of each built-in page; codes without one send no body. */
