@@ -77,12 +77,13 @@ function run(sr: HttpRequest): void {
 }
 
 /**
- * Where a body filter of `r` writes: `r`'s place in the client's response
- * (for the client's request, the start of the postponed output over its
- * reply), or an in-memory subrequest's collected body.
+ * Where a body filter of `r` writes: for the client's request, the start of
+ * the postponed output over its reply; for a subrequest, its reply's own
+ * writer (its place in the output, or its collected body), which also tells
+ * the parent when it is done.
  */
 export function filteredOutput(r: HttpRequest): BodyWriter {
-  return r.inMemory ? (r.res as SubrequestReply).unfiltered() : outputOf(r);
+  return r === r.main ? outputOf(r) : (r.res as SubrequestReply).unfiltered();
 }
 
 function outputOf(r: HttpRequest): PostponedOutput {

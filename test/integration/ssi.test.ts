@@ -35,6 +35,11 @@ const PAGES: Record<string, string> = {
   'html/inc.txt': 'from file',
   'html/big.html': '<!--#include virtual="/big" set="b" -->[<!--#echo var="b" -->]',
   'html/plain.txt': '<!--#echo var="uri" -->',
+  'html/waited.html': 'x<!--#include virtual="/fast" -->x<!--#include virtual="/inner.html" -->x',
+  'html/inner.html': '<!--#include virtual="/slow" wait="yes" -->-inner',
+  'html/ncap.html': '<!--#if expr="$arg_v = /(?P<part>H.RE)/" --><!--#echo var="part" -->:<!--#echo var="1" --><!--#endif -->',
+  'html/date.html': '<!--#config timefmt="%Y|%s" --><!--#echo var="date_gmt" -->',
+  'html/stub-ssi.html': '<!--#block name="b" -->[<!--#echo var="uri" -->]<!--#endblock --><!--#include virtual="/missing" stub="b" -->',
 };
 
 before(async () => {
@@ -132,6 +137,18 @@ test('include set over subrequest_output_buffer_size: the response is cut, as ng
   assert.ok(ex.closed);
   assert.ok(!ex.raw.toString('latin1').includes('[b'), 'no value was echoed');
   await w.waitForLog(/too big subrequest response/);
+});
+
+test('wait="yes" in an included page: it holds that page, not the one around it', async () => {
+  assert.equal((await page('/waited.html')).body, 'x[fast]x[slow]-innerx');
+});
+
+test('if regex: named groups become SSI variables, $1 the capture; config timefmt for $date_gmt; SSI in a stub runs', async () => {
+  assert.equal((await page('/ncap.html?v=xxHEREyy')).body, 'HERE:HERE');
+  const [year, seconds] = (await page('/date.html')).body.split('|');
+  assert.equal(year, String(new Date().getUTCFullYear()));
+  assert.ok(Math.abs(Number(seconds) - Date.now() / 1000) < 5, seconds);
+  assert.equal((await page('/stub-ssi.html')).body, '[/missing]', 'the stub runs as the subrequest');
 });
 
 test('only ssi_types are processed (text/html)', async () => {

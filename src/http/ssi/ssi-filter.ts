@@ -13,10 +13,11 @@
  * client's request and are shared by every SSI filter of its subrequests, as
  * nginx keeps them in the main request's context.
  *
- * Deliberate differences: `timefmt` is kept but $date_local/$date_gmt are
- * not defined yet (echo shows "(none)").
+ * $date_local and $date_gmt print with the filter's `config timefmt`
+ * (ssi-module.ts, strftime.ts).
  */
 import type { BodyFilter, BodyWriter } from '../client-reply.js';
+import { headerIndex } from '../header-list.js';
 import { compileNginxRegex } from '../pcre.js';
 import type { HttpRequest } from '../request.js';
 import { sendHeader } from '../phases.js';
@@ -39,6 +40,7 @@ export interface SsiSettings {
 }
 
 const DEFAULT_ERRMSG = '[an error occurred while processing the directive]';
+const DEFAULT_TIMEFMT = '%A, %d-%b-%Y %H:%M:%S %Z';
 const NONE = '(none)';
 const WHILE_SENDING = ' while sending response to client';
 const COND_IF = 1;
@@ -74,6 +76,8 @@ export class SsiFilter implements BodyFilter {
   private inputEnded = false;
   private ended = false;
   private errmsg = DEFAULT_ERRMSG;
+  /** config timefmt: how $date_local and $date_gmt print. */
+  timefmt = DEFAULT_TIMEFMT;
   private encoding = Encoding.Entity;
   /** Output on (false inside an if branch not taken, and inside a block). */
   private output = true;
@@ -269,7 +273,10 @@ export class SsiFilter implements BodyFilter {
       },
       // The stub stands in for a response the subrequest could not make (ngx_http_ssi_stub_output).
       onError: stubBody === undefined ? undefined : (sub) => {
-        sendHeader(sub, 200, [], -1);
+        // With the parent's type, so that its SSI (in the stub) runs as nginx sends it through the filters.
+        const h = this.r.responseHeaders ?? [];
+        const at = headerIndex(h, 'content-type');
+        sendHeader(sub, 200, at === -1 ? [] : ['Content-Type', h[at + 1]!], -1);
         for (const b of stubBody!) sub.res.write(b);
         sub.res.end();
         return true;
@@ -322,6 +329,8 @@ export class SsiFilter implements BodyFilter {
   private config(p: Map<string, string>): number {
     const errmsg = p.get('errmsg');
     if (errmsg !== undefined) this.errmsg = errmsg;
+    const timefmt = p.get('timefmt');
+    if (timefmt !== undefined) this.timefmt = timefmt;
     return OK;
   }
 
@@ -386,7 +395,11 @@ export class SsiFilter implements BodyFilter {
       }
       const m = re.exec(left);
       match = m !== null;
-      if (m !== null) this.shared.captures = m;
+      if (m !== null) {
+        this.shared.captures = m;
+        // Named groups become SSI variables (ngx_http_ssi_regex_match).
+        if (m.groups !== undefined) for (const [k, g] of Object.entries(m.groups)) this.shared.vars.set(k.toLowerCase(), g ?? '');
+      }
     } else {
       match = left === right;
     }
@@ -406,12 +419,11 @@ export class SsiFilter implements BodyFilter {
 
   /** An SSI variable, a capture of the last `if` regex, or an nginx variable; undefined when none. */
   private lookup(name: string): string | undefined {
+    const caps = this.shared.captures;
+    // ngx_http_ssi_get_variable: $0..$9 of the last `if` regex first.
+    if (caps !== null && name.length === 1 && name >= '0' && name <= '9' && Number(name) < caps.length) return caps[Number(name)] ?? '';
     const v = this.shared.vars.get(name);
     if (v !== undefined) return v;
-    if (/^\d+$/.test(name) && this.shared.captures !== null) {
-      const n = Number(name);
-      return n < this.shared.captures.length ? this.shared.captures[n] ?? '' : undefined;
-    }
     return this.settings.variable(this.r, name);
   }
 

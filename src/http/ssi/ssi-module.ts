@@ -17,6 +17,7 @@ import { httpCoreModule } from '../core-module.js';
 import { headerIndex, removeHeader } from '../header-list.js';
 import type { HttpRequest } from '../request.js';
 import { SsiFilter, type SsiSettings, type SsiShared } from './ssi-filter.js';
+import { strftime } from './strftime.js';
 
 export interface SsiLocConf {
   enable?: boolean;
@@ -72,7 +73,22 @@ function headerFilter(index: number, variable: SsiSettings['variable']) {
         if (etag !== -1 && !headers[etag + 1]!.startsWith('W/')) headers[etag + 1] = `W/${headers[etag + 1]}`;
       }
     }
-    r.res.bodyFilter = new SsiFilter(r, shared, { silentErrors: conf.silentErrors!, valueLength: conf.valueLength!, variable });
+    const filter = new SsiFilter(r, shared, { silentErrors: conf.silentErrors!, valueLength: conf.valueLength!, variable });
+    filters.set(r, filter);
+    r.res.bodyFilter = filter;
+  };
+}
+
+/** Each request's SSI filter, for $date_local and $date_gmt (they print with its timefmt). */
+const filters = new WeakMap<HttpRequest, SsiFilter>();
+
+/** ngx_http_ssi_date_gmt_local_variable: the time with the request's timefmt; seconds when it has none or `%s`. */
+function dateVariable(utc: boolean) {
+  return (r: HttpRequest): string => {
+    const fmt = filters.get(r)?.timefmt;
+    const now = new Date();
+    if (fmt === undefined || fmt === '%s') return String(Math.floor(now.getTime() / 1000));
+    return strftime(fmt, now, utc);
   };
 }
 
@@ -89,6 +105,11 @@ export const ssiModule: HttpModule<unknown, unknown, SsiLocConf> = {
     inherit(c, p, 'minFileChunk', 1024);
     if (c.types === undefined) c.types = p.types ?? new Set(['text/html']);
     else c.types.add('text/html');
+  },
+  initMain(_conf, cf) {
+    const vars = cf.main(httpCoreModule).variables;
+    vars.define('date_local', dateVariable(false));
+    vars.define('date_gmt', dateVariable(true));
   },
   postConfiguration(cf) {
     const core = cf.main(httpCoreModule);
