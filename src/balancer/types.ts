@@ -93,25 +93,30 @@ export interface PeerConnection {
   log(level: 'warn' | 'error' | 'info', message: string): void;
 }
 
-/** How a try ended, as the core reports it to free(). */
-export const enum PeerState {
+/**
+ * How a try ended, as the core reports it to free(). Plain objects, not `const enum`s: a
+ * balancer written in JavaScript, or compiled file by file (isolatedModules), reads them at run time.
+ */
+export const PeerState = {
   /** The peer answered (any response the core accepted). */
-  Ok = 0,
+  Ok: 0,
   /** nginx's NGX_PEER_FAILED: counts against max_fails. */
-  Failed = 1,
+  Failed: 1,
   /** nginx's NGX_PEER_NEXT: the try ended (e.g. http_404 retry) but the peer is not charged. */
-  Next = 2,
-}
+  Next: 2,
+} as const;
+export type PeerState = (typeof PeerState)[keyof typeof PeerState];
 
 /** Result of get(). */
-export const enum GetResult {
+export const GetResult = {
   /** pc.address/pc.peer were set: connect to it. */
-  Ok = 0,
+  Ok: 0,
   /** No peer can be had (all down, failed or at max_conns): nginx's NGX_BUSY → "no live upstreams". */
-  Busy = 1,
+  Busy: 1,
   /** The keep-alive cache supplied a connection (pc.cached = true): skip connect. */
-  Cached = 2,
-}
+  Cached: 2,
+} as const;
+export type GetResult = (typeof GetResult)[keyof typeof GetResult];
 
 /** The runtime state of one peer (one address of one server), as ngx_http_upstream_rr_peer_t. */
 export interface Peer {

@@ -24,7 +24,7 @@
 import { localAddressFor, type LocalAddress } from './local-address.js';
 import { sizeFor } from '../http/size-value.js';
 import { createReadStream } from 'node:fs';
-import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
+import { PoolKeys, type UpstreamPeerConnection } from '../keepalive/session.js';
 import { GetResult, PeerState, type BalancerRequest, type CompiledValue } from '../balancer/types.js';
 import type { ComplexValue } from '../http/variables.js';
 import { finalize as finalizeHttp, internalRedirectTo, namedLocation, sendHeader } from '../http/phases.js';
@@ -182,8 +182,11 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     readonly conf: UpstreamLocConf,
     readonly group: UpstreamGroup,
     readonly protocol: UpstreamProtocol,
-    /** The location's pool scope for `keepalive ... local` (one PoolKeys per location and protocol). */
-    poolKeys: PoolKeys,
+    /**
+     * The location's pool scope for `keepalive ... local` (one PoolKeys per location and
+     * protocol); by default connections are shared by every user of the upstream.
+     */
+    poolKeys: PoolKeys = new PoolKeys(),
   ) {
     this.session = group.createSession(this, poolKeys, r.errorLog);
     const tries = conf.nextUpstreamTries! > 0 ? Math.min(conf.nextUpstreamTries!, this.session.tries) : this.session.tries;
