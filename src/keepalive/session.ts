@@ -33,23 +33,15 @@
  * can race with the upstream closing it (its own keepalive timeout). nginx's
  * ngx_http_upstream_next, for a try with pc->cached and an `error` failure,
  * calls free(NGX_PEER_FAILED) and then `u->peer.tries++` ("TODO: inform
- * balancer instead"), so the try is not counted against the request. weir
- * goes one step further (issue 6: "free try, peer not charged"): when a try on
- * a cached connection fails with `error` before any response byte arrived,
- * the core calls
- *
- *     session.free(pc, PeerState.Next);   // connection destroyed, peer not charged (no fails++)
- *     pc.tries++;                         // give the try back, as nginx does
- *
- * and then goes through its usual next-upstream checks (proxy_next_upstream
- * must include `error`, non_idempotent rules, next_upstream_tries/timeout) and
- * calls get() again. The inner balancer has marked the peer tried, so a group
- * with several peers moves on to another one, exactly as nginx does; a
- * single-peer group (whose free sets tries to 0) gets its one try back and
- * reconnects to the same peer. A timeout is not retried this way (nginx: only
- * NGX_HTTP_UPSTREAM_FT_ERROR). free() needs nothing special for this: with
- * state Next and pc.keepalive false the connection is simply destroyed.
- *
+ * balancer instead"). weir goes one step further, as Pingora does: when a try
+ * on a cached connection fails with `error` before any response byte arrived
+ * (and retrying is allowed: proxy_next_upstream, non_idempotent, a body that
+ * can be sent again), the core does not call free() at all: it drops the
+ * connection and connects to the same peer again on a fresh one, charging
+ * nothing and spending no try (src/upstream/retry.ts, "same-peer"). A fresh
+ * connection that fails then is charged as any. This session sees nothing
+ * special: the try in progress simply goes on with another connection.
+
  * Which states store: like nginx, any state but Failed (nginx: `state &
  * NGX_PEER_FAILED` → invalid), gated on pc.keepalive as nginx gates on
  * u->keepalive. A Next try is in practice never clean (http_403/404 retries

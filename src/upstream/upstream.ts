@@ -33,7 +33,8 @@ import { sendContinue, streamRequestBody, type BodyStream } from '../http/body.j
 import type { HttpRequest, RequestBody } from '../http/request.js';
 import type { ConnectionOwner } from './connection.js';
 import { UpstreamConnection } from './connection.js';
-import { FT, failureStatus, isNonIdempotent, STATUS_FAILURE } from './failure.js';
+import { FT, failureStatus } from './failure.js';
+import { decideRetry, statusRetry, type TryFacts } from './retry.js';
 import { IGNORE_HEADERS, type UpstreamLocConf } from './upstream-conf.js';
 import { ResponseSpool } from './response-spool.js';
 import type { UpstreamGroup } from './upstream-module.js';
@@ -499,8 +500,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     state.headerTime = Date.now() - this.tryStart;
     this.pc.headerTime = state.headerTime;
     // Retry on listed statuses while other peers remain (ngx_http_upstream_test_next).
-    const ft = STATUS_FAILURE.get(this.status);
-    if (ft !== undefined && this.pc.tries > 1 && this.retryAllowed(ft)) {
+    const ft = statusRetry(this.status, this.pc.tries, this.tryFacts(0));
+    if (ft !== 0) {
       this.next(ft);
       return;
     }
@@ -662,14 +663,19 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   xAccelRedirect: string | null = null;
   xAccelLimitRate: string | null = null;
 
-  /** Whether the rules allow another try for failure `ft` (without looking at tries). */
-  private retryAllowed(ft: number): boolean {
-    let mask = ft;
-    if (this.requestSent && isNonIdempotent(this.r.method)) mask |= FT.non_idempotent;
-    if ((this.conf.nextUpstream! & mask) !== mask) return false;
-    const timeout = this.conf.nextUpstreamTimeout!;
-    if (timeout > 0 && Date.now() - this.startMs >= timeout) return false;
-    return true;
+  /** The facts of this try for the retry rules (retry.ts). */
+  private tryFacts(ft: number): TryFacts {
+    return {
+      ft,
+      method: this.r.method,
+      requestSent: this.requestSent,
+      bodyStreamed: this.r.bodyStreamed && this.body === null,
+      reused: this.pc.cached && this.pc.peer !== null,
+      bytesReceived: this.state?.bytesReceived ?? 0,
+      elapsed: Date.now() - this.startMs,
+      nextUpstream: this.conf.nextUpstream!,
+      nextUpstreamTimeout: this.conf.nextUpstreamTimeout!,
+    };
   }
 
   // Called by the protocol's input filter.
@@ -817,33 +823,26 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.next(FT.timeout);
   }
 
-  /** nginx's ngx_http_upstream_next: this try failed with `ft`. */
+  /** nginx's ngx_http_upstream_next: this try failed with `ft`; retry.ts decides what follows. */
   next(ft: number): void {
     if (this.finalized) return;
     const status = failureStatus(ft);
     if (this.state && !this.state.status) this.state.status = status;
     if (this.r.clientAborted) { this.finalize(499); return; }
-    // A reused keep-alive connection that failed before any response byte was most
-    // likely closed by the peer while idle: retry the same peer on a fresh
-    // connection, without charging it or spending a try (Pingora's rule; nginx
-    // charges the peer and moves on). A fresh connection that fails is charged.
-    if (this.pc.cached && ft === FT.error && this.state!.bytesReceived === 0 && this.pc.peer
-      && this.retryAllowed(ft) && !(this.requestSent && this.r.bodyStreamed)) {
-      this.dropConnection();
+    const decision = decideRetry(this.tryFacts(ft), (charge) => {
+      if (this.pc.peer) this.freePeer(charge);
+      return this.pc.tries;
+    });
+    this.dropConnection();
+    if (decision.action === 'same-peer') {
       this.pc.cached = false;
       this.requestSent = false;
       this.newTry().addr = this.pc.address!.name;
       this.openConnection();
       return;
     }
-    if (this.pc.peer) {
-      const st = ft === FT.http_403 || ft === FT.http_404 || ft === FT.nolive ? PeerState.Next : PeerState.Failed;
-      this.freePeer(st);
-    }
-    this.dropConnection();
-    if (this.pc.tries === 0 || ft === FT.nolive || !this.retryAllowed(ft)
-      || (this.requestSent && this.body === null && this.r.bodyStreamed)) {
-      this.finalize(status);
+    if (decision.action === 'finalize') {
+      this.finalize(decision.status);
       return;
     }
     this.requestSent = false;
