@@ -18,7 +18,7 @@ import { isIP } from 'node:net';
 import { getBalancer, balancerNames, defaultBalancer } from '../balancer/registry.js';
 import { parseServerParameters } from '../balancer/server-params.js';
 import type {
-  BalancerModule, BalancerRequest, PeerAddress, PeerFactory, PeerSession, UpstreamGroupConf, UpstreamServerConf,
+  BalancerModule, BalancerRequest, BalancerSupports, PeerAddress, PeerFactory, PeerSession, UpstreamGroupConf, UpstreamServerConf,
 } from '../balancer/types.js';
 import { dataKey, type ConfContext } from '../config/conf-context.js';
 import { ConfigError, atPosition } from '../config/errors.js';
@@ -60,6 +60,8 @@ export class UpstreamGroup {
   zone = '';
   /** For `proxy_pass http://name` with no `upstream name {}`: the port the URL implies. */
   implicitDefaultPort = 80;
+  /** A `server` that is not `backup` was given (round robin needs one: "no servers in upstream"). */
+  hasPrimary = false;
   /** `sticky` in the block, and its table once initialised. */
   sticky: StickyOptions | null = null;
   private stickyTable: StickyTable | null = null;
@@ -243,7 +245,8 @@ function balancerDirective(name: string): DirectiveSpec {
     name, contexts: Ctx.Upstream, args: [0, Infinity],
     set(cf, d) {
       const g = group(cf);
-      if (g.balancerDirective) return cf.error(`load balancing method redefined`);
+      // nginx warns and takes the later one.
+      if (g.balancerDirective) cf.warn('load balancing method redefined');
       const module = getBalancer(name)!;
       const vars = cf.main(httpCoreModule).variables;
       try {
@@ -284,6 +287,13 @@ const staticDirectives: DirectiveSpec[] = [
       try { params = parseServerParameters(d.args); } catch (e) { throw atPosition(e, cf.position!); }
       // Recorded by the parser, but no balancer ramps weights yet: refuse rather than ignore.
       if (params.slowStart > 0) return cf.error('the "slow_start" parameter of "server" is not supported by weir yet');
+      // The parameters the balancer chosen so far takes (nginx's uscf->flags, set by `hash`, `ip_hash`, ...).
+      const supports = g.balancer.supports;
+      if (supports !== undefined) {
+        const refused = d.args.slice(1).find((a) => !supportsParameter(supports, a));
+        if (refused !== undefined) return cf.error(`balancing method does not support parameter "${refused}"`);
+      }
+      if (!params.backup) g.hasPrimary = true;
       const addr = splitAddress(params.address, 80);
       if (typeof addr === 'string') return cf.error(addr);
       const server: PendingServer = { params, file: d.file, line: d.line };
@@ -317,6 +327,10 @@ export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> 
   createMain: () => ({ groups: new Map(), unresolved: [] }),
   initMain(main, cf) {
     defineUpstreamVariables(cf.main(httpCoreModule).variables);
+    // ngx_http_upstream_init_round_robin's check, at config time as in nginx (not at the first request).
+    for (const g of main.groups.values()) {
+      if (g.defined && g.slots.length > 0 && !g.hasPrimary) throw new ConfigError(`no servers in upstream "${g.name}"`, { file: g.file, line: g.line });
+    }
     // proxy_pass http://name without a port and no `upstream name {}`: the host itself.
     for (const [key, g] of [...main.groups]) {
       if (g.defined || g.implicitPort !== 0 || key.startsWith('unix:')) continue;
@@ -332,6 +346,17 @@ export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> 
     cf.main(httpCoreModule).stopHooks.push(() => { for (const g of main.groups.values()) g.cache?.closeAll(); });
   },
 };
+
+/** Whether a `server` parameter is one the balancer takes (ngx_http_upstream_server's flag checks). */
+function supportsParameter(s: BalancerSupports, arg: string): boolean {
+  if (arg.startsWith('weight=')) return s.weight;
+  if (arg.startsWith('max_conns=')) return s.maxConns;
+  if (arg.startsWith('max_fails=')) return s.maxFails;
+  if (arg.startsWith('fail_timeout=')) return s.failTimeout;
+  if (arg === 'down') return s.down;
+  if (arg === 'backup') return s.backup;
+  return true;
+}
 
 /** A group for an address found at run time (proxy_pass with variables): implicit, so no keep-alive cache. */
 export function implicitGroup(name: string, addresses: PeerAddress[]): UpstreamGroup {
