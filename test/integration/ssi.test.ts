@@ -11,6 +11,8 @@ let w: Weir;
 let backend: ScriptUpstream;
 /** Connections to the backend that are still open ("/hang" ones). */
 const hanging = new Set<Socket>();
+/** The 16 MB SSI page's upstream side: bytes written, and whether a write was held back. */
+const bigPage = { written: 0, held: false, done: false };
 
 const PAGES: Record<string, string> = {
   'html/order.html': 'A<!--#include virtual="/slow" -->B<!--#include virtual="/fast" -->C',
@@ -47,7 +49,20 @@ before(async () => {
     sock.once('data', (d: Buffer) => {
       const target = d.toString('latin1').split(' ')[1] ?? '';
       const answer = (body: string): void => { sock.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`); };
-      if (target.startsWith('/slow')) setTimeout(() => answer('[slow]'), 150);
+      if (target.startsWith('/bigpage')) {
+        const size = 16 * 1024 * 1024;
+        sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`);
+        const piece = Buffer.alloc(65536, 'x');
+        const pump = (): void => {
+          while (bigPage.written < size) {
+            bigPage.written += piece.length;
+            if (!sock.write(piece)) { bigPage.held = true; sock.once('drain', pump); return; }
+          }
+          bigPage.done = true;
+          sock.end();
+        };
+        pump();
+      } else if (target.startsWith('/slow')) setTimeout(() => answer('[slow]'), 150);
       else if (target.startsWith('/hang')) { hanging.add(sock); sock.on('close', () => hanging.delete(sock)); }
       else if (target.startsWith('/big')) answer('b'.repeat(100));
       else answer(`[${target}]`);
@@ -67,6 +82,7 @@ before(async () => {
       location = /big { proxy_pass http://${backend.addr}; }
       location = /hang { proxy_pass http://${backend.addr}; proxy_read_timeout 10s; }
       location = /next { proxy_pass http://two; }
+      location = /bigpage { proxy_pass http://${backend.addr}; ssi on; proxy_max_temp_file_size 0; }
     }
   }`, PAGES);
 });
@@ -155,6 +171,18 @@ test('only ssi_types are processed (text/html)', async () => {
   const r = await page('/plain.txt');
   assert.equal(r.body, '<!--#echo var="uri" -->');
   assert.equal(r.headers['content-length'], String(r.body.length));
+});
+
+test('a large SSI page to a client that does not read: the upstream is held back, not buffered whole', async () => {
+  const sock = connect(w.port, '127.0.0.1');
+  sock.on('error', () => {});
+  sock.pause();
+  sock.write('GET /bigpage HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  for (let i = 0; i < 200 && !bigPage.held; i++) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(bigPage.held && !bigPage.done, `written ${bigPage.written}`);
+  assert.ok(bigPage.written < 12 * 1024 * 1024, `written ${bigPage.written}: weir read on while the client took nothing`);
+  sock.destroy();
 });
 
 test('the client leaves during a subrequest: its upstream connection closes, weir goes on', async () => {

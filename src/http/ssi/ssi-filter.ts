@@ -91,9 +91,11 @@ export class SsiFilter implements BodyFilter {
     this.out = filteredOutput(r);
   }
 
+  /** false while the client is behind: the source waits for the reply's 'drain' (the socket's). */
   write(chunk: Buffer): boolean {
     this.take(this.parser.feed(chunk));
-    return true;
+    const res = this.r.res;
+    return res.writableLength < res.socket.writableHighWaterMark;
   }
 
   end(): void {
