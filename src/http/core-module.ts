@@ -159,7 +159,6 @@ export interface CoreLocConf {
   lingeringClose?: 'on' | 'off' | 'always';
   lingeringTime?: number;
   lingeringTimeout?: number;
-  resetTimedoutConnection?: boolean;
   serverTokens?: 'on' | 'off' | 'build';
   defaultType?: string;
   types?: Map<string, string>;
@@ -507,7 +506,6 @@ const directives: DirectiveSpec[] = [
   },
   timeLoc('lingering_time', 'lingeringTime'),
   timeLoc('lingering_timeout', 'lingeringTimeout'),
-  flagLoc('reset_timedout_connection', 'resetTimedoutConnection'),
   {
     name: 'server_tokens', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
     set(cf, d) {
@@ -621,6 +619,9 @@ const directives: DirectiveSpec[] = [
   noop('open_file_cache_errors', HTTP_MAIN_SRV_LOC, [1, 1]),
   noop('directio', HTTP_MAIN_SRV_LOC, [1, 1]),
   noop('aio', HTTP_MAIN_SRV_LOC, [1, 2]),
+  // Honest no-op: the reset (SO_LINGER 0) is only possible through libuv when no write is
+  // pending, and a timed-out connection is one with unsent bytes: it closes as with `off`.
+  noop('reset_timedout_connection', HTTP_MAIN_SRV_LOC, [1, 1]),
 ];
 
 export const SERVER_KEY = dataKey<ServerEntry>('server');
@@ -690,7 +691,6 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'lingeringClose', 'on');
     inherit(c, p, 'lingeringTime', 30_000);
     inherit(c, p, 'lingeringTimeout', 5_000);
-    inherit(c, p, 'resetTimedoutConnection', false);
     inherit(c, p, 'serverTokens', 'on');
     inherit(c, p, 'defaultType', 'text/plain');
     inherit(c, p, 'types', MIME_DEFAULT as Map<string, string>);

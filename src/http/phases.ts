@@ -45,7 +45,14 @@ export function setLocation(r: HttpRequest, level: HttpConfLevel): void {
   if (r.locConf.entry) r.locEntry = r.locConf.entry;
   // An `if` level without a handler keeps its location's (ngx_http_update_location_config).
   if (r.locConf.handler) r.contentHandler = r.locConf.handler;
-  r.conn.sendTimeout = r.locConf.sendTimeout!;
+  const conn = r.conn;
+  conn.sendTimeout = r.locConf.sendTimeout!;
+  conn.h1.lingeringClose = r.locConf.lingeringClose!;
+  // One setsockopt only when the location's tcp_nodelay differs from the socket's.
+  if (conn.noDelay !== r.locConf.tcpNodelay) {
+    conn.noDelay = r.locConf.tcpNodelay!;
+    conn.socket.setNoDelay(conn.noDelay);
+  }
 }
 
 /**

@@ -38,6 +38,8 @@ export interface ConnectionState {
   sendTimeout: number;
   sendProgress: number;
   sendStalledSince: number;
+  /** TCP_NODELAY as last set (tcp_nodelay of the location in force). */
+  noDelay: boolean;
 }
 
 /** A chosen server with its level and runtime lookups (built by server.ts). */

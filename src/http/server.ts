@@ -233,6 +233,8 @@ export class HttpServers {
       sendTimeout: 60_000,
       sendProgress: 0,
       sendStalledSince: 0,
+      // The listening socket's noDelay: true.
+      noDelay: true,
     };
     socket[kConn] = state;
     this.connections.add(socket);

@@ -66,6 +66,12 @@ export class H1Connection implements BodySource, ReplyOwner {
   private bodyPaused = false;
   /** close() was called: the deadline of the lingering close (ms timestamp). */
   private lingerUntil = 0;
+  /**
+   * lingering_close of the request's location: `off` closes at once. `on` lingers as
+   * `always` does (on every close, bounded by lingering_time): nginx lingers only when
+   * more client bytes may come, and lingering when none come costs nothing but the wait.
+   */
+  lingeringClose: 'on' | 'off' | 'always' = 'on';
   /** The response is done and the rest of the body is being dropped, until this time (ms timestamp; 0: not dropping). */
   private discardUntil = 0;
   /** keepalive_timeout of the location that served the last request (ms). */
@@ -305,6 +311,10 @@ export class H1Connection implements BodySource, ReplyOwner {
   close(): void {
     if (this.socket.destroyed || this.lingerUntil > 0) return;
     this.state = State.Gone;
+    if (this.lingeringClose === 'off') {
+      this.socket.destroySoon();
+      return;
+    }
     this.lingerUntil = Date.now() + this.options.lingeringTime;
     this.socket.setTimeout(this.options.lingeringTimeout);
     this.resumeSocket();
