@@ -153,7 +153,7 @@ export class ProxyProtocol implements UpstreamProtocol {
         if (head.statusCode === 103 && r.req.httpVersionMajor === 1 && r.req.httpVersionMinor >= 1) forwardEarlyHints(r, head);
         consumedBefore += this.parser.consumed;
         chunk = chunk.subarray(this.parser.consumed);
-        this.parser.reset();
+        // The parser starts the next head itself, and keeps counting 1xx heads for the cap (U6).
         continue;
       }
       break;
