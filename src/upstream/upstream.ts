@@ -481,7 +481,13 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
       this.finalize(500);
       return;
     }
-    if (stage === Stage.Connecting) {
+    if (stage === Stage.Connecting && this.pc.address?.family === 0) {
+      // A unix socket's connect() fails at once, as ngx_event_connect_peer logs it: the
+      // peer's name, and crit unless the socket is merely refusing (or full).
+      const code = err?.errno !== undefined ? -err.errno : 111;
+      const level = UNIX_CONNECT_ERRORS.has(err?.code ?? 'ECONNREFUSED') ? 'error' : 'crit';
+      this.r.log(level, `connect() to ${this.pc.address.name} failed (${code}: ${errnoText(err)}) while connecting to upstream`, this.upstreamUrl());
+    } else if (stage === Stage.Connecting) {
       const code = err?.errno !== undefined ? -err.errno : 111;
       this.r.log('error', `connect() failed (${code}: ${errnoText(err)}) while connecting to upstream`, this.upstreamUrl());
     } else if (err) {
@@ -522,6 +528,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     }
     if (this.status === 101) { this.startTunnel(rest); return; }
     this.stage = Stage.ReadingBody;
+    // The read timeout goes on for the body, and a timeout now says "while reading upstream".
+    this.armTimer(Stage.ReadingBody, this.conf.readTimeout!);
     this.bufferBudget = this.buffering() ? this.conf.buffers!.num * this.conf.buffers!.size : 0;
     this.rateLimit = sizeFor(r, this.conf.limitRate);
     this.rateStart = Date.now();
@@ -963,6 +971,9 @@ function corkForTick(socket: UpstreamConnection['socket']): void {
   socket.cork();
   process.nextTick(() => socket.uncork());
 }
+
+/** The connect() errors nginx logs at error level rather than crit (ngx_event_connect_peer). */
+const UNIX_CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EAGAIN', 'ECONNRESET', 'ENETDOWN', 'ENETUNREACH', 'EHOSTDOWN', 'EHOSTUNREACH']);
 
 function hasErrorPage(r: HttpRequest, status: number): boolean {
   const pages = r.locConf.errorPages;
