@@ -21,10 +21,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { refusedPort, startFaultUpstream, type FaultOptions, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { freePort, parseResponses, sleep, startProxy } from '../helpers/proxy-harness.js';
+import { NGINX_BIN } from '../helpers/daemons.js';
+import { needs } from '../helpers/require.js';
 
-const NGINX = '/usr/sbin/nginx';
-const haveNginx = existsSync(NGINX);
-const skip = haveNginx ? false : `${NGINX} not found: apt-get install -y nginx to run the differential tests`;
+const NGINX = NGINX_BIN ?? 'nginx';
+const skip = needs('nginx', NGINX_BIN !== null, 'apt-get install nginx, or set NGINX_BIN');
 
 const LOG_FORMAT = `log_format up '$remote_addr $request_uri $status ua="$upstream_addr" us="$upstream_status"';`;
 

@@ -14,6 +14,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { exchange, freePort, get, startWeir, type Weir } from '../helpers/raw-http.js';
 import { findBinary, logMatching, waitForPort } from '../helpers/daemons.js';
+import { needs } from '../helpers/require.js';
 
 const fpmBin = findBinary([/^php-fpm[0-9.]*$/]);
 const fastcgiParams = readFileSync(new URL('../../../conf/fastcgi_params', import.meta.url), 'utf8');
@@ -38,7 +39,7 @@ const scripts: Record<string, string> = {
   'cookie.php': `<?php setcookie('a', '1'); setcookie('b', '2'); echo 'c';`,
 };
 
-describe('php-fpm', { skip: fpmBin ? false : 'php-fpm not installed (apt-get install php-fpm)' }, () => {
+describe('php-fpm', { skip: needs('php-fpm', fpmBin !== null, 'apt-get install php-fpm') }, () => {
   let fpm: ChildProcess;
   let dir: string;
   let relay: Server;

@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { exchange, leakSnapshot, startProxy, sleep, trackUnhandled, waitAccess, type ProxyWeir } from '../helpers/proxy-harness.js';
+import { needs } from '../helpers/require.js';
 import { NGINX_BIN, rawClient, startNginx, startScriptUpstream, type ScriptUpstream } from '../helpers/proxy-fixtures.js';
 
 const unhandled = trackUnhandled();
@@ -247,7 +248,7 @@ test('proxy_redirect default rewrites the url= part of Refresh (nginx ngx_http_p
   assert.equal(res?.headers.refresh, '5; url=/app/x?y=1');
 });
 
-test('differential: proxy_redirect Location agrees with nginx', { skip: NGINX_BIN ? false : 'nginx not installed (/usr/sbin/nginx)' }, async () => {
+test('differential: proxy_redirect Location agrees with nginx', { skip: needs('nginx', NGINX_BIN !== null, 'apt-get install nginx, or set NGINX_BIN') }, async () => {
   const ngx = await startNginx(`proxy_http_version 1.1;\n${SERVER_BODY(up.addr).replace(/max_fails=0;/, 'max_fails=0; keepalive 32;').replace(/access_log [^;]*;/, '')}`);
   try {
     for (const path of ['/app/x?y=1', '/backend/z', '/noredir/x', '/rules/x', '/rx/a/b?q=-1', '/relative', '/relrule']) {
