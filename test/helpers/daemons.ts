@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { textMatching, WAIT_MS } from './wait.js';
 
@@ -55,4 +55,39 @@ export async function waitForPort(target: number | string, timeoutMs = 10_000): 
 /** The error log is written asynchronously: poll until `re` matches; rejects (failing the test) on timeout. */
 export function logMatching(read: () => string, re: RegExp, timeoutMs = WAIT_MS): Promise<string> {
   return textMatching('the error log', read, re, timeoutMs);
+}
+
+export interface Relay {
+  readonly port: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A counting TCP relay to 127.0.0.1:`target`: a second address for one real daemon, so
+ * a balancer test has two distinct peers (the same address twice would prove nothing
+ * about the choice), and a count of the connections made through it.
+ */
+export async function startRelay(target: number): Promise<Relay> {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server = createServer((client) => {
+    connections++;
+    const up = connect(target, '127.0.0.1');
+    sockets.add(client); sockets.add(up);
+    client.pipe(up); up.pipe(client);
+    const done = (): void => { client.destroy(); up.destroy(); sockets.delete(client); sockets.delete(up); };
+    client.on('error', done); up.on('error', done); client.on('close', done); up.on('close', done);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const a = server.address();
+  return {
+    port: typeof a === 'object' && a ? a.port : 0,
+    get connections() { return connections; },
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
 }

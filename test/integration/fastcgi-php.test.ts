@@ -82,7 +82,7 @@ php_admin_value[display_errors] = off
     w = await startWeir(`
 http {
   upstream fpm { server 127.0.0.1:${relayPort}; }
-  upstream fpm2 { random; server 127.0.0.1:${fpmPort}; server 127.0.0.1:${fpmPort}; }
+  upstream fpm2 { random; server 127.0.0.1:${fpmPort}; server 127.0.0.1:${relayPort}; }
   server {
     listen 127.0.0.1:%PORT%;
     root %PREFIX%/html;
@@ -180,7 +180,14 @@ http {
     assert.equal(res.status, 404);
   });
 
-  test('random balancer upstream without keep_conn', async () => {
-    for (let i = 0; i < 3; i++) assert.equal((await one(w, get('/random/'))).status, 200);
+  test('random balancer upstream without keep_conn: both peers chosen, a connection per request', async () => {
+    // fpm2's peers are php-fpm itself and the relay in front of it: two distinct addresses.
+    // Without keep_conn each request through the relay is a connection of its own.
+    const n = relayConnections;
+    const requests = 24;
+    for (let i = 0; i < requests; i++) assert.equal((await one(w, get('/random/'))).status, 200);
+    const relayed = relayConnections - n;
+    // Random with equal weights: all 24 on one side has odds of 1 in 8 million.
+    assert.ok(relayed > 0 && relayed < requests, `${relayed} of ${requests} requests went through the relay`);
   });
 });
