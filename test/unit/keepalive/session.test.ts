@@ -188,7 +188,12 @@ test('pool keys: a `local` tag (or TLS settings) keeps connections apart; shared
   assert.equal(poolKey(peer.address, SHARED_SCOPE), peer.address.name);
   assert.equal(poolKey(peer.address, { tag: 'loc1', tls: '' }), `${peer.address.name}\0loc1\0`);
   const keys1 = new PoolKeys({ tag: 'loc1', tls: '' });
-  assert.equal(keys1.of(peer.address), keys1.of(peer.address));
+  // Memoised per address object, the same key as poolKey's; another object of the same
+  // address gets the same key (connections are pooled by value, not by object).
+  assert.equal(keys1.of(peer.address), `${peer.address.name}\0loc1\0`);
+  assert.equal(keys1.of(peer.address), `${peer.address.name}\0loc1\0`, 'from the memo');
+  assert.equal(keys1.of({ ...peer.address }), `${peer.address.name}\0loc1\0`);
+  assert.equal(new PoolKeys({ tag: 'loc1', tls: 'sni=a' }).of(peer.address), `${peer.address.name}\0loc1\0sni=a`);
 
   const cache = new KeepaliveCache({ max: 4, upstreamName: 'backend', log: () => {} });
   const inner = new FakeInner(peer.address);
