@@ -15,13 +15,17 @@
 // The suite is found at $NGINX_TESTS_DIR (the folder holding run.sh, or its
 // suite/ folder), else ../shared/nginx-tests beside the checkout. Without it
 // the script says so and exits 0: a clone without the shared folder still
-// runs `npm test`. Per-file prove logs are kept in $NGINX_TESTS_LOGDIR, or a
+// runs `npm test`. Under WEIR_TEST_REQUIRE=all (.ci/run) a missing suite, or
+// a missing Perl helper or daemon that would make files skip, fails the run
+// instead (test/helpers/require.ts holds the switch). Per-file prove logs are kept in $NGINX_TESTS_LOGDIR, or a
 // fresh temp dir that is printed at the end.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// Built by `npm run test:nginx` before this runs (bin/weir needs dist/ anyway).
+import { REQUIRE_ALL, missingMessage } from '../dist/test/helpers/require.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const expectedPath = join(repo, 'test', 'nginx-tests', 'expected.txt');
@@ -57,7 +61,20 @@ function main() {
   const targets = args.filter((a) => a !== '--update');
   const suite = findSuite();
   if (suite === null) {
-    console.log('nginx-tests: the suite is not here (set NGINX_TESTS_DIR, or put nginx-tests at ../shared/nginx-tests); nothing run');
+    const what = 'the nginx-tests suite is not here (set NGINX_TESTS_DIR, or put nginx-tests at ../shared/nginx-tests)';
+    if (REQUIRE_ALL) {
+      console.error(`nginx-tests: WEIR_TEST_REQUIRE=all: ${what}`);
+      process.exitCode = 1;
+      return;
+    }
+    console.log(`nginx-tests: ${what}; nothing run`);
+    return;
+  }
+  const missing = missingHelpers();
+  if (missing.length > 0 && REQUIRE_ALL) {
+    // run.sh only notes them, and the files needing them skip: under the switch that is a failure.
+    for (const m of missing) console.error(`nginx-tests: WEIR_TEST_REQUIRE=all: ${m}`);
+    process.exitCode = 1;
     return;
   }
   const expectedText = readFileSync(expectedPath, 'utf8');
@@ -134,6 +151,20 @@ function judge(results, expected, expectedText, logdir, update, summary) {
   console.log(`per-file logs: ${logdir}`);
   console.log(summary);
   if (worse.length > 0) process.exitCode = 1;
+}
+
+/** What the suite's files need from the machine (run.sh's list): messages for each one missing. */
+function missingHelpers() {
+  const out = [];
+  const debian = { FCGI: 'libfcgi-perl', 'Cache::Memcached': 'libcache-memcached-perl', 'Cache::Memcached::Fast': 'libcache-memcached-fast-perl',
+    'Protocol::WebSocket': 'libprotocol-websocket-perl', 'IO::Socket::SSL': 'libio-socket-ssl-perl' };
+  for (const cmd of ['perl', 'prove', 'memcached']) {
+    if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) out.push(missingMessage(cmd, `apt-get install ${cmd === 'prove' ? 'perl' : cmd}`));
+  }
+  for (const [m, pkg] of Object.entries(debian)) {
+    if (spawnSync('perl', [`-M${m}`, '-e1'], { stdio: 'ignore' }).status !== 0) out.push(missingMessage(`Perl's ${m}`, `apt-get install ${pkg}`));
+  }
+  return out;
 }
 
 /** The suite's "no alerts" subtest can be a TODO (todo_alerts): an alert then still passes. */

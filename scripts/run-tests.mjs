@@ -17,7 +17,11 @@ function walk(dir) {
 for (const layer of layers.length ? layers : ['unit', 'integration', 'compat']) {
   try { walk(join(root, layer)); } catch (e) { if (e.code !== 'ENOENT') throw e; }
 }
+// --test-force-exit: a test that fails with a socket or timer still open (its cleanup
+// skipped by the throw) would otherwise keep its file's process alive, and the run would
+// hang instead of failing. --test-timeout bounds a test that never ends the same way; the
+// slowest tests take seconds, so two minutes only ever stops a hung one.
 const r = spawnSync(process.execPath,
-  ['--unhandled-rejections=strict', '--test', '--test-concurrency=2', ...files],
+  ['--unhandled-rejections=strict', '--test', '--test-concurrency=2', '--test-force-exit', '--test-timeout=120000', ...files],
   { stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -20,11 +20,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { refusedPort, startFaultUpstream, type FaultOptions, type FaultUpstream } from '../helpers/fault-upstream.js';
-import { freePort, parseResponses, sleep, startProxy } from '../helpers/proxy-harness.js';
+import { freePort, parseResponses, sleep, startProxy, waitAccess } from '../helpers/proxy-harness.js';
+import { linesAtLeast, pollUntil } from '../helpers/wait.js';
+import { NGINX_BIN } from '../helpers/daemons.js';
+import { needs } from '../helpers/require.js';
 
-const NGINX = '/usr/sbin/nginx';
-const haveNginx = existsSync(NGINX);
-const skip = haveNginx ? false : `${NGINX} not found: apt-get install -y nginx to run the differential tests`;
+const NGINX = NGINX_BIN ?? 'nginx';
+const skip = needs('nginx', NGINX_BIN !== null, 'apt-get install nginx, or set NGINX_BIN');
 
 const LOG_FORMAT = `log_format up '$remote_addr $request_uri $status ua="$upstream_addr" us="$upstream_status"';`;
 
@@ -89,8 +91,9 @@ ${http.replaceAll('%PORT%', String(port))}
     const answers: string[] = [];
     for (const r of reqs) answers.push(answer(await fetchBody(port, r), letters));
     const counts = fx.map((f) => f.requests.length);
-    await sleep(100);
-    const log = existsSync(join(prefix, 'access.log')) ? readFileSync(join(prefix, 'access.log'), 'utf8').split('\n').filter(Boolean) : [];
+    // One access-log line per request (nginx writes it as the request ends; waited for all the same).
+    const log = await linesAtLeast('nginx\'s access.log', () => (existsSync(join(prefix, 'access.log'))
+      ? readFileSync(join(prefix, 'access.log'), 'utf8').split('\n').filter(Boolean) : []), reqs.length);
     const errorLog = existsSync(join(prefix, 'error.log')) ? readFileSync(join(prefix, 'error.log'), 'utf8') : '';
     return { answers, log: log.map((l) => letterize(l, letters)), counts, errorLog };
   } finally {
@@ -100,14 +103,22 @@ ${http.replaceAll('%PORT%', String(port))}
   }
 }
 
-async function runWeir(http: string, reqs: Req[], fx: FaultUpstream[], letters: Map<number, string>): Promise<Run> {
+/** The [error] and [warn] lines of an error log (what the differential compares). */
+const problemLines = (log: string): string[] => log.split('\n').filter((l) => /\[(error|warn)\]/.test(l));
+
+/**
+ * `errorLines`: wait for at least that many [error]/[warn] lines too (weir writes its
+ * error log asynchronously); the caller compares them after.
+ */
+async function runWeir(http: string, reqs: Req[], fx: FaultUpstream[], letters: Map<number, string>, errorLines = 0): Promise<Run> {
   const w = await startProxy(`http {\n${LOG_FORMAT}\naccess_log %PREFIX%/access.log up;\n${http}\n}`);
   try {
     const answers: string[] = [];
     for (const r of reqs) answers.push(answer(await fetchBody(w.port, r), letters));
     const counts = fx.map((f) => f.requests.length);
-    await sleep(100);
-    return { answers, log: w.accessLog().map((l) => letterize(l, letters)), counts, errorLog: w.errorLog() };
+    const log = await waitAccess(w, reqs.length);
+    if (errorLines > 0) await pollUntil(`${errorLines} [error]/[warn] lines in weir's error log`, w.errorLog, (t) => problemLines(t).length >= errorLines);
+    return { answers, log: log.map((l) => letterize(l, letters)), counts, errorLog: w.errorLog() };
   } finally {
     await w.stop();
   }
@@ -132,6 +143,7 @@ async function differential(
   fixtureOpts: FaultOptions[],
   http: (addrs: string[], extra: { dead: string }) => string,
   reqs: Req[],
+  opts: { errorLog?: boolean } = {},
 ): Promise<{ nginx: Run; weir: Run }> {
   const fx: FaultUpstream[] = [];
   for (const o of fixtureOpts) fx.push(await startFaultUpstream(o));
@@ -143,7 +155,7 @@ async function differential(
   try {
     const nginx = await runNginx(text, reqs, fx, letters);
     for (const f of fx) f.reset();
-    const weir = await runWeir(text, reqs, fx, letters);
+    const weir = await runWeir(text, reqs, fx, letters, opts.errorLog ? problemLines(nginx.errorLog).length : 0);
     return { nginx, weir };
   } finally {
     for (const f of fx) await f.stop();
@@ -287,10 +299,13 @@ test('max_fails=3: A resets every third request on a reused keep-alive connectio
 test('the error-log lines for a refused peer match nginx\'s (timestamps and pids aside)', {
   skip,
 }, async () => {
-  const r = await differential([{}], ([a], { dead }) => ups([`${dead} max_fails=1`, a]), seq(2));
-  const norm = (log: string): string[] => log.split('\n')
-    .filter((l) => /\[(error|warn)\]/.test(l))
+  const r = await differential([{}], ([a], { dead }) => ups([`${dead} max_fails=1`, a]), seq(2), { errorLog: true });
+  const norm = (log: string): string[] => problemLines(log)
     .map((l) => l.replace(/^\S+ \S+ /, '').replace(/\d+#\d+: \*\d+ /, '').replace(/127\.0\.0\.1:\d+/g, 'ADDR').replace(/, server: [^,]*/, ''));
   process.stdout.write(`#   nginx log: ${JSON.stringify(norm(r.nginx.errorLog))}\n#   weir log:  ${JSON.stringify(norm(r.weir.errorLog))}\n`);
+  // The positive control: two empty lists would agree too.
+  assert.ok(norm(r.nginx.errorLog).some((l) => /^\[error\] connect\(\) failed \(111: Connection refused\) while connecting to upstream/.test(l)),
+    'nginx logged no refused connect: nothing to compare');
+  assert.ok(norm(r.nginx.errorLog).some((l) => /^\[warn\] upstream server temporarily disabled/.test(l)), 'nginx logged no disabled peer');
   assert.deepEqual(norm(r.weir.errorLog), norm(r.nginx.errorLog));
 });

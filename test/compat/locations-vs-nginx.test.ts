@@ -9,20 +9,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exchange, freePort, startWeir } from '../helpers/raw-http.js';
 import { seeded } from '../helpers/seeded.js';
+import { NGINX_BIN } from '../helpers/daemons.js';
+import { needs } from '../helpers/require.js';
 
-function findNginx(): string | null {
-  for (const p of [process.env.NGINX_BIN, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx']) {
-    if (p && existsSync(p)) return p;
-  }
-  const r = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
-}
 
 // [name, location line opening]; nested ones carry their children.
 interface Loc { name: string; head: string; children?: Loc[] }
@@ -96,9 +91,9 @@ async function answer(port: number, uri: string): Promise<string> {
   return r.status === 200 ? r.body.toString().trim() : `status ${r.status}`;
 }
 
-const nginx = findNginx();
+const nginx = NGINX_BIN;
 
-test('location choice matches nginx for generated URIs', { skip: nginx ? false : 'nginx binary not found (install Debian\'s nginx or set NGINX_BIN)' }, async () => {
+test('location choice matches nginx for generated URIs', { skip: needs('nginx', nginx !== null, 'apt-get install nginx, or set NGINX_BIN') }, async () => {
   const names = allNames(LOCATIONS);
   const files: Record<string, string> = {};
   for (const n of names) files[`locs/${n}/id.txt`] = `${n}\n`;

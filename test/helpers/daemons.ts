@@ -2,9 +2,11 @@
  * Finding and waiting for the real daemons some integration tests run
  * (memcached, php-fpm): no machine-specific paths, PATH plus the sbin dirs.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { textMatching, WAIT_MS } from './wait.js';
 
 /** The first executable whose name matches one of `names` (string or RegExp) on PATH or in sbin dirs. */
 export function findBinary(names: ReadonlyArray<string | RegExp>): string | null {
@@ -25,6 +27,16 @@ export function findBinary(names: ReadonlyArray<string | RegExp>): string | null
   return null;
 }
 
+/**
+ * The real nginx for differential tests: $NGINX_BIN, else the usual places,
+ * else PATH; null when none runs (`nginx -v` exits 0).
+ */
+export const NGINX_BIN: string | null = [process.env.NGINX_BIN, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx', findBinary(['nginx'])]
+  .find((p): p is string => {
+    if (!p) return false;
+    try { return spawnSync(p, ['-v']).status === 0; } catch { return false; }
+  }) ?? null;
+
 /** Resolves once a TCP port (or unix socket path) accepts connections. */
 export async function waitForPort(target: number | string, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -40,12 +52,42 @@ export async function waitForPort(target: number | string, timeoutMs = 10_000): 
   }
 }
 
-/** The error log is written asynchronously: poll until `re` matches (or give up and return the text). */
-export async function logMatching(read: () => string, re: RegExp, timeoutMs = 2000): Promise<string> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const text = read();
-    if (re.test(text) || Date.now() > end) return text;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The error log is written asynchronously: poll until `re` matches; rejects (failing the test) on timeout. */
+export function logMatching(read: () => string, re: RegExp, timeoutMs = WAIT_MS): Promise<string> {
+  return textMatching('the error log', read, re, timeoutMs);
+}
+
+export interface Relay {
+  readonly port: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A counting TCP relay to 127.0.0.1:`target`: a second address for one real daemon, so
+ * a balancer test has two distinct peers (the same address twice would prove nothing
+ * about the choice), and a count of the connections made through it.
+ */
+export async function startRelay(target: number): Promise<Relay> {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server = createServer((client) => {
+    connections++;
+    const up = connect(target, '127.0.0.1');
+    sockets.add(client); sockets.add(up);
+    client.pipe(up); up.pipe(client);
+    const done = (): void => { client.destroy(); up.destroy(); sockets.delete(client); sockets.delete(up); };
+    client.on('error', done); up.on('error', done); client.on('close', done); up.on('close', done);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const a = server.address();
+  return {
+    port: typeof a === 'object' && a ? a.port : 0,
+    get connections() { return connections; },
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
 }

@@ -18,6 +18,8 @@ export interface FakeFastcgi {
   readonly port: number;
   connections: number;
   readonly requests: FcgiRequest[];
+  /** STDIN content bytes received so far, over all requests (grows while a body streams in). */
+  stdinBytes: number;
   close(): Promise<void>;
 }
 
@@ -61,7 +63,7 @@ export function response(head: string, body: string | Buffer = ''): Buffer {
 
 export async function startFakeFastcgi(respond: FcgiResponder): Promise<FakeFastcgi> {
   const sockets = new Set<Socket>();
-  const fake = { port: 0, connections: 0, requests: [] as FcgiRequest[], close: async () => {} };
+  const fake = { port: 0, connections: 0, requests: [] as FcgiRequest[], stdinBytes: 0, close: async () => {} };
   const server: Server = createServer((sock) => {
     const connId = ++fake.connections;
     sockets.add(sock);
@@ -83,7 +85,7 @@ export async function startFakeFastcgi(respond: FcgiResponder): Promise<FakeFast
         if (type === 1) { keepConn = (content[2] & 1) === 1; params = []; stdin = []; }
         else if (type === 4) { if (len > 0) params.push(Buffer.from(content)); }
         else if (type === 5) {
-          if (len > 0) { stdin.push(Buffer.from(content)); continue; }
+          if (len > 0) { stdin.push(Buffer.from(content)); fake.stdinBytes += len; continue; }
           const pairs = decodeParams(Buffer.concat(params)) ?? [];
           const map = new Map<string, string>();
           for (const [k, v] of pairs) map.set(k.toString('latin1'), v.toString('latin1'));

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exchange, startWeir, type RawResponse, type Weir } from './raw-http.js';
+import { linesAtLeast, textMatching, WAIT_MS } from './wait.js';
 
 export { startWeir, exchange, type RawResponse, type Weir };
 
@@ -48,15 +49,15 @@ export function startWithLogs(conf: string, files: Record<string, string | Buffe
   return startWeir(conf, { 'logs/': '', ...files });
 }
 
-/** Waits until the file has at least `n` lines; returns them. */
-export async function waitLines(path: string, n: number, timeoutMs = 3000): Promise<string[]> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const text = existsSync(path) ? readFileSync(path, 'latin1') : '';
-    const lines = text.split('\n').filter((l) => l.length > 0);
-    if (lines.length >= n || Date.now() > end) return lines;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The non-empty lines of a file ([] while it does not exist). */
+export function fileLines(path: string): string[] {
+  const text = existsSync(path) ? readFileSync(path, 'latin1') : '';
+  return text.split('\n').filter((l) => l.length > 0);
+}
+
+/** Waits until the file has at least `n` lines; returns them, rejects (failing the test) on timeout. */
+export function waitLines(path: string, n: number, timeoutMs = WAIT_MS): Promise<string[]> {
+  return linesAtLeast(path, () => fileLines(path), n, timeoutMs);
 }
 
 export function ensureDir(prefix: string, dir: string): string {
@@ -65,12 +66,7 @@ export function ensureDir(prefix: string, dir: string): string {
   return p;
 }
 
-/** Polls `read` until its result matches `re` (or the time is up); returns the last result. */
-export async function waitFor(read: () => string, re: RegExp, timeoutMs = 3000): Promise<string> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = read();
-    if (re.test(v) || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Polls `read` until its result matches `re`; returns it, rejects (failing the test) on timeout. */
+export function waitFor(read: () => string, re: RegExp, timeoutMs = WAIT_MS): Promise<string> {
+  return textMatching('the polled text', read, re, timeoutMs);
 }

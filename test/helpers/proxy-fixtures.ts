@@ -3,15 +3,15 @@
  *   - a scripted TCP upstream (one handler per accepted connection, any bytes),
  *   - a raw client socket that collects what comes back and can wait for it,
  *   - the real nginx (Debian 1.22) on the same config, for differential checks
- *     (null when no binary is installed: the caller skips with a message).
+ *     (null when no binary is installed: the caller asks require.ts whether to skip).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './raw-http.js';
-import { waitForPort } from './daemons.js';
+import { NGINX_BIN, waitForPort } from './daemons.js';
 
 export interface ScriptUpstream {
   readonly port: number;
@@ -135,8 +135,7 @@ export function rawClient(port: number): Promise<RawClient> {
   });
 }
 
-export const NGINX_BIN = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']
-  .find((p) => { try { return spawnSync(p, ['-v']).status === 0; } catch { return false; } }) ?? null;
+export { NGINX_BIN };
 
 export interface RealNginx {
   readonly port: number;

@@ -16,6 +16,7 @@ import { createHttpRuntime, type HttpRuntime } from '../../src/http/runtime.js';
 import { builtinModules } from '../../src/modules.js';
 import { closeErrorLogs, ErrorLog } from '../../src/observability/error-log.js';
 import { exchange, freePort, type Exchange, type ExchangeOptions, type RawResponse } from './raw-http.js';
+import { linesAtLeast, textMatching, WAIT_MS } from './wait.js';
 
 export { exchange, freePort, parseResponses, type Exchange, type RawResponse } from './raw-http.js';
 
@@ -24,7 +25,7 @@ export interface ProxyWeir {
   readonly port: number;
   readonly prefix: string;
   errorLog(): string;
-  /** Polls the error log until `re` matches (or `ms` passes); returns the log. */
+  /** Polls the error log until `re` matches; returns the log, rejects (failing the test) after `ms`. */
   waitLog(re: RegExp, ms?: number): Promise<string>;
   /** Lines of an access log under the prefix. */
   accessLog(name?: string): string[];
@@ -57,14 +58,7 @@ export async function startProxy(conf: string, files: Record<string, string> = {
   let stopped = false;
   return {
     rt, port, prefix, errorLog,
-    async waitLog(re, ms = 2000) {
-      const end = Date.now() + ms;
-      for (;;) {
-        const text = errorLog();
-        if (re.test(text) || Date.now() > end) return text;
-        await sleep(20);
-      }
-    },
+    waitLog: (re, ms = WAIT_MS) => textMatching('the error log', errorLog, re, ms),
     accessLog(name = 'access.log') {
       const p = join(prefix, name);
       return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter((l) => l !== '') : [];
@@ -151,14 +145,9 @@ export function upstreamBlock(name: string, servers: Array<string | { addr: stri
   return `  upstream ${name} {\n${lines.join('\n')}\n${extra ? '    ' + extra + '\n' : ''}  }\n`;
 }
 
-/** Polls an access log under the weir prefix until it has `n` lines. */
-export async function waitAccess(w: ProxyWeir, n: number, ms = 2000, name = 'access.log'): Promise<string[]> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const lines = w.accessLog(name);
-    if (lines.length >= n || Date.now() > end) return lines;
-    await sleep(20);
-  }
+/** Polls an access log under the weir prefix until it has `n` lines; rejects (failing the test) after `ms`. */
+export function waitAccess(w: ProxyWeir, n: number, ms = WAIT_MS, name = 'access.log'): Promise<string[]> {
+  return linesAtLeast(name, () => w.accessLog(name), n, ms);
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Module } from '../../src/config/module.js';
 import { createHttpRuntime, type HttpRuntime } from '../../src/http/runtime.js';
 import { builtinModules } from '../../src/modules.js';
 import { closeErrorLogs, ErrorLog } from '../../src/observability/error-log.js';
+import { textMatching, WAIT_MS } from './wait.js';
 
 /** A port nothing listens on right now (bind 0, read, close). */
 export async function freePort(): Promise<number> {
@@ -32,8 +33,8 @@ export interface Weir {
   readonly prefix: string;
   readonly errorLogPath: string;
   errorLog(): string;
-  /** Waits (up to 2 s) until the error log matches; returns the log. */
-  waitForLog(re: RegExp): Promise<string>;
+  /** Waits until the error log matches; returns the log, rejects (failing the test) after `ms`. */
+  waitForLog(re: RegExp, ms?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -58,18 +59,10 @@ export async function startWeir(conf: string, files: Record<string, string | Buf
   const errorLogPath = join(prefix, 'error.log');
   const rt = createHttpRuntime(loaded, new ErrorLog([{ path: errorLogPath, level: 'info' }]));
   await rt.start();
+  const errorLog = (): string => (existsSync(errorLogPath) ? readFileSync(errorLogPath, 'utf8') : '');
   return {
-    rt, port, prefix, errorLogPath,
-    errorLog: () => (existsSync(errorLogPath) ? readFileSync(errorLogPath, 'utf8') : ''),
-    async waitForLog(re: RegExp) {
-      let text = '';
-      for (let i = 0; i < 40; i++) {
-        text = existsSync(errorLogPath) ? readFileSync(errorLogPath, 'utf8') : '';
-        if (re.test(text)) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return text;
-    },
+    rt, port, prefix, errorLogPath, errorLog,
+    waitForLog: (re, ms = WAIT_MS) => textMatching('the error log', errorLog, re, ms),
     async stop() {
       await rt.stop(false);
       // A log line written during the stop must not land (and recreate a file) while the prefix is removed.

@@ -5,16 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'node:test';
 import { exchange, get, startWeir } from '../helpers/raw-http.js';
+import { textMatching } from '../helpers/wait.js';
 
-async function waitFile(path: string, re: RegExp): Promise<string> {
-  let text = '';
-  for (let i = 0; i < 40; i++) {
-    text = existsSync(path) ? readFileSync(path, 'utf8') : '';
-    if (re.test(text)) return text;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return text;
-}
+const readLog = (path: string) => (): string => (existsSync(path) ? readFileSync(path, 'utf8') : '');
 
 test('a location-level error_log receives that location\'s lines; others keep the main log', async () => {
   const w = await startWeir(`http {
@@ -28,7 +21,7 @@ test('a location-level error_log receives that location\'s lines; others keep th
   try {
     await exchange(w.port, get('/own'));
     await exchange(w.port, get('/main'));
-    const own = await waitFile(join(w.prefix, 'logs/own.log'), /connect\(\) failed/);
+    const own = await textMatching('logs/own.log', readLog(join(w.prefix, 'logs/own.log')), /connect\(\) failed/);
     assert.match(own, /\[error\] \d+#0: \*\d+ connect\(\) failed \(111: Connection refused\) while connecting to upstream, .*request: "GET \/own HTTP\/1.1"/);
     assert.doesNotMatch(own, /GET \/main/);
     const main = await w.waitForLog(/GET \/main/);
@@ -40,20 +33,35 @@ test('a location-level error_log receives that location\'s lines; others keep th
 });
 
 test('a server-level error_log is inherited by its locations, at its own level', async () => {
+  // Two servers, the same failure ([error] connect() failed) in a location of each: the
+  // server at level error writes it (the positive control), the one at crit does not.
   const w = await startWeir(`http {
     access_log off;
     server {
       listen 127.0.0.1:%PORT%;
-      error_log logs/server.log crit;
+      server_name crit.test;
+      error_log logs/crit.log crit;
+      location / { proxy_pass http://127.0.0.1:1; }
+    }
+    server {
+      listen 127.0.0.1:%PORT%;
+      server_name error.test;
+      error_log logs/error-level.log error;
       location / { proxy_pass http://127.0.0.1:1; }
     }
   }`);
+  const ask = (host: string, path: string): Promise<unknown> =>
+    exchange(w.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
   try {
-    await exchange(w.port, get('/x'));
-    await new Promise((r) => setTimeout(r, 200));
-    const server = existsSync(join(w.prefix, 'logs/server.log')) ? readFileSync(join(w.prefix, 'logs/server.log'), 'utf8') : '';
+    await ask('crit.test', '/c');
+    await ask('error.test', '/e');
+    // Written in the order they happen: once the second request's line is there, a line
+    // of the first would have been written too.
+    const errorLevel = await textMatching('logs/error-level.log', readLog(join(w.prefix, 'logs/error-level.log')),
+      /\[error\] \d+#0: \*\d+ connect\(\) failed \(111: Connection refused\) while connecting to upstream, .*server: error\.test, request: "GET \/e HTTP\/1.1"/);
+    assert.doesNotMatch(errorLevel, /GET \/c /);
     // [error] is below crit: nothing is written, and the main log does not get it either.
-    assert.equal(server, '');
+    assert.equal(readLog(join(w.prefix, 'logs/crit.log'))(), '');
     assert.doesNotMatch(w.errorLog(), /connect\(\) failed/);
   } finally {
     await w.stop();

@@ -14,6 +14,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { exchange, freePort, get, startWeir, type Weir } from '../helpers/raw-http.js';
 import { findBinary, logMatching, waitForPort } from '../helpers/daemons.js';
+import { needs } from '../helpers/require.js';
 
 const fpmBin = findBinary([/^php-fpm[0-9.]*$/]);
 const fastcgiParams = readFileSync(new URL('../../../conf/fastcgi_params', import.meta.url), 'utf8');
@@ -38,7 +39,7 @@ const scripts: Record<string, string> = {
   'cookie.php': `<?php setcookie('a', '1'); setcookie('b', '2'); echo 'c';`,
 };
 
-describe('php-fpm', { skip: fpmBin ? false : 'php-fpm not installed (apt-get install php-fpm)' }, () => {
+describe('php-fpm', { skip: needs('php-fpm', fpmBin !== null, 'apt-get install php-fpm') }, () => {
   let fpm: ChildProcess;
   let dir: string;
   let relay: Server;
@@ -81,7 +82,7 @@ php_admin_value[display_errors] = off
     w = await startWeir(`
 http {
   upstream fpm { server 127.0.0.1:${relayPort}; }
-  upstream fpm2 { random; server 127.0.0.1:${fpmPort}; server 127.0.0.1:${fpmPort}; }
+  upstream fpm2 { random; server 127.0.0.1:${fpmPort}; server 127.0.0.1:${relayPort}; }
   server {
     listen 127.0.0.1:%PORT%;
     root %PREFIX%/html;
@@ -179,7 +180,14 @@ http {
     assert.equal(res.status, 404);
   });
 
-  test('random balancer upstream without keep_conn', async () => {
-    for (let i = 0; i < 3; i++) assert.equal((await one(w, get('/random/'))).status, 200);
+  test('random balancer upstream without keep_conn: both peers chosen, a connection per request', async () => {
+    // fpm2's peers are php-fpm itself and the relay in front of it: two distinct addresses.
+    // Without keep_conn each request through the relay is a connection of its own.
+    const n = relayConnections;
+    const requests = 24;
+    for (let i = 0; i < requests; i++) assert.equal((await one(w, get('/random/'))).status, 200);
+    const relayed = relayConnections - n;
+    // Random with equal weights: all 24 on one side has odds of 1 in 8 million.
+    assert.ok(relayed > 0 && relayed < requests, `${relayed} of ${requests} requests went through the relay`);
   });
 });

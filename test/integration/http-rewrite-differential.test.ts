@@ -5,14 +5,17 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../helpers/raw-http.js';
 import { request, startWithLogs, type Weir } from '../helpers/in-process.js';
+import { NGINX_BIN } from '../helpers/daemons.js';
+import { needs } from '../helpers/require.js';
 
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0);
+const NGINX = NGINX_BIN;
+const skip = needs('nginx', NGINX !== null, 'apt-get install nginx, or set NGINX_BIN');
 
 const BODY = `
   map $arg_k $mapped {
@@ -82,7 +85,7 @@ after(async () => {
   if (nginxDir) rmSync(nginxDir, { recursive: true, force: true });
 });
 
-test('rewrite/return/if/map agree with nginx', { skip: NGINX ? false : 'nginx not installed (apt-get install -y nginx)' }, async () => {
+test('rewrite/return/if/map agree with nginx', { skip }, async () => {
   for (const uri of URIS) {
     const a = await request(nginxPort, uri);
     const b = await request(w!.port, uri);

@@ -89,6 +89,8 @@ http {
       set $x "1";
       break;
       set $x "2";
+      return 500;
+      add_header X-X "x=$x";
     }
     location /errpage/ {
       error_page 404 = /echo/from-error-page;
@@ -106,7 +108,7 @@ http {
 `;
 
 before(async () => {
-  w = await startWithLogs(CONF, { 'html/files/a.txt': 'x', 'html/files/sub/': '', 'html/exec/run.sh': '#!/bin/sh\n', 'html/exec/plain': '', 'html/other/zz': 'static zz' });
+  w = await startWithLogs(CONF, { 'html/files/a.txt': 'x', 'html/files/sub/': '', 'html/exec/run.sh': '#!/bin/sh\n', 'html/exec/plain': '', 'html/other/zz': 'static zz', 'html/breakdir/index.html': 'break index\n' });
   mkdirSync(join(w.prefix, 'html/files/sub'), { recursive: true });
   chmodSync(join(w.prefix, 'html/exec/run.sh'), 0o755);
   writeFileSync(join(w.prefix, 'html/exec/plain'), '');
@@ -277,8 +279,11 @@ test('a true if makes its block the location (add_header inside applies)', async
 
 test('break stops the script', async () => {
   const r = await request(w.port, '/breakdir/');
-  // No content handler in the location: the static/index module answers (404 or 403), not a 500.
-  assert.notEqual(r.status, 500);
+  // Neither the `set` nor the `return` after `break` runs: the index module answers, and
+  // add_header (not a rewrite directive) sees $x as set before the break. nginx 1.22 agrees.
+  assert.equal(r.status, 200);
+  assert.equal(r.text, 'break index\n');
+  assert.equal(r.headers['x-x'], 'x=1');
 });
 
 test('return 404 goes through error_page; return 404 "text" does not', async () => {

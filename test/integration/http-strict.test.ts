@@ -102,14 +102,15 @@ test('R5: Transfer-Encoding other than chunked → 501 + close', async () => {
     await rejected(post(`Transfer-Encoding: ${te}\r\n`, '0\r\n\r\n'), 501);
   }
 });
-test('R5: `chunked, identity` and nested forms → rejected + close (Node answers 400 itself)', async () => {
+test('R5: `chunked, identity` and nested forms → 501 + close, as nginx', async () => {
   for (const te of ['chunked, identity', 'identity, chunked, identity']) {
-    await rejected(post(`Transfer-Encoding: ${te}\r\n`, '0\r\n\r\n'), [400, 501]);
+    await rejected(post(`Transfer-Encoding: ${te}\r\n`, '0\r\n\r\n'), 501);
   }
 });
 
 // R6 --------------------------------------------------------------------------
-test('R6: malformed chunked tokens (Node rejects) → 400 + close', async () => {
+// R6 is "weir stricter": nginx answers these 501 (an unknown coding), weir 400 (a malformed one).
+test('R6: malformed chunked tokens → 400 + close', async () => {
   for (const te of ['chunked, chunked', 'chunked,', 'chunked\x0b', 'chunked\x0c', 'chunked\x00', 'chunked\x7f']) {
     await rejected(post(`Transfer-Encoding: ${te}\r\n`, '0\r\n\r\n'), 400);
   }
@@ -117,11 +118,6 @@ test('R6: malformed chunked tokens (Node rejects) → 400 + close', async () => 
 test('R6: `,chunked`, quoted, `chunk` → 400 + close', async () => {
   for (const te of [',chunked', '"chunked"', "'chunked'", 'chunk']) {
     await rejected(post(`Transfer-Encoding: ${te}\r\n`, '0\r\n\r\n'), 400);
-  }
-});
-test('R6: `,chunked`, quoted, `chunk` → rejected (400 or 501) + close, never processed', async () => {
-  for (const te of [',chunked', '"chunked"', "'chunked'", 'chunk']) {
-    await rejected(post(`Transfer-Encoding: ${te}\r\n`, '0\r\n\r\n'), [400, 501]);
   }
 });
 
@@ -159,10 +155,11 @@ test('R10: a non-ASCII name is ignored as nginx: its `chunked` frames nothing, `
   assert.ok(!ex.raw.includes('ADMIN'));
   assert.ok(ex.closed);
 });
-test('R10: `Transfer-%45ncoding:` → dropped or 400; never read as Transfer-Encoding', async () => {
+test('R10: `Transfer-%45ncoding:` is dropped, as nginx (ignore_invalid_headers): never read as Transfer-Encoding', async () => {
   const ex = await send(`GET / HTTP/1.1\r\n${H}Transfer-%45ncoding: chunked\r\n\r\n${ADMIN}`);
-  const s = ex.responses.map((r) => r.status);
-  assert.ok((s[0] === 400 && s.length === 1 && ex.closed) || (s[0] === 200 && s[1] === 200), s.join(','));
+  // Had it framed the body, ADMIN's request line would have been read as a chunk size.
+  assert.deepEqual(ex.responses.map((r) => r.status), [200, 200]);
+  assert.equal(ex.responses[1].body.toString(), 'ADMIN');
 });
 
 // R11 -------------------------------------------------------------------------
@@ -182,14 +179,11 @@ test('R12: a bare LF ends a line, as in nginx: `\\nTransfer-Encoding` is a heade
   const lf = await send('GET / HTTP/1.1\nHost: a\nConnection: close\n\n');
   assert.equal(lf.responses[0]?.status, 200);
 });
-test('R12: `\\r\\n\\rZGET` after a request: the CR and LFs are skipped as nginx does, and ZGET is not GET', async () => {
+test('R12: `\\r\\n\\rZGET` after a request: the first request is answered, the CR and LFs are skipped as nginx does, and ZGET is not GET', async () => {
   const ex = await send(`GET / HTTP/1.1\r\n${H}\r\n\r\n\rZGET /admin.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
   assert.deepEqual(ex.responses.map((r) => r.status), [200, 405]);
+  assert.equal(ex.responses[0].body.toString(), 'ok');
   assert.ok(!ex.raw.includes('ADMIN'));
-});
-test('R12: `\\r\\n\\rZGET` after a request: the first request is still answered', async () => {
-  const ex = await send(`GET / HTTP/1.1\r\n${H}\r\n\r\n\rZGET /admin.txt HTTP/1.1\r\n${H}\r\n`);
-  assert.equal(ex.responses[0]?.status, 200);
 });
 
 // R13 -------------------------------------------------------------------------
@@ -212,7 +206,7 @@ test('R14: names with other odd bytes are ignored (nginx ignore_invalid_headers)
   }
 });
 
-// R15–R17: chunked framing errors, found by llhttp while the body is read -----
+// R15–R17: chunked framing errors, found by weir's chunked decoder while the body is read
 const badChunked: Array<[string, string]> = [
   ['R15', '0x5\r\nhello\r\n0\r\n\r\n'], ['R15', '+5\r\nhello\r\n0\r\n\r\n'], ['R15', '-0\r\n\r\n'],
   ['R15', ' 5\r\nhello\r\n0\r\n\r\n'], ['R15', '5 \r\nhello\r\n0\r\n\r\n'], ['R15', '1_0\r\n0123456789abcdef\r\n0\r\n\r\n'],
@@ -237,15 +231,6 @@ test('R18: plain trailers are accepted; the request is served and the next one t
   assert.deepEqual(ex.responses.map((r) => r.status), [200, 200]);
   assert.equal(ex.responses[0].body.toString(), 'hi');
 });
-test('R18: trailers carrying framing headers: never used for framing (served, rejected, or closed unprocessed)', async () => {
-  const ex = await send(post('Transfer-Encoding: chunked\r\n',
-    '2\r\nhi\r\n0\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\nHost: evil\r\n\r\n') + ADMIN, { idleMs: 600 });
-  const s = ex.responses.map((r) => r.status);
-  const ok = s.length === 0 ? ex.closed
-    : s.length === 1 && s[0] === 400 ? ex.closed
-      : s[0] === 200 && ex.responses[0].body.toString() === 'hi';
-  assert.ok(ok, s.join(','));
-});
 test('R18: trailers carrying framing headers are dropped and the request served', async () => {
   const ex = await send(post('Transfer-Encoding: chunked\r\n',
     '2\r\nhi\r\n0\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\nHost: evil\r\n\r\n') + ADMIN);
@@ -253,10 +238,12 @@ test('R18: trailers carrying framing headers are dropped and the request served'
   assert.equal(ex.responses[0].body.toString(), 'hi');
   assert.equal(ex.responses[1].body.toString(), 'ADMIN');
 });
-test('R18: 10^5 one-byte chunks are bounded (chunk-count / CPU limit)', async () => {
+test('R18: 10^5 one-byte chunks are bounded (chunk-count / CPU limit): 400 + close', async () => {
   const chunks = '1\r\nx\r\n'.repeat(100_000);
   const ex = await exchange(w.port, post('Transfer-Encoding: chunked\r\n', chunks + '0\r\n\r\n'), { idleMs: 2000, totalMs: 15000 });
-  assert.ok([400, 413].includes(ex.responses[0]?.status ?? 0));
+  assert.deepEqual(ex.responses.map((r) => r.status), [400]);
+  assert.ok(ex.closed);
+  await w.waitForLog(/\[info\] .*client sent too many tiny chunks: \d+ for \d+ bytes/);
 });
 
 // R19 -------------------------------------------------------------------------
@@ -359,28 +346,25 @@ test('R27: pause desync: Content-Length 20 then silence → 408 + close', async 
 });
 
 // R28 -------------------------------------------------------------------------
-test('R28: Upgrade without a 101: the request is answered and nothing is tunnelled', async () => {
-  const ex = await send(`GET / HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /admin.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
-  assert.equal(ex.responses[0].status, 200);
-  assert.equal(ex.responses[0].body.toString(), 'ok');
-});
-test('R28: Upgrade without a 101: the pipelined bytes are parsed as HTTP', async () => {
+test('R28: Upgrade without a 101: the request is answered, nothing is tunnelled, the pipelined bytes are parsed as HTTP', async () => {
   const ex = await send(`GET / HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /admin.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
   assert.deepEqual(ex.responses.map((r) => r.status), [200, 200]);
   assert.equal(ex.responses[0].body.toString(), 'ok');
+  assert.equal(ex.responses[1].body.toString(), 'ADMIN');
 });
 
 // R30 -------------------------------------------------------------------------
+// R30 allows 400 or 431; weir answers 400, as nginx 1.22 does to all three.
 test('R30: 1001 headers → 400 + close', async () => {
   let h = '';
   for (let i = 0; i < 1001; i++) h += `X-${i}: v\r\n`;
-  await rejected(`GET / HTTP/1.1\r\n${H}${h}\r\n`, [400, 431]);
+  await rejected(`GET / HTTP/1.1\r\n${H}${h}\r\n`, 400);
 });
 test('R30: one 9 KiB header line → 400 + close', async () => {
-  await rejected(`GET / HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(9 * 1024)}\r\n\r\n`, [400, 431]);
+  await rejected(`GET / HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(9 * 1024)}\r\n\r\n`, 400);
 });
-test('R30: 33 KiB of headers → 400/431 + close', async () => {
+test('R30: 33 KiB of headers → 400 + close', async () => {
   let h = '';
   for (let i = 0; i < 33; i++) h += `X-${i}: ${'b'.repeat(1000)}\r\n`;
-  await rejected(`GET / HTTP/1.1\r\n${H}${h}\r\n`, [400, 431]);
+  await rejected(`GET / HTTP/1.1\r\n${H}${h}\r\n`, 400);
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import test from 'node:test';
 import { startFaultUpstream } from '../helpers/fault-upstream.js';
-import { sleep, startProxy, upstreamBlock } from '../helpers/proxy-harness.js';
+import { sleep, startProxy, upstreamBlock, waitAccess } from '../helpers/proxy-harness.js';
 
 /** GETs through `agent`, resolving to the status (0 on a socket error). */
 function get(port: number, agent: Agent, path: string): Promise<number> {
@@ -46,8 +46,11 @@ test('steady load: connections opened per 10,000 requests stay within the concur
 test('race: the upstream closes connections T ms after each response; 10,000 GETs arrive around T: none fails', async () => {
   const T = 10;
   const up = await startFaultUpstream({ mode: 'close-idle', closeIdleMs: T });
+  // $upstream_status per request: a request that lost the race (written to a cached
+  // connection the upstream was closing) shows two tries, "502, 200".
   const w = await startProxy(`${upstreamBlock('be', [up.addr], 'keepalive 32;')}
-    server { listen 127.0.0.1:%PORT%; access_log off; location / { proxy_pass http://be; } }`);
+    log_format race '$upstream_status';
+    server { listen 127.0.0.1:%PORT%; access_log %PREFIX%/access.log race; location / { proxy_pass http://be; } }`);
   const agent = new Agent({ keepAlive: true, maxSockets: 25 });
   try {
     const workers = 25;
@@ -61,8 +64,16 @@ test('race: the upstream closes connections T ms after each response; 10,000 GET
         await sleep(Math.max(0, T + jitter()));
       }
     }));
-    process.stdout.write(`# ${workers * perWorker} GETs, ${up.connections} upstream connections, ${failed} failed\n`);
+    const lines = await waitAccess(w, workers * perWorker);
+    const raced = lines.filter((l) => l === '502, 200').length;
+    process.stdout.write(`# ${workers * perWorker} GETs, ${up.connections} upstream connections, ${raced} lost the race and were retried, ${failed} failed\n`);
     assert.equal(failed, 0);
+    // The race this test is named for happened: without it, "none fails" proves nothing.
+    assert.ok(raced > 0, 'no request met a connection the upstream was closing');
+    // Each try was either clean or a stale connection retried once on a fresh one.
+    assert.deepEqual(lines.filter((l) => l !== '200' && l !== '502, 200'), []);
+    // And the cache was reused between the closes (not a fresh connection per request).
+    assert.ok(up.connections < workers * perWorker / 2, `${up.connections} connections`);
   } finally {
     agent.destroy();
     await w.stop();

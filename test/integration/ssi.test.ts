@@ -75,11 +75,11 @@ before(async () => {
       location / { ssi on; }
       location = /silent.html { ssi on; ssi_silent_errors on; }
       location = /plain.txt { ssi on; }
-      location = /big.html { ssi on; subrequest_output_buffer_size 64; }
+      location = /big.html { ssi on; }
       location = /slow { proxy_pass http://${backend.addr}; }
       location = /fast { return 200 "[fast]"; }
       location = /value { proxy_pass http://${backend.addr}; }
-      location = /big { proxy_pass http://${backend.addr}; }
+      location = /big { proxy_pass http://${backend.addr}; subrequest_output_buffer_size 64; }
       location = /hang { proxy_pass http://${backend.addr}; proxy_read_timeout 10s; }
       location = /next { proxy_pass http://two; }
       location = /bigpage { proxy_pass http://${backend.addr}; ssi on; proxy_max_temp_file_size 0; }
@@ -148,11 +148,14 @@ test('includes nest; a relative virtual path is taken from the page\'s directory
   assert.equal((await page('/file.html')).body, 'from file!');
 });
 
+// The limit is the subrequest's location's (nginx's postpone filter reads the subrequest's
+// conf): set on /big, not on the page. nginx 1.22 answers this page with nothing at all.
 test('include set over subrequest_output_buffer_size: the response is cut, as nginx terminates it', async () => {
   const ex = await exchange(w.port, 'GET /big.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
   assert.ok(ex.closed);
-  assert.ok(!ex.raw.toString('latin1').includes('[b'), 'no value was echoed');
-  await w.waitForLog(/too big subrequest response/);
+  // On the raw bytes, not a parsed body: a chunked "[", "bbb..." would hide "[b" between chunks.
+  assert.doesNotMatch(ex.raw.toString('latin1'), /bbbb/, 'no value was echoed');
+  await w.waitForLog(/\[error\] .*too big subrequest response, .*request: "GET \/big\.html HTTP\/1\.1", subrequest: "\/big"/);
 });
 
 test('wait="yes" in an included page: it holds that page, not the one around it', async () => {

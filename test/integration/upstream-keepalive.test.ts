@@ -109,23 +109,43 @@ test('keepalive_timeout 150ms: an idle cached connection is closed by weir', asy
 
 test('the upstream closes an idle connection (FIN): weir drops it from the cache, the next GET succeeds', async () => {
   await scenario([{ mode: 'ok' }], ([a]) => upstreamBlock('be', [a.addr]) + srv(), async (w, [a]) => {
-    assert.equal((await GET(w.port)).res?.status, 200);
+    assert.equal((await GET(w.port, '/first')).res?.status, 200);
     a.closeIdle();
-    await sleep(50);
-    assert.equal((await GET(w.port)).res?.status, 200);
+    // The fixture's socket closes once weir's side has closed too.
+    for (let i = 0; i < 400 && a.open > 0; i++) await sleep(5);
+    assert.equal(a.open, 0);
+    assert.equal((await GET(w.port, '/second')).res?.status, 200);
     assert.equal(a.connections, 2);
+    // Dropped from the cache, the second GET went straight to a fresh connection: one try.
+    // Had the closed connection stayed cached, the GET would have failed on it first and
+    // been retried as a stale one: two tries, `ua="A, A"`.
+    const lines = await waitAccess(w, 2);
+    assert.equal(lines[1], `/second 200 ua="${a.addr}" us="200"`);
+    assert.equal(a.requests.length, 2);
   });
 });
 
 test('a reused connection reset as the request arrives: GET retried without a client error, peer not charged', async () => {
-  let fx: FaultUpstream;
-  await scenario([{ mode: (_i, req) => (earlierOnConn(() => fx, req) > 0 ? 'reset' : 'ok') }],
-    ([a]) => { fx = a; return upstreamBlock('be', [`${a.addr} max_fails=1 fail_timeout=30s`]) + srv(); }, async (w, [a]) => {
-      for (let i = 0; i < 4; i++) {
+  // Two peers with max_fails=1: a charged failure would disable the peer (and log it), and
+  // the retry would go to the other peer. Uncharged, each request is retried on the peer
+  // that failed it, on a fresh connection, and both peers keep their turn.
+  const fx: FaultUpstream[] = [];
+  const resetReused = (k: number): FaultOptions => ({ mode: (_i, req) => (earlierOnConn(() => fx[k], req) > 0 ? 'reset' : 'ok') });
+  await scenario([resetReused(0), resetReused(1)],
+    ([a, b]) => { fx.push(a, b); return upstreamBlock('be', [`${a.addr} max_fails=1 fail_timeout=30s`, `${b.addr} max_fails=1 fail_timeout=30s`]) + srv(); },
+    async (w, [a, b]) => {
+      for (let i = 0; i < 6; i++) {
         const x = await GET(w.port, `/r${i}`);
         assert.equal(x.res?.status, 200, `request ${i}: ${x.ex.raw.toString('latin1').slice(0, 100)}`);
       }
-      assert.equal(a.connections, 4, 'each stale connection replaced by a fresh one');
+      const lines = await waitAccess(w, 6);
+      // Round robin alternates A, B; from the third request on, each went first to a cached
+      // connection (reset), then to the same peer afresh.
+      const peer = (i: number): string => (i % 2 === 0 ? a.addr : b.addr);
+      assert.deepEqual(lines, Array.from({ length: 6 }, (_v, i) =>
+        `/r${i} 200 ua="${i < 2 ? peer(i) : `${peer(i)}, ${peer(i)}`}" us="${i < 2 ? '200' : '502, 200'}"`));
+      assert.equal(a.connections, 3, 'each stale connection of A replaced by a fresh one');
+      assert.equal(b.connections, 3, 'each stale connection of B replaced by a fresh one');
       assert.doesNotMatch(w.errorLog(), /temporarily disabled/);
     });
 });

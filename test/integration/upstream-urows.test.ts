@@ -8,19 +8,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
-import { exchange, leakSnapshot, request, startProxy, trackUnhandled, upstreamBlock, type ProxyWeir } from '../helpers/proxy-harness.js';
+import { exchange, leakSnapshot, request, sleep, startProxy, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir } from '../helpers/proxy-harness.js';
 
 const unhandled = trackUnhandled();
 
 /**
  * The first request gets `raw` (connection left open unless `close`); every
  * later request gets a normal 200 (`port=N`). Runs `fn`, then checks leaks.
+ * The access log (`tries(w)`) has each request's $upstream_addr and $upstream_status.
  */
 async function row(raw: string | Buffer, fn: (w: ProxyWeir, a: FaultUpstream) => Promise<void>, opts: { close?: boolean; loc?: string } = {}): Promise<void> {
   const leaks = leakSnapshot();
   const a = await startFaultUpstream({ mode: (i) => (i === 0 ? 'raw' : 'ok'), raw, closeAfterRaw: opts.close ?? false });
   const w = await startProxy(`${upstreamBlock('be', [`${a.addr} max_fails=0`])}
-  server { listen 127.0.0.1:%PORT%; server_name localhost; location / { proxy_pass http://be; ${opts.loc ?? ''} } }`);
+  log_format tries '$request_uri ua="$upstream_addr" us="$upstream_status"';
+  server { listen 127.0.0.1:%PORT%; server_name localhost; access_log %PREFIX%/access.log tries;
+    location / { proxy_pass http://be; ${opts.loc ?? ''} } }`);
   try {
     await fn(w, a);
   } finally {
@@ -32,37 +35,56 @@ async function row(raw: string | Buffer, fn: (w: ProxyWeir, a: FaultUpstream) =>
   assert.deepEqual(unhandled.take(), []);
 }
 
-/** The row answers 502, and the next request goes out on a new upstream connection and succeeds. */
-async function expect502NotReused(raw: string, logRe: RegExp = /upstream sent|upstream prematurely|invalid/): Promise<void> {
+/**
+ * The second request went straight to a fresh connection: one try. A connection that
+ * stayed in the cache after it should not have would fail that request first, and the
+ * stale retry would hide it (`ua="A, A"`).
+ */
+async function assertOneFreshTry(w: ProxyWeir, a: FaultUpstream, path: string): Promise<void> {
+  const lines = await waitAccess(w, 2);
+  assert.equal(lines.find((l) => l.startsWith(`${path} `)), `${path} ua="${a.addr}" us="200"`, lines.join('\n'));
+}
+
+/**
+ * The row answers 502 with `message` in the error log (nginx's words, "while reading
+ * response header from upstream"), and the next request goes out on a new upstream
+ * connection and succeeds.
+ */
+async function expect502NotReused(raw: string, message: string): Promise<void> {
   await row(raw, async (w, a) => {
-    const x = await request(w.port, 'GET', '/');
+    const x = await request(w.port, 'GET', '/bad');
     assert.equal(x.res?.status, 502, `${JSON.stringify(raw)} → ${JSON.stringify(x.ex.raw.toString('latin1').slice(0, 200))}`);
-    const y = await request(w.port, 'GET', '/');
+    const y = await request(w.port, 'GET', '/next');
     assert.equal(y.res?.status, 200);
     assert.equal(y.res?.body.toString(), `port=${a.port}`);
     assert.equal(a.connections, 2, `${JSON.stringify(raw)}: the bad connection was reused`);
     assert.equal(a.requests[1].conn, 1);
-    const log = await w.waitLog(logRe);
-    assert.match(log, logRe);
+    await assertOneFreshTry(w, a, '/next');
+    const line = `[error] ${message} while reading response header from upstream, client: 127.0.0.1, server: localhost, request: "GET /bad HTTP/1.1"`;
+    await w.waitLog(new RegExp(line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace('\\[error\\] ', '\\[error\\] \\d+#0: \\*\\d+ ')));
   });
 }
 
 const H = 'HTTP/1.1 200 OK\r\n';
 
+const BOTH = 'upstream sent "Content-Length" and "Transfer-Encoding" headers at the same time';
+
 test('U1: Content-Length with Transfer-Encoding (either order) → 502, connection closed', async () => {
-  await expect502NotReused(`${H}Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
-  await expect502NotReused(`${H}Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n`);
+  await expect502NotReused(`${H}Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, BOTH);
+  await expect502NotReused(`${H}Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n`, BOTH);
 });
 
 test('U2: duplicate Content-Length (even equal), Content-Length: foo → 502', async () => {
-  await expect502NotReused(`${H}Content-Length: 2\r\nContent-Length: 2\r\n\r\nok`);
-  await expect502NotReused(`${H}Content-Length: 2, 2\r\n\r\nok`);
-  await expect502NotReused(`${H}Content-Length: foo\r\n\r\nok`);
+  await expect502NotReused(`${H}Content-Length: 2\r\nContent-Length: 2\r\n\r\nok`,
+    'upstream sent duplicate header line: "Content-Length: 2", previous value: "Content-Length: 2"');
+  await expect502NotReused(`${H}Content-Length: 2, 2\r\n\r\nok`, 'upstream sent invalid "Content-Length" header: "Content-Length: 2, 2"');
+  await expect502NotReused(`${H}Content-Length: foo\r\n\r\nok`, 'upstream sent invalid "Content-Length" header: "Content-Length: foo"');
 });
 
 test('U3: Transfer-Encoding foo / two chunked lines → 502', async () => {
-  await expect502NotReused(`${H}Transfer-Encoding: foo\r\n\r\nok`);
-  await expect502NotReused(`${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n`);
+  await expect502NotReused(`${H}Transfer-Encoding: foo\r\n\r\nok`, 'upstream sent unknown "Transfer-Encoding": "foo"');
+  await expect502NotReused(`${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n`,
+    'upstream sent duplicate header line: "Transfer-Encoding: chunked", previous value: "Transfer-Encoding: chunked"');
 });
 
 test('U4: response-queue poisoning: forward "ok", discard the rest, never reuse (20 rounds, 0 mix-ups)', async () => {
@@ -91,18 +113,53 @@ test('U4: response-queue poisoning: forward "ok", discard the rest, never reuse 
   assert.equal(await leaks(), '');
 });
 
-test('U5: CL 10 but 3 bytes then FIN; chunked without the last chunk → truncated for the client, not reused', async () => {
-  for (const raw of [`${H}Content-Length: 10\r\n\r\nabc`, `${H}Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`]) {
+const U5_ROWS = [`${H}Content-Length: 10\r\n\r\nabc`, `${H}Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`];
+
+/** The client got the head and "abc", then the close, never a complete framing. */
+function assertTruncated(x: Awaited<ReturnType<typeof request>>, raw: string): void {
+  assert.ok(x.ex.closed, raw);
+  assert.equal(x.res?.status, 200, raw);
+  const text = x.ex.raw.toString('latin1');
+  assert.doesNotMatch(text, /\r\n0\r\n\r\n$/);
+  if (raw.includes('Content-Length')) {
+    assert.equal(x.res.headers['content-length'], '10');
+    assert.equal(x.res.body.toString(), 'abc');
+  } else {
+    assert.equal(x.res.headers['transfer-encoding'], 'chunked');
+    assert.match(text, /\r\n\r\n3\r\nabc\r\n$/);
+  }
+}
+
+// With the FIN the connection is gone before the response ends, so "not reused" holds by
+// construction here; the test after this one leaves the connection open, where only weir
+// can keep it out of the cache.
+test('U5: CL 10 but 3 bytes then FIN; chunked without the last chunk → truncated for the client, logged', async () => {
+  for (const raw of U5_ROWS) {
     await row(raw, async (w, a) => {
-      const x = await request(w.port, 'GET', '/');
-      assert.ok(x.ex.closed);
-      const text = x.ex.raw.toString('latin1');
-      assert.doesNotMatch(text, /\r\n0\r\n\r\n$/);
-      if (x.res?.headers['content-length'] !== undefined) assert.ok(x.res.body.length < Number(x.res.headers['content-length']));
-      const y = await request(w.port, 'GET', '/');
+      assertTruncated(await request(w.port, 'GET', '/cut'), raw);
+      await w.waitLog(/\[error\] \d+#0: \*\d+ upstream prematurely closed connection while reading upstream, .*request: "GET \/cut HTTP\/1\.1"/);
+      const y = await request(w.port, 'GET', '/next');
       assert.equal(y.res?.status, 200);
       assert.equal(a.connections, 2);
+      await assertOneFreshTry(w, a, '/next');
     }, { close: true });
+  }
+});
+
+test('U5: the same rows with the upstream connection left open: cut by proxy_read_timeout, and that connection is closed, not reused', async () => {
+  for (const raw of U5_ROWS) {
+    await row(raw, async (w, a) => {
+      assertTruncated(await request(w.port, 'GET', '/cut'), raw);
+      // (The stage words are checked by the todo test below.)
+      await w.waitLog(/\[error\] \d+#0: \*\d+ upstream timed out \(110: Connection timed out\) while reading [a-z ]+, .*request: "GET \/cut HTTP\/1\.1"/);
+      // Only weir could close it (the fixture keeps it open): it did, instead of caching it.
+      for (let i = 0; i < 400 && a.open > 0; i++) await sleep(5);
+      assert.equal(a.open, 0, 'the connection with the cut response is still open');
+      const y = await request(w.port, 'GET', '/next');
+      assert.equal(y.res?.body.toString(), `port=${a.port}`);
+      assert.equal(a.requests[1].conn, 1, 'the next request went out on a new connection');
+      await assertOneFreshTry(w, a, '/next');
+    }, { loc: 'proxy_read_timeout 300ms;' });
   }
 });
 
@@ -120,14 +177,36 @@ test('U6: 100 Continue then 200 → 200; 103 forwarded to a 1.1 client; 50 × 1x
   });
   await row(`${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(50)}${H}Content-Length: 2\r\n\r\nhi`, async (w) => {
     const x = await request(w.port, 'GET', '/');
-    const final = x.ex.responses.filter((r) => r.status >= 200);
-    assert.equal(final.length, 1);
-    assert.ok(final[0].status === 200 || final[0].status === 502, String(final[0].status));
+    // No 100 reaches the client, and exactly one final response.
+    assert.deepEqual(x.ex.responses.map((r) => r.status).filter((st) => st < 200), []);
+    assert.equal(x.ex.responses.filter((r) => r.status >= 200).length, 1);
+  });
+});
+
+test('U5: a read timeout after the header is logged "while reading upstream", as nginx 1.22 does', {
+  todo: 'src bug: weir logs "while reading response header from upstream" when the body times out',
+}, async () => {
+  await row(U5_ROWS[0], async (w) => {
+    assertTruncated(await request(w.port, 'GET', '/cut'), U5_ROWS[0]);
+    await w.waitLog(/\[error\] \d+#0: \*\d+ upstream timed out \(110: Connection timed out\) while reading upstream, .*request: "GET \/cut HTTP\/1\.1"/, 2000);
+  }, { loc: 'proxy_read_timeout 300ms;' });
+});
+
+// The parser caps 1xx heads at 32 (maxInterim), so 50 is a 502; the proxy resets the
+// parser after each 1xx, which zeroes the count, and the 50th head's final 200 passes.
+test('U6: 50 × 1xx is over the cap (32): 502, "upstream sent too many 1xx responses"', {
+  todo: 'src bug: ProxyProtocol.processHeader calls parser.reset() after each 1xx, resetting interimCount',
+}, async () => {
+  await row(`${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(50)}${H}Content-Length: 2\r\n\r\nhi`, async (w) => {
+    const x = await request(w.port, 'GET', '/');
+    assert.deepEqual(x.ex.responses.map((r) => r.status), [502]);
+    await w.waitLog(/\[error\] \d+#0: \*\d+ upstream sent too many 1xx responses while reading response header from upstream/, 2000);
   });
 });
 
 test('U7: 101 Switching Protocols without an Upgrade request → 502, closed', async () => {
-  await expect502NotReused('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', /101|upstream sent/);
+  await expect502NotReused('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    'upstream sent "101 Switching Protocols" to a request that did not ask to upgrade');
 });
 
 test('U8: HEAD with CL 100 + 100 body bytes → no body to the client, connection not reused', async () => {
@@ -158,9 +237,10 @@ test('U8: 204 with a body and 304 with CL 10 + bytes → no body to the client, 
 });
 
 test('U9: CR/NUL in a header value, obs-fold → 502', async () => {
-  await expect502NotReused(`${H}X: a\rb\r\nContent-Length: 2\r\n\r\nok`);
-  await expect502NotReused(`${H}X: a\x00b\r\nContent-Length: 2\r\n\r\nok`);
-  await expect502NotReused(`${H}X: a\r\n b\r\nContent-Length: 2\r\n\r\nok`);
+  // nginx's line: the header up to the bad byte, then the byte as \xNN and "...".
+  await expect502NotReused(`${H}X: a\rb\r\nContent-Length: 2\r\n\r\nok`, 'upstream sent invalid header: "X: a\\x0d..."');
+  await expect502NotReused(`${H}X: a\x00b\r\nContent-Length: 2\r\n\r\nok`, 'upstream sent invalid header: "X: a\\x00..."');
+  await expect502NotReused(`${H}X: a\r\n b\r\nContent-Length: 2\r\n\r\nok`, 'upstream sent invalid header: "\\x20..."');
 });
 
 test('U9: a head whose lines end in a bare LF is valid, as in nginx: served, re-serialised with CRLF', async () => {
@@ -174,9 +254,9 @@ test('U9: a head whose lines end in a bare LF is valid, as in nginx: served, re-
 });
 
 test('U10: headers over proxy_buffer_size, SSH banner, HTTP/0.9 → 502 (invalid_header)', async () => {
-  await expect502NotReused(`${H}X-Big: ${'a'.repeat(5000)}\r\nContent-Length: 2\r\n\r\nok`, /too big header|upstream sent/);
-  await expect502NotReused('SSH-2.0-OpenSSH_9.6\r\n');
-  await expect502NotReused('hello, this is HTTP/0.9\r\n');
+  await expect502NotReused(`${H}X-Big: ${'a'.repeat(5000)}\r\nContent-Length: 2\r\n\r\nok`, 'upstream sent too big header');
+  await expect502NotReused('SSH-2.0-OpenSSH_9.6\r\n', 'upstream sent no valid HTTP/1.0 header');
+  await expect502NotReused('hello, this is HTTP/0.9\r\n', 'upstream sent no valid HTTP/1.0 header');
 });
 
 test('U10: invalid_header is retryable when listed: the other peer answers', async () => {
@@ -195,26 +275,32 @@ test('U10: invalid_header is retryable when listed: the other peer answers', asy
   assert.equal(await leaks(), '');
 });
 
-test('U11: close-delimited response: streamed to EOF, complete framing for a 1.1 client, not pooled', async () => {
+// Ended by the close, the connection cannot be pooled: what is checked is the body to EOF,
+// the chunked framing, and that the next request opens a fresh connection at its first try.
+test('U11: close-delimited response: streamed to EOF, complete framing for a 1.1 client, then a fresh connection', async () => {
   await row(`${H}X: 1\r\n\r\nclose-delimited body`, async (w, a) => {
-    const x = await request(w.port, 'GET', '/');
+    const x = await request(w.port, 'GET', '/eof');
     assert.equal(x.res?.status, 200);
     assert.equal(x.res?.body.toString(), 'close-delimited body');
-    if (x.res?.headers['transfer-encoding']) assert.match(x.ex.raw.toString('latin1'), /\r\n0\r\n\r\n$/);
-    const y = await request(w.port, 'GET', '/');
+    // nginx chunks a response of unknown length for an HTTP/1.1 client, even one that closes.
+    assert.equal(x.res?.headers['transfer-encoding'], 'chunked');
+    assert.match(x.ex.raw.toString('latin1'), /\r\n0\r\n\r\n$/);
+    const y = await request(w.port, 'GET', '/next');
     assert.equal(y.res?.status, 200);
     assert.equal(a.connections, 2);
+    await assertOneFreshTry(w, a, '/next');
   }, { close: true });
 });
 
-test('U11: close-delimited response to a keep-alive 1.1 client: chunked (or close), and the client connection stays usable', async () => {
-  await row(`${H}\r\nclose-delimited body`, async (w) => {
-    const ex = await exchange(w.port, [
-      'GET /1 HTTP/1.1\r\nHost: a\r\n\r\n',
-    ], { methods: ['GET'], idleMs: 600 });
-    assert.equal(ex.responses[0]?.status, 200);
+test('U11: close-delimited response to a keep-alive 1.1 client: chunked, and the client connection stays usable', async () => {
+  await row(`${H}\r\nclose-delimited body`, async (w, a) => {
+    // The second request is pipelined: weir answers it on the same connection after the first.
+    const ex = await exchange(w.port, 'GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      { methods: ['GET', 'GET'], idleMs: 1000 });
+    assert.deepEqual(ex.responses.map((r) => r.status), [200, 200]);
+    assert.equal(ex.responses[0].headers['transfer-encoding'], 'chunked');
     assert.equal(ex.responses[0].body.toString(), 'close-delimited body');
-    assert.ok(ex.responses[0].headers['transfer-encoding'] === 'chunked' || ex.closed);
+    assert.equal(ex.responses[1].body.toString(), `port=${a.port}`);
   }, { close: true });
 });
 

@@ -43,11 +43,17 @@ test('plain hash: ((crc32(key) >> 16) & 0x7fff) % total weight, by weight', () =
   assert.equal(hashFirstChoice('123456789', [5, 1, 1]), 1);
   const f = hashBalancer.initUpstream(group('a:80', 'b:80', 'c:80'), parseHashArgs(['$k'], compile), new Clock());
   assert.deepEqual(pick(f, '123456789'), ['b:80']);
-  // the same key always maps to the same peer
+  // every key maps to the peer of nginx's formula, each time (and the 20 keys reach all three)
+  const names = ['a:80', 'b:80', 'c:80'];
+  const seen = new Set<string>();
   for (let i = 0; i < 20; i++) {
     const key = `/item/${i}`;
-    assert.deepEqual(pick(f, key), pick(f, key));
+    const expected = names[((crc32(enc.encode(key)) >>> 16) & 0x7fff) % 3]!;
+    assert.deepEqual(pick(f, key), [expected], key);
+    assert.deepEqual(pick(f, key), [expected], `${key}, again`);
+    seen.add(expected);
   }
+  assert.equal(seen.size, 3);
 });
 
 test('plain hash: a failed peer is rehashed to another, empty key falls back to round robin', () => {

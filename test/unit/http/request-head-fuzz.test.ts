@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { RequestHeadParser, HEAD_AGAIN, HEAD_ERROR } from '../../../src/http/h1/request-head.js';
 import { validateRequestHead } from '../../../src/http/request-validation.js';
 import { seeded } from '../../helpers/seeded.js';
+import { needs } from '../../helpers/require.js';
 
 /** The differences with llhttp that are intended; the key is what the counts report. */
 const ALLOWED = {
@@ -162,7 +163,7 @@ function makeLlhttp({ HTTPParser, allMethods }: LlBinding): (input: Buffer) => R
 }
 
 const binding = loadLlhttp();
-const SKIP = binding === null ? 'llhttp is not reachable through process.binding(\'http_parser\')' : false;
+const SKIP = needs('llhttp', binding !== null, 'not reachable through process.binding(\'http_parser\') in this node');
 const llMethods = new Set(binding?.methods ?? []);
 const llhttp = binding === null
   ? (): Result => {

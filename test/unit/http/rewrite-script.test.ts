@@ -9,6 +9,8 @@ import { loadConfigText } from '../../../src/config/loader.js';
 import { builtinModules } from '../../../src/modules.js';
 import { unescapeRedirect } from '../../../src/http/rewrite-script.js';
 import { escapeDefault, escapeJson, LogFormat } from '../../../src/observability/access-log.js';
+import type { HttpRequest } from '../../../src/http/request.js';
+import { VariableRegistry } from '../../../src/http/variables.js';
 import { cookieValue, formatMsec, formatTimeIso8601, formatTimeLocal, queryArg } from '../../../src/http/variables-core.js';
 
 function load(body: string): void {
@@ -77,9 +79,25 @@ test('log escaping', () => {
 });
 
 test('LogFormat parses $name, ${name} and literals', () => {
-  const f = new LogFormat('t', 'default', '[${uri}x] $status');
-  assert.equal(f.name, 't');
+  const registry = new VariableRegistry();
+  const looked: string[] = [];
+  for (const [name, value] of [['uri', '/p"q'], ['status', '200'], ['uriX', 'wrong'], ['1', 'one']] as const) {
+    registry.define(name, () => { looked.push(name); return value; });
+  }
+  registry.define('empty', () => undefined);
+  // The getters above read nothing from the request: any object stands for it.
+  const r = {} as unknown as HttpRequest;
+  const f = new LogFormat('t', 'default', '[${uri}x] $status $1 $empty%');
+  f.resolve(registry);
+  // `${uri}x` is $uri then "x" (not $uriX); `$1` is looked up by name (no captures); an unset
+  // value is "-"; the default escaping applies to values, not to literals.
+  assert.equal(f.render(r), '[/p\\x22qx] 200 one -%\n');
+  assert.deepEqual(looked, ['uri', 'status', '1']);
+  const j = new LogFormat('j', 'json', '{"u":"$uri"}');
+  j.resolve(registry);
+  assert.equal(j.render(r), '{"u":"/p\\"q"}\n');
   assert.throws(() => new LogFormat('t', 'default', '${uri'), /closing bracket/);
+  assert.throws(() => new LogFormat('t', 'default', '$nosuch').resolve(registry), /unknown "nosuch" variable/);
 });
 
 test('time formats', () => {

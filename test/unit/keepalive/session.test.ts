@@ -145,7 +145,7 @@ test('Busy from the balancer is returned as is and the cache is not consulted', 
   await peer.close();
 });
 
-test('a stale cached connection: free(Next) + tries++ gives the try back without charging the peer', async () => {
+test('a stale cached connection freed with Next: destroyed, not stored, the peer not charged; the retry connects afresh', async () => {
   const peer = await startPeer();
   const { cache, inner, session } = setup(peer);
   const [a] = await peer.connectMany(1);
@@ -155,14 +155,19 @@ test('a stale cached connection: free(Next) + tries++ gives the try back without
   const pc = newPc(1);
   assert.equal(session.get(pc), GetResult.Cached);
   pc.connection!.owner = coreOwner;
-  // The write hit a connection the upstream had just closed; no response byte arrived.
+  // The write hit a connection the upstream had just closed; no response byte arrived
+  // (pc.keepalive stays false: the core never calls such a connection clean).
   session.free(pc, PeerState.Next);
-  pc.tries++;
   assert.equal(a.conn.socket.destroyed, true);
   assert.equal(pc.connection, null);
-  assert.equal(pc.tries, 1, 'the try was given back');
+  assert.equal(cache.size, 0, 'the stale connection was not stored again');
   assert.deepEqual(inner.frees, [PeerState.Next], 'the peer is not charged a failure');
+  // The session does not give the try back: the inner free spent it, as nginx's does. Giving
+  // it back is the core's part (u->peer.tries++), checked in upstream-keepalive's
+  // "tries are not consumed by stale cached connections".
+  assert.equal(pc.tries, 0, 'the inner free spent the try');
   assert.equal(pc.cached, true, 'still readable by the core after free, as nginx reads u->peer.cached');
+  pc.tries++;
 
   // The retry: a miss now, so a fresh connect.
   assert.equal(session.get(pc), GetResult.Ok);
@@ -183,7 +188,12 @@ test('pool keys: a `local` tag (or TLS settings) keeps connections apart; shared
   assert.equal(poolKey(peer.address, SHARED_SCOPE), peer.address.name);
   assert.equal(poolKey(peer.address, { tag: 'loc1', tls: '' }), `${peer.address.name}\0loc1\0`);
   const keys1 = new PoolKeys({ tag: 'loc1', tls: '' });
-  assert.equal(keys1.of(peer.address), keys1.of(peer.address));
+  // Memoised per address object, the same key as poolKey's; another object of the same
+  // address gets the same key (connections are pooled by value, not by object).
+  assert.equal(keys1.of(peer.address), `${peer.address.name}\0loc1\0`);
+  assert.equal(keys1.of(peer.address), `${peer.address.name}\0loc1\0`, 'from the memo');
+  assert.equal(keys1.of({ ...peer.address }), `${peer.address.name}\0loc1\0`);
+  assert.equal(new PoolKeys({ tag: 'loc1', tls: 'sni=a' }).of(peer.address), `${peer.address.name}\0loc1\0sni=a`);
 
   const cache = new KeepaliveCache({ max: 4, upstreamName: 'backend', log: () => {} });
   const inner = new FakeInner(peer.address);
