@@ -265,10 +265,8 @@ http {
   });
 
   // nginx's connect() to a unix socket fails at once (ngx_event_connect_peer), so it logs
-  // "[crit] connect() to unix:PATH failed"; weir logs the TCP wording of a refused connect.
-  test('a unix socket that does not exist is logged as nginx does: [crit] connect() to unix:PATH failed', {
-    todo: 'src bug: weir logs "[error] connect() failed (2: No such file or directory)" for it',
-  }, async () => {
+  // "[crit] connect() to unix:PATH failed", not the TCP wording of a refused connect.
+  test('a unix socket that does not exist is logged as nginx does: [crit] connect() to unix:PATH failed', async () => {
     assert.equal((await one(w, get('/var/?b=unix:/nonexistent/mc2.sock'))).status, 502);
     await logMatching(w.errorLog, /\[crit\] \d+#0: \*\d+ connect\(\) to unix:\/nonexistent\/mc2\.sock failed \(2: No such file or directory\) while connecting to upstream/, 2000);
   });
