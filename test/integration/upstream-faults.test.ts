@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { refusedPort, type FaultOptions, type FaultUpstream } from '../helpers/fault-upstream.js';
 import {
   GET, request, sleep, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir, faultScenario } from '../helpers/proxy-harness.js';
+import { until } from '../helpers/wait.js';
 
 const unhandled = trackUnhandled();
 
@@ -350,7 +351,7 @@ test('the client goes away while the upstream hangs: the upstream connection is 
   await scenario([{ mode: 'hang' }], ([a]) => upstreamBlock('be', [a.addr]) + server(), async (w, [a]) => {
     await request(w.port, 'GET', '/gone', { idleMs: 300, totalMs: 300 });
     await a.waitRequests(1);
-    for (let i = 0; i < 50 && a.open > 0; i++) await sleep(20);
+    await until('the upstream connection to close', () => a.open === 0);
     assert.equal(a.open, 0, 'upstream connection closed after the client left');
     const lines = await waitAccess(w, 1);
     assert.match(lines[0], /^GET \/gone 499 /);

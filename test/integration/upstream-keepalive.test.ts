@@ -13,6 +13,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { startWeir } from '../helpers/raw-http.js';
 import { type FaultOptions, type FaultUpstream, type ReceivedRequest } from '../helpers/fault-upstream.js';
 import { GET, request, sleep, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir, faultScenario } from '../helpers/proxy-harness.js';
+import { until } from '../helpers/wait.js';
 
 const unhandled = trackUnhandled();
 
@@ -112,7 +113,7 @@ test('the upstream closes an idle connection (FIN): weir drops it from the cache
     assert.equal((await GET(w.port, '/first')).res?.status, 200);
     a.closeIdle();
     // The fixture's socket closes once weir's side has closed too.
-    for (let i = 0; i < 400 && a.open > 0; i++) await sleep(5);
+    await until('the upstream connection to close', () => a.open === 0);
     assert.equal(a.open, 0);
     assert.equal((await GET(w.port, '/second')).res?.status, 200);
     assert.equal(a.connections, 2);
@@ -181,7 +182,7 @@ test('cached connections are closed when weir stops (no socket left at the fixtu
     for (let i = 0; i < 4; i++) assert.equal((await GET(w.port)).res?.status, 200);
     assert.equal(a.open + b.open, 2);
     await w.stop();
-    for (let i = 0; i < 40 && a.open + b.open > 0; i++) await sleep(25);
+    await until('every cached connection to close', () => a.open + b.open === 0);
     assert.equal(a.open + b.open, 0);
   });
 });
@@ -212,7 +213,7 @@ test('an upstream that answers before the whole request body arrived: its connec
     let answer = '';
     client.on('data', (d) => { answer += d.toString('latin1'); });
     client.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhalf!');
-    for (let i = 0; i < 100 && !answer.endsWith('ok'); i++) await sleep(10);
+    await until('the early answer', () => answer.endsWith('ok'));
     assert.match(answer, /^HTTP\/1\.1 200 /);
     // The rest of the body never comes; another client asks meanwhile.
     const second = await GET(w.port, '/next');

@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
-import { exchange, leakSnapshot, request, sleep, startProxy, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir } from '../helpers/proxy-harness.js';
+import { exchange, leakSnapshot, request, startProxy, trackUnhandled, upstreamBlock, waitAccess, type ProxyWeir } from '../helpers/proxy-harness.js';
+import { until } from '../helpers/wait.js';
 
 const unhandled = trackUnhandled();
 
@@ -153,7 +154,7 @@ test('U5: the same rows with the upstream connection left open: cut by proxy_rea
       // (The stage words are checked by the todo test below.)
       await w.waitLog(/\[error\] \d+#0: \*\d+ upstream timed out \(110: Connection timed out\) while reading [a-z ]+, .*request: "GET \/cut HTTP\/1\.1"/);
       // Only weir could close it (the fixture keeps it open): it did, instead of caching it.
-      for (let i = 0; i < 400 && a.open > 0; i++) await sleep(5);
+      await until('the upstream connection to close', () => a.open === 0);
       assert.equal(a.open, 0, 'the connection with the cut response is still open');
       const y = await request(w.port, 'GET', '/next');
       assert.equal(y.res?.body.toString(), `port=${a.port}`);
