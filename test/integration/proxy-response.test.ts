@@ -375,8 +375,7 @@ test('24 MB to a slow reader with proxy_max_temp_file_size 0: the upstream is he
     c.sock.pause();
     c.write(get('/big'));
     // Nobody reads: the upstream must see write() return false and stay blocked.
-    await sleep(600);
-    assert.ok(bigStats.blocked > 0, 'the upstream never saw backpressure');
+    await until('the upstream to see backpressure', () => bigStats.blocked > 0);
     assert.ok(!bigStats.done, `the whole body (${bigStats.written} bytes) was taken while the client read nothing`);
     const heldAt = bigStats.written;
     const memHeld = await settledArrayBuffers() - memBefore;
