@@ -61,6 +61,8 @@ async function expect502NotReused(raw: string, message: string): Promise<void> {
     assert.equal(a.connections, 2, `${JSON.stringify(raw)}: the bad connection was reused`);
     assert.equal(a.requests[1].conn, 1);
     await assertOneFreshTry(w, a, '/next');
+    // The fixture keeps its side open: only weir closing the bad one leaves the cached one alone.
+    await until('the bad upstream connection to be closed', () => a.open === 1);
     const line = `[error] ${message} while reading response header from upstream, client: 127.0.0.1, server: localhost, request: "GET /bad HTTP/1.1"`;
     await w.waitLog(new RegExp(line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace('\\[error\\] ', '\\[error\\] \\d+#0: \\*\\d+ ')));
   });
