@@ -49,3 +49,8 @@ export function textMatching(what: string, read: () => string, re: RegExp, ms = 
 export function linesAtLeast(what: string, read: () => string[], n: number, ms = WAIT_MS): Promise<string[]> {
   return pollUntil(`${n} line(s) in ${what}`, read, (l) => l.length >= n, ms, (l) => `${l.length} line(s): ${tail(l.join('\n'))}`);
 }
+
+/** Polls `cond` until it holds; rejects (failing the test) after `ms`, naming `what`. */
+export async function until(what: string, cond: () => boolean, ms = WAIT_MS): Promise<void> {
+  await pollUntil(what, cond, (v) => v, ms);
+}

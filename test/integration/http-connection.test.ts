@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { parseResponses, startWeir, type Weir } from '../helpers/raw-http.js';
+import { until } from '../helpers/wait.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -66,7 +67,7 @@ test('an early 413 with a large body still being sent arrives whole: the close l
     c.sock.write(piece);
     await sleep(10);
   }
-  for (let i = 0; i < 100 && !c.ended(); i++) await sleep(20);
+  await until('weir to end the connection', () => c.ended());
   const rs = parseResponses(c.data());
   assert.equal(rs.length, 1);
   assert.equal(rs[0].status, 413);
@@ -123,7 +124,7 @@ test('three pipelined requests split at every byte boundary get three answers in
       c.sock.write(wire.subarray(i, i + step));
       if (step < 8 && i % 40 === 0) await sleep(1);
     }
-    for (let i = 0; i < 100 && !c.ended(); i++) await sleep(10);
+    await until('weir to end the connection', () => c.ended());
     const bodies = parseResponses(c.data()).map((r) => r.body.toString());
     assert.deepEqual(bodies, ['ok:/a', 'ok:/b', 'ok:/c'], `step ${step}`);
     assert.ok(c.ended(), `step ${step}: ended after Connection: close`);
@@ -173,7 +174,7 @@ test('an answer that came before the body: the rest is dropped for lingering_tim
   const c = await client();
   const started = Date.now();
   c.sock.write('POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nhello');
-  for (let i = 0; i < 150 && !c.ended(); i++) await sleep(20);
+  await until('weir to end the connection', () => c.ended());
   const rs = parseResponses(c.data());
   assert.equal(rs[0]?.body.toString(), 'early');
   assert.ok(c.ended(), 'weir closed the connection');

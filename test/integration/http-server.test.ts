@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import test from 'node:test';
 import { exchange, freePort, get, parseResponses, startWeir } from '../helpers/raw-http.js';
+import { until } from '../helpers/wait.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -196,7 +197,7 @@ test('client_header_timeout: a head that does not complete in time gets 408 and 
     const c = await client({ port: w.port });
     c.sock.write('GET / HTTP/1.1\r\nHost: a\r\n');
     const started = Date.now();
-    for (let i = 0; i < 40 && !c.closed(); i++) await sleep(50);
+    await until('the connection to close', () => c.closed());
     const elapsed = Date.now() - started;
     assert.ok(c.closed(), 'closed');
     assert.match(c.text(), /^HTTP\/1\.1 408 /);
@@ -219,7 +220,7 @@ test('send_timeout: a client that stops reading a large response is closed', asy
     assert.match(log, /client timed out \(110: Connection timed out\) while sending response to client/);
     // Reading again, the client finds the response cut short and the connection closed.
     stalled.sock.resume();
-    for (let i = 0; i < 60 && !stalled.closed(); i++) await sleep(100);
+    await until('the stalled client to be closed', () => stalled.closed());
     assert.ok(stalled.closed(), 'the stalled client was closed');
     assert.ok(stalled.text().length < big.length, 'the response was cut');
   } finally {

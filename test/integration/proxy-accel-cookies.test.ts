@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import test from 'node:test';
 import { startFaultUpstream } from '../helpers/fault-upstream.js';
-import { GET, request, startProxy } from '../helpers/proxy-harness.js';
+import { GET, request, startProxy, waitAccess } from '../helpers/proxy-harness.js';
 
 /** A node upstream whose handler decides per request. */
 async function upstream(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; addr: string }> {
@@ -200,9 +200,7 @@ test('$upstream_trailer_NAME in the access log, from a chunked upstream response
   try {
     const x = await GET(w.port, '/');
     assert.equal(x.res?.body.toString(), 'part1-part2');
-    let lines: string[] = [];
-    for (let i = 0; i < 40 && lines.length === 0; i++) { await new Promise((r) => setTimeout(r, 50)); lines = w.accessLog('logs/tr.log'); }
-    assert.deepEqual(lines, ['200 abc123']);
+    assert.deepEqual(await waitAccess(w, 1, undefined, 'logs/tr.log'), ['200 abc123']);
   } finally {
     await w.stop();
     await close(up.server);

@@ -17,6 +17,7 @@ import { runInNewContext } from 'node:vm';
 import { exchange, leakSnapshot, startProxy, sleep, trackUnhandled, waitAccess, type ProxyWeir } from '../helpers/proxy-harness.js';
 import { needs } from '../helpers/require.js';
 import { NGINX_BIN, rawClient, startNginx, startScriptUpstream, type ScriptUpstream } from '../helpers/proxy-fixtures.js';
+import { until } from '../helpers/wait.js';
 
 const unhandled = trackUnhandled();
 
@@ -374,8 +375,7 @@ test('24 MB to a slow reader with proxy_max_temp_file_size 0: the upstream is he
     c.sock.pause();
     c.write(get('/big'));
     // Nobody reads: the upstream must see write() return false and stay blocked.
-    await sleep(600);
-    assert.ok(bigStats.blocked > 0, 'the upstream never saw backpressure');
+    await until('the upstream to see backpressure', () => bigStats.blocked > 0);
     assert.ok(!bigStats.done, `the whole body (${bigStats.written} bytes) was taken while the client read nothing`);
     const heldAt = bigStats.written;
     const memHeld = await settledArrayBuffers() - memBefore;
@@ -405,7 +405,7 @@ test('F14: a client abort mid-download closes the upstream connection; the log k
   c.write(get('/endless'));
   await c.waitFor(/\r\n\r\nxxxx/);
   c.destroy();
-  for (let i = 0; i < 50 && !endless.closed; i++) await sleep(10);
+  await until('the upstream connection to close', () => endless.closed);
   assert.ok(endless.closed, 'the upstream connection is still open after the client left');
   const lines = await waitAccess(w, before + 1);
   const line = lines.slice(before).find((l) => l.startsWith('GET /endless '));
@@ -418,9 +418,9 @@ test('F14: a client abort before the response header → 499 in the access log, 
   const openBefore = up.open;
   const c = await rawClient(w.port);
   c.write(get('/hang'));
-  for (let i = 0; i < 100 && !seen.some((s) => s.target === '/hang'); i++) await sleep(10);
+  await until('/hang at the upstream', () => seen.some((s) => s.target === '/hang'));
   c.destroy();
-  for (let i = 0; i < 50 && up.open > openBefore; i++) await sleep(10);
+  await until('the upstream connection to close', () => up.open <= openBefore);
   assert.ok(up.open <= openBefore, 'the upstream connection is still open');
   const lines = await waitAccess(w, before + 1);
   assert.ok(lines.slice(before).some((l) => /^GET \/hang 499 /.test(l)), lines.join('\n'));

@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startScriptUpstream, type ScriptUpstream } from '../helpers/proxy-fixtures.js';
 import { exchange, freePort, startWeir, type Weir } from '../helpers/raw-http.js';
+import { until } from '../helpers/wait.js';
 
 let w: Weir;
 let backend: ScriptUpstream;
@@ -193,11 +194,11 @@ test('the client leaves during a subrequest: its upstream connection closes, wei
   let got = '';
   sock.on('data', (d) => { got += d.toString('latin1'); });
   sock.write('GET /hang.html HTTP/1.1\r\nHost: localhost\r\n\r\n');
-  for (let i = 0; i < 100 && (hanging.size === 0 || !got.includes('before')); i++) await new Promise((r) => setTimeout(r, 10));
+  await until('the hanging subrequest and the text before it', () => hanging.size > 0 && got.includes('before'));
   assert.equal(hanging.size, 1);
   assert.ok(got.includes('before'), 'the text before the include went out at once');
   sock.destroy();
-  for (let i = 0; i < 100 && hanging.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await until('the subrequest\'s upstream connection to close', () => hanging.size === 0);
   assert.equal(hanging.size, 0, 'the upstream connection of the subrequest was closed');
   assert.equal((await page('/order.html')).body, 'A[slow]B[fast]C');
 });
