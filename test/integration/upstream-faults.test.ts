@@ -199,9 +199,7 @@ test('reset after the header / mid-body: truncation visible, no retry once bytes
   }
 });
 
-test('a reset after the header is logged as nginx does: recv() failed (104: Connection reset by peer) while reading upstream', {
-  todo: 'src bug: weir logs "upstream prematurely closed connection while reading upstream" for a reset',
-}, async () => {
+test('a reset after the header is logged as nginx does: recv() failed (104: Connection reset by peer) while reading upstream', async () => {
   await scenario([{ mode: 'reset-mid-body' }], ([a]) => upstreamBlock('be', [a.addr]) + server('proxy_buffering off;'), async (w) => {
     assert.equal((await GET(w.port)).res?.status, 200);
     await w.waitLog(/\[error\] \d+#\d+: \*\d+ recv\(\) failed \(104: Connection reset by peer\) while reading upstream, client: 127\.0\.0\.1/, 2000);
