@@ -5,17 +5,22 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'node:test';
 import { exchange, get, startWeir } from '../helpers/raw-http.js';
+import { refusedPort } from '../helpers/fault-upstream.js';
 import { textMatching } from '../helpers/wait.js';
 
 const readLog = (path: string) => (): string => (existsSync(path) ? readFileSync(path, 'utf8') : '');
 
+// The refused upstream is a port just found free, not port 1: as root, config-test.test.ts
+// (weir -t binds each listen) listens on 127.0.0.1:1 for a moment, and a connect made then
+// lands in its backlog and is reset.
 test('a location-level error_log receives that location\'s lines; others keep the main log', async () => {
+  const dead = await refusedPort();
   const w = await startWeir(`http {
     access_log off;
     server {
       listen 127.0.0.1:%PORT%;
-      location /own { error_log logs/own.log info; proxy_pass http://127.0.0.1:1; }
-      location /main { proxy_pass http://127.0.0.1:1; }
+      location /own { error_log logs/own.log info; proxy_pass http://127.0.0.1:${dead}; }
+      location /main { proxy_pass http://127.0.0.1:${dead}; }
     }
   }`);
   try {
@@ -33,6 +38,7 @@ test('a location-level error_log receives that location\'s lines; others keep th
 });
 
 test('a server-level error_log is inherited by its locations, at its own level', async () => {
+  const dead = await refusedPort();
   // Two servers, the same failure ([error] connect() failed) in a location of each: the
   // server at level error writes it (the positive control), the one at crit does not.
   const w = await startWeir(`http {
@@ -41,13 +47,13 @@ test('a server-level error_log is inherited by its locations, at its own level',
       listen 127.0.0.1:%PORT%;
       server_name crit.test;
       error_log logs/crit.log crit;
-      location / { proxy_pass http://127.0.0.1:1; }
+      location / { proxy_pass http://127.0.0.1:${dead}; }
     }
     server {
       listen 127.0.0.1:%PORT%;
       server_name error.test;
       error_log logs/error-level.log error;
-      location / { proxy_pass http://127.0.0.1:1; }
+      location / { proxy_pass http://127.0.0.1:${dead}; }
     }
   }`);
   const ask = (host: string, path: string): Promise<unknown> =>

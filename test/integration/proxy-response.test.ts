@@ -374,8 +374,15 @@ test('24 MB to a slow reader with proxy_max_temp_file_size 0: the upstream is he
   try {
     c.sock.pause();
     c.write(get('/big'));
-    // Nobody reads: the upstream must see write() return false and stay blocked.
-    await until('the upstream to see backpressure', () => bigStats.blocked > 0);
+    // Nobody reads: the upstream must see write() return false and stay blocked. Wait for
+    // the pipeline to fill (the loopback buffers take a few MB, on a loaded machine slowly):
+    // blocked, and no write for 250 ms. A weir that spooled or buffered would never stall.
+    let last = -1;
+    let movedAt = Date.now();
+    await until('the upstream to stall on backpressure', () => {
+      if (bigStats.written !== last) { last = bigStats.written; movedAt = Date.now(); }
+      return bigStats.blocked > 0 && !bigStats.done && Date.now() - movedAt >= 250;
+    });
     assert.ok(!bigStats.done, `the whole body (${bigStats.written} bytes) was taken while the client read nothing`);
     const heldAt = bigStats.written;
     const memHeld = await settledArrayBuffers() - memBefore;

@@ -8,7 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import test from 'node:test';
-import { startFaultUpstream } from '../helpers/fault-upstream.js';
+import { refusedPort, startFaultUpstream } from '../helpers/fault-upstream.js';
 import { GET, request, startProxy } from '../helpers/proxy-harness.js';
 import { pollUntil } from '../helpers/wait.js';
 import { have } from '../helpers/require.js';
@@ -73,18 +73,20 @@ test('a host name that does not resolve is a config error naming the server line
 });
 
 test('$upstream_addr and $upstream_status join internal redirects with " : "', async () => {
+  // A port just found free, not port 1 (which weir -t in config-test.test.ts may hold for a moment).
+  const dead = await refusedPort();
   const good = createServer((_req, res) => res.end('good'));
   await listen(good, 0);
   const port = (good.address() as { port: number }).port;
   const w = await startProxy(`server {
       listen 127.0.0.1:%PORT%;
-      location /a { proxy_pass http://127.0.0.1:1; error_page 502 = /b; }
+      location /a { proxy_pass http://127.0.0.1:${dead}; error_page 502 = /b; }
       location /b { proxy_pass http://127.0.0.1:${port}; add_header X-UA $upstream_addr; add_header X-US $upstream_status; }
     }`);
   try {
     const x = await GET(w.port, '/a');
     assert.equal(x.res?.status, 200);
-    assert.equal(x.res?.headers['x-ua'], `127.0.0.1:1 : 127.0.0.1:${port}`);
+    assert.equal(x.res?.headers['x-ua'], `127.0.0.1:${dead} : 127.0.0.1:${port}`);
     assert.equal(x.res?.headers['x-us'], '502 : 200');
   } finally {
     await w.stop();
