@@ -79,8 +79,8 @@ test('reset before any response byte: GETs retried (0 errors); POST sent once â†
     assert.equal(posts, 4, 'each POST reached an upstream exactly once');
     assert.equal(fivehundreds, a.requests.length - aBefore, 'every POST that hit the resetting peer got 502');
     assert.ok(fivehundreds >= 1);
-    await w.waitLog(/recv\(\) failed \(104: Connection reset by peer\) while reading response header from upstream/);
-    assert.match(w.errorLog(), /recv\(\) failed \(104: Connection reset by peer\) while reading response header from upstream, client: 127\.0\.0\.1, server: localhost, request: "POST \/p HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:\d+\/p", host: "localhost"/);
+    // The POST's own line: the GETs' lines come first, and the log is written as it goes.
+    await w.waitLog(/recv\(\) failed \(104: Connection reset by peer\) while reading response header from upstream, client: 127\.0\.0\.1, server: localhost, request: "POST \/p HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:\d+\/p", host: "localhost"/);
   });
 });
 
@@ -106,8 +106,7 @@ test('hanging peer with proxy_read_timeout 300ms: GET answered by the other peer
       assert.equal(bodyOf(x), `port=${b.port}`);
       assert.equal(a.requests.length, 1);
       assert.ok(x.elapsed >= 250 && x.elapsed < 1500, `elapsed ${x.elapsed}`);
-      await w.waitLog(/upstream timed out/);
-      assert.match(w.errorLog(), /upstream timed out \(110: Connection timed out\) while reading response header from upstream, client: 127\.0\.0\.1, server: localhost, request: "GET \/ HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:\d+\/", host: "localhost"/);
+      await w.waitLog(/upstream timed out \(110: Connection timed out\) while reading response header from upstream, client: 127\.0\.0\.1, server: localhost, request: "GET \/ HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:\d+\/", host: "localhost"/);
     });
 });
 
@@ -167,8 +166,7 @@ test('Content-Length body cut by FIN: the client sees fewer bytes and a closed c
     assert.equal(x.res?.headers['content-length'], '10');
     assert.equal(x.res?.body.toString(), 'abc');
     assert.ok(x.ex.closed);
-    await w.waitLog(/prematurely closed/);
-    assert.match(w.errorLog(), /upstream prematurely closed connection while reading upstream, client: 127\.0\.0\.1/);
+    await w.waitLog(/upstream prematurely closed connection while reading upstream, client: 127\.0\.0\.1/);
   });
 });
 
@@ -306,8 +304,7 @@ test('no live upstreams: 502 and nginx\'s log line', async () => {
     assert.equal((await GET(w.port)).res?.status, 502);
     const x = await GET(w.port, '/second');
     assert.equal(x.res?.status, 502);
-    await w.waitLog(/no live upstreams/);
-    assert.match(w.errorLog(), /\[error\] \d+#\d+: \*\d+ no live upstreams while connecting to upstream, client: 127\.0\.0\.1, server: localhost, request: "GET \/second HTTP\/1\.1", upstream: "http:\/\/be\/second", host: "localhost"/);
+    await w.waitLog(/\[error\] \d+#\d+: \*\d+ no live upstreams while connecting to upstream, client: 127\.0\.0\.1, server: localhost, request: "GET \/second HTTP\/1\.1", upstream: "http:\/\/be\/second", host: "localhost"/);
     const lines = await waitAccess(w, 2);
     assert.match(lines[1], /ua="be" us="502"/);
   });
@@ -373,7 +370,6 @@ test('"upstream server temporarily disabled" carries the stage and upstream, as 
   await scenario([{ mode: 'reset' }, { mode: 'ok' }],
     ([a, b]) => upstreamBlock('be', [`${a.addr} max_fails=1`, b.addr]) + server(), async (w, [a]) => {
       assert.equal((await GET(w.port)).res?.status, 200);
-      await w.waitLog(/upstream server temporarily disabled/);
-      assert.match(w.errorLog(), new RegExp(`\\[warn\\] \\d+#\\d+: \\*\\d+ upstream server temporarily disabled while reading response header from upstream, client: 127\\.0\\.0\\.1, server: localhost, request: "GET / HTTP/1\\.1", upstream: "http://${a.addr}/", host: "localhost"`));
+      await w.waitLog(new RegExp(`\\[warn\\] \\d+#\\d+: \\*\\d+ upstream server temporarily disabled while reading response header from upstream, client: 127\\.0\\.0\\.1, server: localhost, request: "GET / HTTP/1\\.1", upstream: "http://${a.addr}/", host: "localhost"`));
     });
 });
