@@ -469,8 +469,10 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     if (stage === Stage.Tunnel) { this.finalize(0); return; }
     if (stage === Stage.ReadingBody) {
       if (!err && this.protocol.inputEof(this) === 'complete') { this.finalize(0); return; }
-      // A reset is a failed recv() in nginx's words; a FIN before the end is a premature close.
-      if (err) this.r.log('error', `recv() failed (${err.errno !== undefined ? -err.errno : 104}: ${errnoText(err)}) while reading upstream`, this.upstreamUrl());
+      // A reset is a failed read in nginx's words (readv() through its buffering event pipe,
+      // recv() without); a FIN before the end is a premature close.
+      const call = this.buffering() ? 'readv()' : 'recv()';
+      if (err) this.r.log('error', `${call} failed (${err.errno !== undefined ? -err.errno : 104}: ${errnoText(err)}) while reading upstream`, this.upstreamUrl());
       else this.r.log('error', `upstream prematurely closed connection while reading upstream`, this.upstreamUrl());
       this.finalize(502);
       return;

@@ -204,6 +204,13 @@ test('a reset after the header is logged as nginx does: recv() failed (104: Conn
   });
 });
 
+test('with proxy_buffering on, the same reset is readv() failed, as nginx\'s event pipe reads', async () => {
+  await scenario([{ mode: 'reset-mid-body' }], ([a]) => upstreamBlock('be', [a.addr]) + server(), async (w) => {
+    assert.equal((await GET(w.port)).res?.status, 200);
+    await w.waitLog(/\[error\] \d+#\d+: \*\d+ readv\(\) failed \(104: Connection reset by peer\) while reading upstream, client: 127\.0\.0\.1/, 2000);
+  });
+});
+
 test('reset right after the header: the client sees the 200 header, then the close (nginx flushes before closing)', {
 }, async () => {
   await scenario([{ mode: 'reset-after-header' }], ([a]) => upstreamBlock('be', [a.addr]) + server(), async (w) => {
