@@ -4,6 +4,7 @@
  * captures and those variables.
  */
 import type { ConfContext } from '../config/conf-context.js';
+import type { ConfNode } from '../config/parser.js';
 import { compileNginxRegex, pcreGroupNames } from './pcre.js';
 import type { HttpRequest } from './request.js';
 import type { VariableRegistry } from './variables.js';
@@ -14,13 +15,16 @@ export interface ConfRegex {
   readonly slots: ReadonlyArray<readonly [string, number]>;
 }
 
-/** Compiles `source` as ngx_http_regex_compile does: named groups become settable variables. */
-export function compileConfRegex(cf: ConfContext, vars: VariableRegistry, source: string, caseless: boolean): ConfRegex {
+/**
+ * Compiles `source` as ngx_http_regex_compile does: named groups become settable variables.
+ * An error is reported at `node` (a map entry), else at the directive being read.
+ */
+export function compileConfRegex(cf: ConfContext, vars: VariableRegistry, source: string, caseless: boolean, node?: ConfNode): ConfRegex {
   let regex: RegExp;
   try {
     regex = compileNginxRegex(source, caseless);
   } catch (e) {
-    return cf.error((e as Error).message);
+    return node === undefined ? cf.error((e as Error).message) : cf.error((e as Error).message, node);
   }
   return { regex, slots: pcreGroupNames(source).map((g) => [g, vars.declareSettable(g)] as const) };
 }

@@ -18,13 +18,13 @@
  * so weir evaluates a map again after an internal redirect.
  *
  * Deliberate differences: wildcards are length-sorted lists rather than nginx's
- * wildcard hashes (same answer); regexes are JS RegExps via compileNginxRegex.
+ * wildcard hashes (same answer); regexes are JS RegExps via compileConfRegex (pcre.ts).
  */
 import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
 import { httpCoreModule } from './core-module.js';
-import { compileNginxRegex, pcreGroupNames } from './pcre.js';
+import { compileConfRegex } from './conf-regex.js';
 import type { HttpRequest } from './request.js';
 import { toByteString } from './uri.js';
 import { BUILTIN_VARIABLE_NAMES } from './variables-core.js';
@@ -154,14 +154,7 @@ function parseMap(cf: ConfContext, d: ConfNode): void {
     }
     if (key.length > 1 && key[0] === '~') {
       const caseless = key[1] === '*';
-      const source = key.slice(caseless ? 2 : 1);
-      let regex: RegExp;
-      try {
-        regex = compileNginxRegex(source, caseless);
-      } catch (e) {
-        return cf.error((e as Error).message, n);
-      }
-      const slots = pcreGroupNames(source).map((g) => [g, core.variables.declareSettable(g)] as const);
+      const { regex, slots } = compileConfRegex(cf, core.variables, key.slice(caseless ? 2 : 1), caseless, n);
       map.regexes.push({ regex, slots, value });
       continue;
     }

@@ -80,9 +80,10 @@ export function decideRetry(f: TryFacts, charge: (state: PeerState) => number): 
  * ngx_http_upstream_test_next: a response status listed in proxy_next_upstream
  * goes to the next peer while more than this one try is left; the last peer's
  * answer is the client's, whatever it is. Returns the failure to retry with, or 0.
+ * `facts` is asked only for a listed status: every response passes here.
  */
-export function statusRetry(status: number, triesLeft: number, f: Omit<TryFacts, 'ft' | 'reused' | 'bytesReceived' | 'bodyStreamed'>): number {
+export function statusRetry(status: number, triesLeft: number, facts: () => Omit<TryFacts, 'ft' | 'reused' | 'bytesReceived' | 'bodyStreamed'>): number {
   const ft = STATUS_FAILURE.get(status);
   if (ft === undefined || triesLeft <= 1) return 0;
-  return retryAllowed({ ...f, ft }) ? ft : 0;
+  return retryAllowed({ ...facts(), ft }) ? ft : 0;
 }

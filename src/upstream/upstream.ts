@@ -510,7 +510,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     state.headerTime = Date.now() - this.tryStart;
     this.pc.headerTime = state.headerTime;
     // Retry on listed statuses while other peers remain (ngx_http_upstream_test_next).
-    const ft = statusRetry(this.status, this.pc.tries, this.tryFacts(0));
+    const ft = statusRetry(this.status, this.pc.tries, () => this.tryFacts(0));
     if (ft !== 0) {
       this.next(ft);
       return;

@@ -38,6 +38,7 @@ const PAGES: Record<string, string> = {
   'html/inc.txt': 'from file',
   'html/big.html': '<!--#include virtual="/big" set="b" -->[<!--#echo var="b" -->]',
   'html/plain.txt': '<!--#echo var="uri" -->',
+  'html/lm.html': 'kept',
   'html/waited.html': 'x<!--#include virtual="/fast" -->x<!--#include virtual="/inner.html" -->x',
   'html/inner.html': '<!--#include virtual="/slow" wait="yes" -->-inner',
   'html/ncap.html': '<!--#if expr="$arg_v = /(?P<part>H.RE)/" --><!--#echo var="part" -->:<!--#echo var="1" --><!--#endif -->',
@@ -76,6 +77,7 @@ before(async () => {
       location / { ssi on; }
       location = /silent.html { ssi on; ssi_silent_errors on; }
       location = /plain.txt { ssi on; }
+      location = /lm.html { ssi on; ssi_last_modified on; }
       location = /big.html { ssi on; }
       location = /slow { proxy_pass http://${backend.addr}; }
       location = /fast { return 200 "[fast]"; }
@@ -169,6 +171,15 @@ test('if regex: named groups become SSI variables, $1 the capture; config timefm
   assert.equal(year, String(new Date().getUTCFullYear()));
   assert.ok(Math.abs(Number(seconds) - Date.now() / 1000) < 5, seconds);
   assert.equal((await page('/stub-ssi.html')).body, '[/missing]', 'the stub runs as the subrequest');
+});
+
+test('the body changes, so Last-Modified and ETag go; ssi_last_modified keeps them, the ETag weak', async () => {
+  const off = await page('/order.html');
+  assert.equal(off.headers['last-modified'], undefined);
+  assert.equal(off.headers.etag, undefined);
+  const on = await page('/lm.html');
+  assert.match(on.headers['last-modified'] ?? '', /GMT$/);
+  assert.match(on.headers.etag ?? '', /^W\/"/);
 });
 
 test('only ssi_types are processed (text/html)', async () => {
