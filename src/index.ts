@@ -35,11 +35,11 @@ export { builtinModules } from './modules.js';
 // The HTTP side.
 export { createHttpRuntime, type HttpRuntime } from './http/runtime.js';
 export {
-  httpCoreModule, PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE,
+  httpCoreModule, PHASE_AGAIN, PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE,
   type ContentHandler, type CoreLocConf, type CoreMainConf, type PhaseHandler,
 } from './http/core-module.js';
 export { HttpRequest } from './http/request.js';
-export { finalize, sendHeader } from './http/phases.js';
+export { finalize, resumePhases, sendHeader } from './http/phases.js';
 export { readRequestBody, streamRequestBody, discardRequestBody, type BodySink, type BodyStream } from './http/body.js';
 export { ComplexValue, VariableRegistry, type VariableGetter } from './http/variables.js';
 

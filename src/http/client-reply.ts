@@ -11,19 +11,14 @@
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 
-/**
- * A body filter (nginx's body filter chain, for the filters that rewrite
- * the body: SSI): the handler's writes go through it; it passes on what it
- * makes to the writer it was given, and ends it.
- */
-export interface BodyFilter {
-  /** false: the filter holds enough; wait for the reply's 'drain'. */
-  write(chunk: Buffer): boolean;
-  end(): void;
-}
+import type { BodyFilterChain } from './body-filters.js';
 
-/** Where a body filter's output goes: the rest of the chain. */
+/**
+ * Where body bytes go: a body filter (body-filters.ts), or the rest of the
+ * chain a filter passes its output to.
+ */
 export interface BodyWriter {
+  /** false: enough is held; wait for the reply's 'drain'. */
   write(chunk: Buffer): boolean;
   end(): void;
 }
@@ -46,8 +41,8 @@ export interface ClientReply extends EventEmitter {
   trailers: (() => readonly string[]) | null;
   /** The client connection's socket. */
   readonly socket: Socket;
-  /** Set by a header filter: the body goes through it (see BodyFilter). */
-  bodyFilter: BodyFilter | null;
+  /** The filters header filters add for the body (body-filters.ts). */
+  readonly bodyFilters: BodyFilterChain;
   /** `statusLine` follows "HTTP/1.1 "; `headers` flat: [name, value, ...]. */
   writeHead(status: number, statusLine: string, headers: readonly string[]): this;
   write(chunk: Buffer | string): boolean;

@@ -65,7 +65,9 @@ export interface TryFiles {
  * A phase handler (nginx's phase engine checkers + handlers), run in module order:
  * returns PHASE_NEXT to go on, PHASE_DONE when it took the request over (it will
  * finalize it), PHASE_RELOCATE when it changed r.uri (find the location again),
- * or an HTTP status (>= 100) to finalize the request with.
+ * PHASE_AGAIN when it waits (a subrequest, a delay) and will call
+ * resumePhases(r), which runs it again (nginx's NGX_AGAIN: the handler finds
+ * its answer in r.ctx), or an HTTP status (>= 100) to finalize the request with.
  */
 export type PhaseHandler = (r: HttpRequest) => number;
 export const PHASE_NEXT = 0;
@@ -73,6 +75,7 @@ export const PHASE_DONE = -1;
 export const PHASE_RELOCATE = -2;
 /** Access phase only (nginx's NGX_OK there): allowed; under `satisfy any` the rest of the phase is skipped. */
 export const PHASE_OK = -3;
+export const PHASE_AGAIN = -4;
 
 /** keepalive_disable's bits (NGX_HTTP_KEEPALIVE_DISABLE_*); SET is part of the default only (NGX_CONF_BITMASK_SET). */
 export const KEEPALIVE_DISABLE_SET = 0x1;

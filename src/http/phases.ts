@@ -7,19 +7,20 @@
  * Handlers are registered by modules in the http main conf (CoreMainConf) at
  * postconfiguration, so the per-request path has no lookups by name.
  *
- * Body filters: a header filter may set r.res.bodyFilter (SSI does); the
- * body then goes through it, and a subrequest's output takes its place in
- * the client's response (subrequest.ts). Otherwise the response goes to
- * ServerReply (h1/reply.ts) as it is.
+ * Body filters: a header filter may add body filters (body-filters.ts);
+ * the chain is built as the header goes, and a subrequest's output takes its
+ * place in the client's response (subrequest.ts). Otherwise the response goes
+ * to ServerReply (h1/reply.ts) as it is.
  */
 import type { HttpConfLevel } from '../config/module.js';
 import { BROWSER_MSIE6, BROWSER_SAFARI, browserOf } from './browser.js';
 import {
-  KEEPALIVE_DISABLE_MSIE6, KEEPALIVE_DISABLE_SAFARI, PHASE_DONE, PHASE_NEXT, PHASE_OK, PHASE_RELOCATE,
+  KEEPALIVE_DISABLE_MSIE6, KEEPALIVE_DISABLE_SAFARI, PHASE_AGAIN, PHASE_DONE, PHASE_NEXT, PHASE_OK, PHASE_RELOCATE,
   type CoreLocConf, type CoreMainConf, type PhaseHandler,
 } from './core-module.js';
 import type { HttpRequest } from './request.js';
 import { serverToken, specialPage, statusLine } from './special-response.js';
+import { buildBodyFilters } from './subrequest.js';
 import { parseComplexUri } from './uri.js';
 
 export const enum Phase {
@@ -27,9 +28,10 @@ export const enum Phase {
   ServerRewrite = 1,
   FindConfig = 2,
   Rewrite = 3,
-  Access = 4,
-  Precontent = 5,
-  Content = 6,
+  Preaccess = 4,
+  Access = 5,
+  Precontent = 6,
+  Content = 7,
 }
 
 let coreIndex = -1;
@@ -86,11 +88,19 @@ function main(r: HttpRequest): CoreMainConf {
   return r.server.main;
 }
 
+/**
+ * Runs a phase's handlers from r.phaseHandler on. PHASE_AGAIN leaves the
+ * index on the waiting handler, for resumePhases; a list run through resets
+ * it for the next phase. Other exits leave it alone: the request has gone
+ * elsewhere (and a nested run, after an internal redirect, owns it now).
+ */
 function runList(r: HttpRequest, list: readonly PhaseHandler[]): number {
-  for (let i = 0; i < list.length; i++) {
+  for (let i = r.phaseHandler; i < list.length; i++) {
+    r.phaseHandler = i;
     const rc = list[i](r);
     if (rc !== PHASE_NEXT) return rc;
   }
+  r.phaseHandler = 0;
   return PHASE_NEXT;
 }
 
@@ -103,40 +113,62 @@ function runList(r: HttpRequest, list: readonly PhaseHandler[]): number {
  */
 function runAccess(r: HttpRequest, list: readonly PhaseHandler[]): number {
   const any = r.locConf.satisfy === 'any';
-  let accessCode = 0;
-  for (let i = 0; i < list.length; i++) {
+  for (let i = r.phaseHandler; i < list.length; i++) {
+    r.phaseHandler = i;
     const rc = list[i](r);
     if (rc === PHASE_NEXT) continue;
     if (rc === PHASE_OK) {
-      if (any) return PHASE_NEXT;
-      continue;
+      if (!any) continue;
+      r.accessCode = 0;
+      break;
     }
     if (any && (rc === 403 || rc === 401 || rc === 407)) {
-      if (accessCode !== 401 && accessCode !== 407) accessCode = rc;
+      if (r.accessCode !== 401 && r.accessCode !== 407) r.accessCode = rc;
       continue;
     }
     return rc;
   }
-  if (accessCode === 403) r.log('error', 'access forbidden by rule');
-  return accessCode === 0 ? PHASE_NEXT : accessCode;
+  r.phaseHandler = 0;
+  const code = r.accessCode;
+  r.accessCode = 0;
+  if (code === 403) r.log('error', 'access forbidden by rule');
+  return code;
 }
 
-/** Runs the phases from `phase` on; any handler may end the run. */
+/** Runs the phases from the start of `phase` on; any handler may end the run. */
 export function runPhases(r: HttpRequest, phase: Phase): void {
+  r.phaseHandler = 0;
+  r.accessCode = 0;
+  run(r, phase);
+}
+
+/**
+ * Goes on after a handler returned PHASE_AGAIN: that handler runs again
+ * (ngx_http_core_run_phases from r->phase_handler). Nothing happens once the
+ * request has been finalized meanwhile (the client went away, say).
+ */
+export function resumePhases(r: HttpRequest): void {
+  if (r.finalized || r.res.headersSent || r.res.destroyed) return;
+  run(r, r.phase);
+}
+
+function run(r: HttpRequest, phase: Phase): void {
   for (;;) {
+    r.phase = phase;
     switch (phase) {
       case Phase.PostRead: {
         // Only the client's request passes here: an internal redirect starts at server rewrite.
-        setLocation(r, r.server.level);
+        if (r.phaseHandler === 0) setLocation(r, r.server.level);
         const rc = runList(r, main(r).postRead);
+        if (rc === PHASE_AGAIN) return;
         if (rc >= 100) { finalize(r, rc); return; }
         phase = Phase.ServerRewrite;
         continue;
       }
       case Phase.ServerRewrite: {
-        setLocation(r, r.server.level);
+        if (r.phaseHandler === 0) setLocation(r, r.server.level);
         const rc = runList(r, main(r).serverRewrite);
-        if (rc === PHASE_DONE) return;
+        if (rc === PHASE_DONE || rc === PHASE_AGAIN) return;
         if (rc >= 100) { finalize(r, rc); return; }
         phase = Phase.FindConfig;
         continue;
@@ -165,9 +197,10 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
       }
       case Phase.Rewrite: {
         const rc = runList(r, main(r).rewrite);
-        if (rc === PHASE_DONE) return;
+        if (rc === PHASE_DONE || rc === PHASE_AGAIN) return;
         if (rc >= 100) { finalize(r, rc); return; }
         if (rc === PHASE_RELOCATE) {
+          r.phaseHandler = 0;
           if (--r.uriChangesLeft === 0) {
             r.log('error', `rewrite or internal redirection cycle while processing "${r.uri}"`);
             finalize(r, 500);
@@ -176,22 +209,26 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
           phase = Phase.FindConfig;
           continue;
         }
+        phase = Phase.Preaccess;
+        continue;
+      }
+      case Phase.Preaccess: {
+        const rc = runList(r, main(r).preaccess);
+        if (rc === PHASE_DONE || rc === PHASE_AGAIN) return;
+        if (rc >= 100) { finalize(r, rc); return; }
         phase = Phase.Access;
         continue;
       }
       case Phase.Access: {
-        const pre = runList(r, main(r).preaccess);
-        if (pre === PHASE_DONE) return;
-        if (pre >= 100) { finalize(r, pre); return; }
         const rc = runAccess(r, main(r).access);
-        if (rc === PHASE_DONE) return;
+        if (rc === PHASE_DONE || rc === PHASE_AGAIN) return;
         if (rc >= 100) { finalize(r, rc); return; }
         phase = Phase.Precontent;
         continue;
       }
       case Phase.Precontent: {
         const rc = runList(r, main(r).precontent);
-        if (rc === PHASE_DONE) return;
+        if (rc === PHASE_DONE || rc === PHASE_AGAIN) return;
         if (rc >= 100) { finalize(r, rc); return; }
         phase = Phase.Content;
         continue;
@@ -200,7 +237,7 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
         const handler = r.contentHandler;
         if (handler) { handler.handle(r); return; }
         const rc = runList(r, main(r).content);
-        if (rc === PHASE_DONE) return;
+        if (rc === PHASE_DONE || rc === PHASE_AGAIN) return;
         finalize(r, rc >= 100 ? rc : 404);
         return;
       }
@@ -350,9 +387,10 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   const filters = r.server.main.headerFilters;
   for (let i = 0; i < filters.length; i++) filters[i](r, status, headers);
   // A subrequest's head is not sent: its body takes its place in the client's response.
+  const filtered = buildBodyFilters(r);
   if (r !== r.main) { res.writeHead(status, '', headers); return true; }
   // A body filter changes the body: its length is not known.
-  if (res.bodyFilter !== null) contentLength = -1;
+  if (filtered) contentLength = -1;
   if (absoluteLocation && lc.absoluteRedirect && ((status >= 300 && status < 400) || status === 201)) absolutizeLocation(r, headers);
   // A Server header passed from upstream (proxy_pass_header Server) replaces ours.
   let ownServer = true;

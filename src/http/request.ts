@@ -113,6 +113,11 @@ export class HttpRequest {
   autoRedirect: string | null = null;
   /** Set after an internal redirect (error_page, rewrite last, try_files, X-Accel-Redirect). */
   internal = false;
+  /** Where the phase engine stands (nginx's r->phase_handler): the phase, and the handler in its list. */
+  phase = 0;
+  phaseHandler = 0;
+  /** The access phase's remembered refusal under `satisfy any` (nginx's r->access_code). */
+  accessCode = 0;
   /** Internal redirects and rewrite cycles left (nginx allows 10 each). */
   uriChangesLeft = 11;
   /** $status once the header is sent (or decided). */

@@ -17,7 +17,8 @@
  * response cuts the client's (ngx_http_terminate_request).
  */
 import { EventEmitter } from 'node:events';
-import type { BodyFilter, BodyWriter, ClientReply } from './client-reply.js';
+import { BodyFilterChain } from './body-filters.js';
+import type { BodyWriter, ClientReply } from './client-reply.js';
 import type { ServerReply } from './h1/reply.js';
 import { Phase, runPhases, sendSpecial } from './phases.js';
 import { HttpRequest } from './request.js';
@@ -84,6 +85,19 @@ function run(sr: HttpRequest): void {
  */
 export function filteredOutput(r: HttpRequest): BodyWriter {
   return r === r.main ? outputOf(r) : (r.res as SubrequestReply).unfiltered();
+}
+
+/**
+ * Builds the response's body filter chains as its header goes (the header
+ * filters have added their filters); true when a filter changes the body.
+ */
+export function buildBodyFilters(r: HttpRequest): boolean {
+  const res = r.res;
+  const encoders = r === r.main ? (res as ServerReply).encoders : null;
+  if (res.bodyFilters.size === 0 && (encoders === null || encoders.size === 0)) return false;
+  if (encoders !== null) (res as ServerReply).unfiltered();
+  if (res.bodyFilters.size > 0) res.bodyFilters.build(filteredOutput(r));
+  return true;
 }
 
 function outputOf(r: HttpRequest): PostponedOutput {
@@ -183,7 +197,7 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
   readonly headerLength = 0;
   readonly chunked = false;
   trailers: (() => readonly string[]) | null = null;
-  bodyFilter: BodyFilter | null = null;
+  readonly bodyFilters = new BodyFilterChain();
   /** Set by startSubrequest. */
   request: HttpRequest | null = null;
   done: ((sr: HttpRequest, body: Buffer | null) => void) | null = null;
@@ -221,7 +235,8 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
   write(chunk: Buffer | string): boolean {
     if (this.writableEnded || this.destroyed) return false;
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
-    const more = this.bodyFilter !== null ? this.bodyFilter.write(buf) : this.writeOut(buf);
+    const filter = this.bodyFilters.head;
+    const more = filter !== null ? filter.write(buf) : this.writeOut(buf);
     if (!more && !this.waitingDrain) {
       this.waitingDrain = true;
       this.client.once('drain', this.onClientDrain);
@@ -254,7 +269,8 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
     if (chunk !== undefined && chunk.length > 0) this.write(chunk);
     if (!this.headersSent) this.writeHead(this.statusCode);
     this.writableEnded = true;
-    if (this.bodyFilter !== null) this.bodyFilter.end();
+    const filter = this.bodyFilters.head;
+    if (filter !== null) filter.end();
     else this.endOut();
     return this;
   }

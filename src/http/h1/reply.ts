@@ -14,7 +14,8 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { IncomingRequest } from './incoming.js';
-import type { BodyFilter, BodyWriter, ClientReply } from '../client-reply.js';
+import { BodyFilterChain } from '../body-filters.js';
+import type { BodyWriter, ClientReply } from '../client-reply.js';
 import { headerIndex } from '../header-list.js';
 import { RatePacer } from './rate-pacer.js';
 
@@ -56,8 +57,11 @@ export class ServerReply extends EventEmitter implements ClientReply {
   last = false;
   /** Called as a chunked body ends, for its trailer fields (flat, as headers). */
   trailers: (() => readonly string[]) | null = null;
-  /** Set by a header filter: the handler's body goes through it, and it writes here unfiltered. */
-  bodyFilter: BodyFilter | null = null;
+  /** The handler's body goes through these, then the subrequests' ordering, then the encoders. */
+  readonly bodyFilters = new BodyFilterChain();
+  /** Filters of the client's whole body (gzip): after subrequest output is in place. */
+  readonly encoders = new BodyFilterChain();
+  private readonly wire: BodyWriter = { write: (chunk) => this.writeOut(chunk), end: () => this.endOut() };
 
   private head: string | null = null;
   private chunkedBody = false;
@@ -151,13 +155,14 @@ export class ServerReply extends EventEmitter implements ClientReply {
 
   write(chunk: Buffer | string): boolean {
     if (this.writableEnded || this.destroyed) return false;
-    if (this.bodyFilter !== null) return this.bodyFilter.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    const filter = this.bodyFilters.head ?? this.encoders.head;
+    if (filter !== null) return filter.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     return this.writeOut(chunk);
   }
 
-  /** The writer a body filter passes its output to. */
+  /** The writer below the request's own filters: the encoders, then the wire. */
   unfiltered(): BodyWriter {
-    return { write: (chunk) => this.writeOut(chunk), end: () => this.endOut() };
+    return this.encoders.build(this.wire);
   }
 
   private writeOut(chunk: Buffer | string): boolean {
@@ -214,7 +219,8 @@ export class ServerReply extends EventEmitter implements ClientReply {
     if (this.writableEnded || this.destroyed) return this;
     if (chunk !== undefined && chunk.length > 0) this.write(chunk);
     this.writableEnded = true;
-    if (this.bodyFilter !== null) this.bodyFilter.end();
+    const filter = this.bodyFilters.head ?? this.encoders.head;
+    if (filter !== null) filter.end();
     else this.endOut();
     return this;
   }

@@ -16,12 +16,12 @@
  * $date_local and $date_gmt print with the filter's `config timefmt`
  * (ssi-module.ts, strftime.ts).
  */
-import type { BodyFilter, BodyWriter } from '../client-reply.js';
+import type { BodyWriter } from '../client-reply.js';
 import { headerIndex } from '../header-list.js';
 import { compileNginxRegex } from '../pcre.js';
 import type { HttpRequest } from '../request.js';
 import { sendHeader } from '../phases.js';
-import { filteredOutput, startSubrequest } from '../subrequest.js';
+import { startSubrequest } from '../subrequest.js';
 import { EscapeType, escapeUri, parseUnsafeUri } from '../uri.js';
 import { SSI_MAX_PARAMS, SsiParser, type SsiEvent } from './ssi-parser.js';
 
@@ -67,7 +67,7 @@ const OK = 0;
 const ERROR = 1;
 const WAIT = 2;
 
-export class SsiFilter implements BodyFilter {
+export class SsiFilter implements BodyWriter {
   private readonly parser: SsiParser;
   private readonly out: BodyWriter;
   /** Events not processed yet: held while an include waits. */
@@ -86,9 +86,14 @@ export class SsiFilter implements BodyFilter {
   /** The block being recorded, or null. */
   private block: Buffer[] | null = null;
 
-  constructor(private readonly r: HttpRequest, private readonly shared: SsiShared, private readonly settings: SsiSettings) {
+  /**
+   * `out`: the rest of the chain. SSI is the last filter before subrequests'
+   * output is put in place (as in nginx), so it is the request's filtered
+   * output, where its includes go too.
+   */
+  constructor(private readonly r: HttpRequest, private readonly shared: SsiShared, private readonly settings: SsiSettings, out: BodyWriter) {
     this.parser = new SsiParser(settings.valueLength);
-    this.out = filteredOutput(r);
+    this.out = out;
   }
 
   /** false while the client is behind: the source waits for the reply's 'drain' (the socket's). */

@@ -73,9 +73,12 @@ function headerFilter(index: number, variable: SsiSettings['variable']) {
         if (etag !== -1 && !headers[etag + 1]!.startsWith('W/')) headers[etag + 1] = `W/${headers[etag + 1]}`;
       }
     }
-    const filter = new SsiFilter(r, shared, { silentErrors: conf.silentErrors!, valueLength: conf.valueLength!, variable });
-    filters.set(r, filter);
-    r.res.bodyFilter = filter;
+    const settings: SsiSettings = { silentErrors: conf.silentErrors!, valueLength: conf.valueLength!, variable };
+    r.res.bodyFilters.add((next) => {
+      const filter = new SsiFilter(r, shared, settings, next);
+      filters.set(r, filter);
+      return filter;
+    });
   };
 }
 
