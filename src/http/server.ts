@@ -30,6 +30,8 @@ import { invalidHeaderLogText, validateRequestHead } from './request-validation.
 import { ServerNames } from './server-names.js';
 import { EscapeType, escapeUri, parseRequestUri } from './uri.js';
 import type { ModuleRegistry } from '../config/conf-context.js';
+import { channels } from '../observability/diagnostics.js';
+import { WeirError, WeirErrorCode } from '../errors.js';
 import { H1Connection, type H1Handler } from './h1/connection.js';
 import type { IncomingRequest } from './h1/incoming.js';
 import type { ServerReply } from './h1/reply.js';
@@ -338,6 +340,7 @@ export class HttpServers {
     r.chunked = head.chunked;
     if (match.captures) r.captures = match.captures;
     this.track(r);
+    if (channels.requestStart.hasSubscribers) channels.requestStart.publish({ method: r.method, uri: r.uri, remoteAddress: r.remoteAddress });
     try {
       runPhases(r, Phase.PostRead);
     } catch (err) {
@@ -391,7 +394,7 @@ export class HttpServers {
     this.sweeper.unref();
     await Promise.all(this.listeners.map(async (l) => {
       const err = await bindListener(l);
-      if (err) throw new Error(bindErrorText(l, err));
+      if (err) throw new WeirError(WeirErrorCode.Bind, bindErrorText(l, err), { source: 'internal', cause: err });
     }));
   }
 

@@ -25,13 +25,16 @@
  *     proxy_max_temp_file_size, then holds the upstream by backpressure; the
  *     spool file is unlinked as soon as it is open, so none outlives weir.
  */
+import type { Channel } from 'node:diagnostics_channel';
 import { GetResult, PeerState, type PeerSession } from '../balancer/types.js';
+import type { WeirError } from '../errors.js';
 import { PoolKeys, type UpstreamPeerConnection } from '../keepalive/session.js';
+import { channels } from '../observability/diagnostics.js';
 import type { UpstreamClient, UpstreamLogLevel } from './client.js';
 import { UpstreamConnection, type ConnectionOwner } from './connection.js';
 import { ControlHeaders, redirectKept } from './control-headers.js';
 import type { UpstreamProtocol } from './protocol.js';
-import { FT, failureStatus } from './failure.js';
+import { FT, failureStatus, tryError } from './failure.js';
 import { bodyCutLine, localFailure, tryFailureLine } from './peer-errors.js';
 import type { LocalAddress } from './local-address.js';
 import { TryPeerConnection, type UpstreamPeers } from './peers.js';
@@ -95,6 +98,8 @@ export class Upstream implements ConnectionOwner {
   private sender: RequestSender | null = null;
   private readonly sink = new ResponseSink(this);
   private tunnel: Tunnel | null = null;
+  /** The last try's failure, once an observer asked for errors (diagnostics.ts). */
+  private failure: WeirError | null = null;
   /** *_bind for this request, evaluated at the first connect (undefined until then). */
   private local: LocalAddress | null | undefined = undefined;
 
@@ -176,7 +181,7 @@ export class Upstream implements ConnectionOwner {
     if (rc === GetResult.Busy) {
       state.addr = this.group.name;
       this.log('error', 'no live upstreams while connecting to upstream');
-      this.next(FT.nolive);
+      this.next(FT.nolive, 'no live upstreams while connecting to upstream');
       return;
     }
     state.addr = this.pc.address!.name;
@@ -186,6 +191,7 @@ export class Upstream implements ConnectionOwner {
       cached.owner = this;
       this.pc.cached = true;
       state.connectTime = 0;
+      if (channels.upstreamConnected.hasSubscribers) this.publishTry(channels.upstreamConnected, true);
       this.sendRequest();
       return;
     }
@@ -195,6 +201,7 @@ export class Upstream implements ConnectionOwner {
   /** A new connection to the chosen peer (not from the cache). */
   private openConnection(): void {
     this.stage = Stage.Connecting;
+    if (channels.upstreamConnect.hasSubscribers) this.publishTry(channels.upstreamConnect, false);
     this.group.cache?.noteConnect();
     if (this.local === undefined) this.local = this.client.localAddress();
     const conn = UpstreamConnection.connect(this.pc.address!, this.local, () => this.onConnected());
@@ -207,8 +214,13 @@ export class Upstream implements ConnectionOwner {
   private onConnected(): void {
     if (this.finalized || this.stage !== Stage.Connecting) return;
     this.state!.connectTime = Date.now() - this.tryStart;
+    if (channels.upstreamConnected.hasSubscribers) this.publishTry(channels.upstreamConnected, false);
     if (this.conf.socketKeepalive) this.conn!.socket.setKeepAlive(true);
     this.sendRequest();
+  }
+
+  private publishTry(ch: Channel, cached: boolean): void {
+    ch.publish({ upstream: this.group.name, peer: this.pc.address!.name, attempt: this.states.length, cached });
   }
 
   private sendRequest(): void {
@@ -265,8 +277,9 @@ export class Upstream implements ConnectionOwner {
       const rc = this.protocol.processHeader(this, chunk);
       if (rc === 'again') return;
       if (rc === 'invalid' || rc === 'refused') {
-        this.log('error', `${this.invalidReason} while reading response header from upstream`);
-        if (rc === 'invalid') { this.next(FT.invalid_header); return; }
+        const line = `${this.invalidReason} while reading response header from upstream`;
+        this.log('error', line);
+        if (rc === 'invalid') { this.next(FT.invalid_header, line); return; }
         this.refuse();
         return;
       }
@@ -317,7 +330,7 @@ export class Upstream implements ConnectionOwner {
     const address = this.pc.address;
     const line = tryFailureLine(stage, err, address !== null && address.family === 0 ? address.name : null);
     this.log(line.level, line.message);
-    this.next(FT.error);
+    this.next(FT.error, line.message, err);
   }
 
   private processHeaderDone(rest: Buffer): void {
@@ -329,7 +342,7 @@ export class Upstream implements ConnectionOwner {
     // Retry on listed statuses while other peers remain (ngx_http_upstream_test_next).
     const ft = statusRetry(this.status, this.pc.tries, () => this.tryFacts(0));
     if (ft !== 0) {
-      this.next(ft);
+      this.next(ft, `upstream answered ${this.status}`);
       return;
     }
     if (this.conf.interceptErrors && this.status >= 300 && client.hasErrorPage(this.status)) {
@@ -461,21 +474,34 @@ export class Upstream implements ConnectionOwner {
       return;
     }
     const stage = this.timerStage;
-    this.log('error', `upstream timed out (110: Connection timed out) ${STAGE_TEXT[stage]}`);
+    const line = `upstream timed out (110: Connection timed out) ${STAGE_TEXT[stage]}`;
+    this.log('error', line);
     if (this.headerSentToClient) { this.finalize(504); return; }
-    this.next(FT.timeout);
+    this.next(FT.timeout, line);
   }
 
-  /** nginx's ngx_http_upstream_next: this try failed with `ft`; retry.ts decides what follows. */
-  next(ft: number): void {
+  /**
+   * nginx's ngx_http_upstream_next: this try failed with `ft` (`reason`: the
+   * line logged for it); retry.ts decides what follows.
+   */
+  next(ft: number, reason = '', cause: NodeJS.ErrnoException | null = null): void {
     if (this.finalized) return;
     const status = failureStatus(ft);
     if (this.state && !this.state.status) this.state.status = status;
     if (this.client.aborted) { this.finalize(499); return; }
+    const peer = this.pc.address !== null ? this.pc.address.name : '';
+    const connecting = this.stage === Stage.Connecting;
     const decision = decideRetry(this.tryFacts(ft), (charge) => {
       if (this.pc.peer) this.freePeer(charge);
       return this.pc.tries;
     });
+    if (observed(connecting, decision.action)) {
+      const error = tryError(ft, reason, peer, { connecting, cause });
+      this.failure = error;
+      const event = { upstream: this.group.name, peer, attempt: this.states.length, error };
+      if (connecting && channels.upstreamConnectError.hasSubscribers) channels.upstreamConnectError.publish(event);
+      if (decision.action !== 'finalize' && channels.upstreamRetry.hasSubscribers) channels.upstreamRetry.publish({ ...event, action: decision.action });
+    }
     this.dropConnection();
     if (decision.action === 'same-peer') {
       this.pc.cached = false;
@@ -530,6 +556,10 @@ export class Upstream implements ConnectionOwner {
     }
     this.stage = Stage.Done;
     this.client.onAbort = null;
+    if (channels.upstreamFinalize.hasSubscribers) {
+      const peer = this.pc.address !== null ? this.pc.address.name : '';
+      channels.upstreamFinalize.publish({ upstream: this.group.name, peer, attempt: this.states.length, status: rc, error: this.failure ?? undefined });
+    }
     this.sender?.abort();
     if (this.pc.peer) {
       // An upstream may answer before the whole request body arrived (an early
@@ -553,6 +583,12 @@ export class Upstream implements ConnectionOwner {
     this.sink.destroy();
     this.client.finalize(rc === 0 ? 502 : rc);
   }
+}
+
+/** Someone listens for the failure: the error is built only then (an Error's stack is not free). */
+function observed(connecting: boolean, action: string): boolean {
+  return channels.upstreamFinalize.hasSubscribers || (action !== 'finalize' && channels.upstreamRetry.hasSubscribers)
+    || (connecting && channels.upstreamConnectError.hasSubscribers);
 }
 
 /** Appends the fields of `from` named `lname` to `to` (flat [name, value, ...] lists). */

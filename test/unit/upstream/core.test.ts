@@ -180,3 +180,51 @@ test('no live peer: 502 and the group\'s name in $upstream_addr', async () => {
   assert.deepEqual(run.client.states.map((s) => [s.addr, s.status]), [['backend', 502]]);
   assert.match(run.client.lines.join('\n'), /no live upstreams while connecting to upstream/);
 });
+
+test('diagnostics_channel: connect, retry with a WeirError whose code comes from the failure table, finalize', async () => {
+  const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+  const ps = await peers('reset', { answer: 200, body: 'b' });
+  const seen: Array<[string, Record<string, unknown>]> = [];
+  const names = ['weir:upstream:connect', 'weir:upstream:connected', 'weir:upstream:retry', 'weir:upstream:finalize'];
+  const listeners = names.map((name) => {
+    const fn = (msg: unknown): void => { seen.push([name, msg as Record<string, unknown>]); };
+    subscribe(name, fn);
+    return [name, fn] as const;
+  });
+  try {
+    const run = startCore(ps, upstreamConf());
+    run.u.start();
+    await run.client.ended;
+    assert.deepEqual(seen.map(([n, m]) => `${n} ${String(m.peer)} ${String(m.attempt)}`), [
+      `weir:upstream:connect ${ps[0].address.name} 1`,
+      `weir:upstream:connected ${ps[0].address.name} 1`,
+      `weir:upstream:retry ${ps[0].address.name} 1`,
+      `weir:upstream:connect ${ps[1].address.name} 2`,
+      `weir:upstream:connected ${ps[1].address.name} 2`,
+      `weir:upstream:finalize ${ps[1].address.name} 2`,
+    ]);
+    const retry = seen[2][1];
+    const error = retry.error as { code: string; source: string; status: number; message: string };
+    assert.equal(retry.action, 'next');
+    assert.equal(error.code, 'WEIR_ERR_UPSTREAM_RESET');
+    assert.equal(error.source, 'upstream');
+    assert.equal(error.status, run.client.states[0].status, 'the error and $upstream_status agree');
+    assert.match(run.client.lines.join('\n'), new RegExp(error.message.replace(/[()]/g, '\\$&')), 'the error is the logged line');
+    assert.equal(seen[5][1].status, 0);
+  } finally {
+    for (const [name, fn] of listeners) unsubscribe(name, fn);
+    await closeAll(ps);
+  }
+});
+
+test('with no subscriber, no error object is built', async () => {
+  const ps = await peers('reset', { answer: 200 });
+  try {
+    const run = startCore(ps, upstreamConf());
+    run.u.start();
+    await run.client.ended;
+    assert.equal((run.u as unknown as { failure: unknown }).failure, null);
+  } finally {
+    await closeAll(ps);
+  }
+});
