@@ -17,7 +17,8 @@
  */
 import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
-import type { ConfNode } from '../config/parser.js';
+import { ConfigError } from '../config/errors.js';
+import { blockEnd, type ConfNode } from '../config/parser.js';
 import { httpCoreModule } from './core-module.js';
 import type { HttpRequest } from './request.js';
 import { toByteString } from './uri.js';
@@ -127,7 +128,8 @@ function parseSplitClients(cf: ConfContext, d: ConfNode): void {
   for (const part of parts) {
     sum = part.percent ? sum + part.percent : 10000;
     if (sum === 10000) part.percent = 0;
-    if (sum > 10000) return cf.error('percent total is greater than 100%');
+    // Checked once the block is read: nginx reports it at the `}`.
+    if (sum > 10000) throw new ConfigError('percent total is greater than 100%', blockEnd(d.block) ?? cf.position);
     if (part.percent) {
       last = (last + Math.floor((part.percent * 0xffffffff) / 10000)) >>> 0;
       part.percent = last;
