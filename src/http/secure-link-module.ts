@@ -160,6 +160,7 @@ export const secureLinkModule: HttpModule<unknown, unknown, SecureLinkLocConf> =
     // nginx caches it for the request (r->variables), across internal redirects.
     const get = secureLinkVariable(index);
     const slot = vars.allocateSlot();
+    // A cached "not found": no byte string holds this char.
     const NOT_FOUND = '\u0100';
     if (!vars.has('secure_link')) {
       vars.define('secure_link', (r) => {
