@@ -13,7 +13,11 @@ import { httpTryFilesModule } from './http/try-files.js';
 import { accessModule } from './http/access-module.js';
 import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
+import { geoModule } from './http/geo-module.js';
 import { mapModule } from './http/map-module.js';
+import { splitClientsModule } from './http/split-clients-module.js';
+import { secureLinkModule } from './http/secure-link-module.js';
+import { useridModule } from './http/userid-module.js';
 import { headersModule } from './http/headers-module.js';
 import { limitRateModule } from './http/limit-rate-module.js';
 import { realipModule } from './http/realip-module.js';
@@ -34,8 +38,13 @@ export const builtinModules: Module[] = [
   accessModule,
   httpVariablesModule,
   rewriteModule,
+  geoModule,
   mapModule,
+  splitClientsModule,
+  secureLinkModule,
   headersModule,
+  // After headers: its Set-Cookie follows add_header's fields, as nginx's filter chain runs them.
+  useridModule,
   limitRateModule,
   realipModule,
   ssiModule,

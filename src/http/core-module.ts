@@ -11,7 +11,7 @@
 import { hostname } from 'node:os';
 import { dataKey, type ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type CoreModule, type DirectiveSpec, type HttpConfLevel, type HttpModule } from '../config/module.js';
-import type { ConfNode } from '../config/parser.js';
+import { blockEnd, type ConfNode } from '../config/parser.js';
 import { inherit, setFlag, setMsec, setNumber, setOffset, setSize } from '../config/slots.js';
 import { parseErrorLogTarget } from '../process/core-module.js';
 import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
@@ -211,6 +211,9 @@ export const httpBlockModule: CoreModule<HttpBlockConf> = {
         conf.level = level;
         const hcf = cf.child(Ctx.Http, level);
         hcf.walk(d.block!);
+        // What is checked as the block ends (merges, init_main_conf) is reported at its `}`, as nginx's cf is there.
+        const end = blockEnd(d.block);
+        if (end !== undefined) hcf.node = { name: 'http', args: [], quoted: [], file: end.file, line: end.line, block: null };
         finishHttpBlock(hcf, level);
       },
     },
