@@ -173,6 +173,8 @@ export function decideLimitReq(zones: (name: string) => LimitReqZone, limits: re
     lr = zone.allocate(limit.key, now, limit.rate) ?? undefined;
     if (lr === undefined) { rc = LIMIT_REQ_NOMEM; break; }
     if (account) { rc = LIMIT_REQ_PASS; break; }
+    // nginx's lr->last = 0: charged below as if idle for ever, so a new key starts drained.
+    lr.last = 0;
     held[n] = lr;
     rc = -1;
   }
