@@ -22,6 +22,8 @@ import { headersModule } from './http/headers-module.js';
 import { limitRateModule } from './http/limit-rate-module.js';
 import { realipModule } from './http/realip-module.js';
 import { ssiModule } from './http/ssi/ssi-module.js';
+import { limitReqModule } from './http/limit-req-module.js';
+import { limitConnModule } from './http/limit-conn-module.js';
 import { accessLogModule } from './observability/access-log.js';
 import { memcachedModule } from './protocols/memcached/memcached-module.js';
 import { fastcgiModule } from './protocols/fastcgi/fastcgi-module.js';
@@ -47,6 +49,10 @@ export const builtinModules: Module[] = [
   useridModule,
   limitRateModule,
   realipModule,
+  // After realip, limit_req before limit_conn: the order their preaccess handlers
+  // run in nginx (it runs a phase's handlers last-registered first).
+  limitReqModule,
+  limitConnModule,
   ssiModule,
   accessLogModule,
   memcachedModule,
