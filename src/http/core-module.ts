@@ -16,7 +16,7 @@ import { inherit, setFlag, setMsec, setNumber, setOffset, setSize } from '../con
 import { parseErrorLogTarget } from '../process/core-module.js';
 import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
 import { parseSize } from '../config/units.js';
-import { listenText, parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
+import { expandPorts, listenText, parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
 import { compileNginxRegex } from './pcre.js';
 import { compileServerNameRegex } from './server-names.js';
 import { VariableRegistry, type ComplexValue } from './variables.js';
@@ -337,16 +337,18 @@ const directives: DirectiveSpec[] = [
       const srv = cf.srv(httpCoreModule);
       const addr = parseListenAddress(d.args[0]);
       if (typeof addr === 'string') return cf.error(addr);
-      const conf = parseListenParams(addr, d.args.slice(1));
-      if (typeof conf === 'string') return cf.error(conf);
-      if (srv.listens.some((l) => l.key === conf.key)) return cf.error(`a duplicate listen ${listenText(conf.key)}`);
-      // ngx_http_add_addresses, at the listen directive: one default server per address.
+      const parsed = parseListenParams(addr, d.args.slice(1));
+      if (typeof parsed === 'string') return cf.error(parsed);
       const main = cf.main(httpCoreModule);
-      if (conf.defaultServer) {
-        if (main.defaultListens.has(conf.key)) return cf.error(`a duplicate default server for ${listenText(conf.key)}`);
-        main.defaultListens.add(conf.key);
+      for (const conf of expandPorts(parsed)) {
+        if (srv.listens.some((l) => l.key === conf.key)) return cf.error(`a duplicate listen ${listenText(conf.key)}`);
+        // ngx_http_add_addresses, at the listen directive: one default server per address.
+        if (conf.defaultServer) {
+          if (main.defaultListens.has(conf.key)) return cf.error(`a duplicate default server for ${listenText(conf.key)}`);
+          main.defaultListens.add(conf.key);
+        }
+        srv.listens.push(conf);
       }
-      srv.listens.push(conf);
     },
   },
   {
