@@ -18,7 +18,7 @@
  * Deliberate differences:
  *   - a URI ending in '/' that reaches this handler answers 403 "directory
  *     index of ... is forbidden" here (nginx does it in the core content phase
- *     after every content handler declined; we have no autoindex in between);
+ *     after every content handler declined: index and autoindex run before);
  *   - a 301 to a directory is sent as the built-in page directly, without
  *     error_page processing;
  *   - multi-range requests get a multipart/byteranges 206 streamed range by
