@@ -8,6 +8,7 @@ import { httpBlockModule, httpCoreModule } from './http/core-module.js';
 import { upstreamModule } from './upstream/upstream-module.js';
 import { proxyModule } from './protocols/http/proxy-module.js';
 import { httpIndexModule } from './http/index-module.js';
+import { autoindexModule } from './http/autoindex-module.js';
 import { httpStaticModule } from './http/static-module.js';
 import { httpTryFilesModule } from './http/try-files.js';
 import { accessModule } from './http/access-module.js';
@@ -35,6 +36,8 @@ export const builtinModules: Module[] = [
   upstreamModule,
   proxyModule,
   httpIndexModule,
+  // content handlers run in push order: index, then autoindex, then static (nginx's reverse module order)
+  autoindexModule,
   httpStaticModule,
   httpTryFilesModule,
   accessModule,

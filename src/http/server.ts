@@ -303,6 +303,7 @@ export class HttpServers {
       underscoresInHeaders: def.core.underscoresInHeaders!,
       ignoreInvalidHeaders: def.core.ignoreInvalidHeaders!,
       largeHeaderBufferSize: def.core.largeClientHeaderBuffers!.size,
+      maxHeaders: def.core.maxHeaders!,
     });
     if (head.status !== 0) {
       this.reject(h1, req, res, listener, head.tooLarge ? 494 : head.status, `${head.reason} while ${head.action}`);
@@ -328,6 +329,7 @@ export class HttpServers {
     }
     const r = new HttpRequest(req, res, conn, server, this.errorLog, head.target, uri.uri, uri.args, uri.hasArgs, head.host);
     r.quotedUri = uri.quoted;
+    r.requestPort = head.port;
     r.droppedHeaders = head.dropHeaders;
     if (head.dropHeaders !== null) {
       // logged under the server's error_log, as nginx logs while reading the headers
