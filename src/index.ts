@@ -17,6 +17,7 @@ import type { Module } from './config/module.js';
 import { createHttpRuntime, type HttpRuntime } from './http/runtime.js';
 import { builtinModules } from './modules.js';
 import { ErrorLog, type ErrorLogTarget } from './observability/error-log.js';
+import type { UpstreamStats } from './upstream/stats.js';
 
 export { WEIR_VERSION } from './version.js';
 
@@ -49,10 +50,11 @@ export { ComplexValue, VariableRegistry, type VariableGetter } from './http/vari
 export { Upstream, type UpstreamProtocol, type HeaderResult, type UpstreamPeers } from './upstream/upstream.js';
 export type { UpstreamClient, ClientBody, ClientBodySink, ClientBodyStream, ClientBodyWriter, UpstreamLogLevel } from './upstream/client.js';
 export { HttpUpstreamClient, upstreamFor } from './http/upstream-client.js';
-export { UpstreamConnection, type ConnectionOwner } from './upstream/connection.js';
+export { UpstreamConnection, type ConnectionOwner } from './peer/connection.js';
 export { upstreamDirectives, mergeUpstreamConf, type UpstreamLocConf } from './upstream/upstream-conf.js';
 export { upstreamModule, addUpstreamReference, UpstreamGroup } from './upstream/upstream-module.js';
 export { FT, NEXT_UPSTREAM_WORDS } from './upstream/failure.js';
+export type { PeerStats, PeerStatus, UpstreamStats } from './upstream/stats.js';
 export { registerBalancer, getBalancer, balancerNames } from './balancer/registry.js';
 export {
   initRoundRobin, RoundRobinSession, RoundRobinUpstream, TriedSet, peerFailed, peerFull, peerUsable, type RoundRobinPeer,
@@ -84,6 +86,8 @@ export interface RunningWeir {
   readonly runtime: HttpRuntime;
   /** The addresses the listeners are bound to. */
   addresses(): string[];
+  /** Each upstream's peers (state, active connections, fails) and keep-alive cache counters, now. */
+  stats(): { readonly upstreams: UpstreamStats[] };
   /** Graceful by default: in-flight requests finish. */
   stop(graceful?: boolean): Promise<void>;
 }
@@ -103,6 +107,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
     config,
     runtime,
     addresses: () => runtime.addresses(),
+    stats: () => runtime.stats(),
     stop: (graceful = true) => runtime.stop(graceful),
   };
 }

@@ -26,7 +26,7 @@ import type { Dir, Stats } from 'node:fs';
 import type { ConfContext } from '../config/conf-context.js';
 import { HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import { inherit, setEnum, setFlag } from '../config/slots.js';
-import { errnoText } from '../process/errno.js';
+import { errnoText } from '../errno.js';
 import { discardRequestBody } from './body.js';
 import { httpCoreModule, PHASE_DONE, PHASE_NEXT, type PhaseHandler } from './core-module.js';
 import { finalize, sendHeader } from './phases.js';

@@ -38,7 +38,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoText } from '../process/errno.js';
+import { errnoText } from '../errno.js';
 import { underPrefix } from './prefix.js';
 import type { HttpRequest, RequestBody } from './request.js';
 

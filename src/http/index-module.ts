@@ -21,7 +21,7 @@ import { stat } from 'node:fs/promises';
 import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, type HttpModule } from '../config/module.js';
 import { httpCoreModule, PHASE_AGAIN, PHASE_NEXT, type PhaseHandler } from './core-module.js';
-import { errnoText } from '../process/errno.js';
+import { errnoText } from '../errno.js';
 import { finalize, internalRedirect, resumePhases } from './phases.js';
 import type { HttpRequest } from './request.js';
 import { mapUriToPath } from './static-module.js';

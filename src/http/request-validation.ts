@@ -1,4 +1,4 @@
-import { TCHAR } from '../protocols/http/field-lines.js';
+import { TCHAR } from '../codec/field-lines.js';
 
 /*
  * Request-head validation once RequestHeadParser (h1/request-head.ts) has parsed the head's

@@ -7,6 +7,8 @@ import type { LoadedConfig } from '../config/loader.js';
 import { coreConf } from '../config/loader.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { httpBlockModule, httpCoreModule, type CoreMainConf } from './core-module.js';
+import { upstreamModule, type UpstreamMainConf } from '../upstream/upstream-module.js';
+import { upstreamStats, type UpstreamStats } from '../upstream/stats.js';
 import { HttpServers } from './server.js';
 
 export interface HttpRuntime {
@@ -22,6 +24,8 @@ export interface HttpRuntime {
   reopenLogs(): void;
   /** Bound addresses, for tests and status. */
   addresses(): string[];
+  /** The upstream groups' peers and keep-alive caches, now (upstream/stats.ts). */
+  stats(): { readonly upstreams: UpstreamStats[] };
 }
 
 /**
@@ -39,6 +43,9 @@ export function createHttpRuntime(loaded: LoadedConfig, log: ErrorLog): HttpRunt
   const level = coreConf(loaded, httpBlockModule).level;
   const servers = level ? new HttpServers(loaded.registry, level, log) : null;
   const main = level ? (level.main[loaded.registry.indexOf(httpCoreModule)] as CoreMainConf) : null;
+  const groups = level ? (level.main[loaded.registry.indexOf(upstreamModule)] as UpstreamMainConf).groups : new Map<string, never>();
+  // The balancers make their peer tables now, as nginx's init_upstream runs at config time, not at a first request.
+  for (const g of groups.values()) g.init((lvl, msg) => log.log(lvl, msg));
   return {
     start: async () => { await servers?.listen(); },
     stop: async (graceful) => {
@@ -47,5 +54,6 @@ export function createHttpRuntime(loaded: LoadedConfig, log: ErrorLog): HttpRunt
     },
     reopenLogs: () => { if (main) for (const h of main.reopenHooks) h(); },
     addresses: () => servers?.addresses() ?? [],
+    stats: () => ({ upstreams: upstreamStats(groups.values()) }),
   };
 }

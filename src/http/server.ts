@@ -20,7 +20,7 @@ import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog } from '../observability/error-log.js';
 import { httpCoreModule, type CoreMainConf, type CoreLocConf, type CoreSrvConf, type LocationEntry, type ServerEntry } from './core-module.js';
 import { listenText, type ListenConf } from './listen.js';
-import { errnoText } from '../process/errno.js';
+import { errnoText } from '../errno.js';
 import { LocationTree, type LocationSpec } from './location-tree.js';
 import { pcreGroupNames } from './pcre.js';
 import { bindCoreIndex, logRequest, Phase, runPhases, sendSpecial, setLocation } from './phases.js';

@@ -31,7 +31,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import type { ConfContext } from '../config/conf-context.js';
 import type { HttpModule } from '../config/module.js';
-import { errnoText } from '../process/errno.js';
+import { errnoText } from '../errno.js';
 import { discardRequestBody } from './body.js';
 import { httpCoreModule, PHASE_DONE, type CoreLocConf, type LocationEntry, type PhaseHandler } from './core-module.js';
 import { responseContentType } from './mime.js';

@@ -17,7 +17,7 @@
 import { stat } from 'node:fs/promises';
 import type { HttpModule } from '../config/module.js';
 import { httpCoreModule, PHASE_DONE, PHASE_NEXT, type PhaseHandler, type TryFiles } from './core-module.js';
-import { errnoText } from '../process/errno.js';
+import { errnoText } from '../errno.js';
 import { finalize, internalRedirect, namedLocation, Phase, runPhases } from './phases.js';
 import type { HttpRequest } from './request.js';
 import { mapUriToPath, markAddUriToAlias } from './static-module.js';

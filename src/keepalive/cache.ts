@@ -41,7 +41,7 @@
  *   from then on, where nginx relies on ngx_exiting in free and on closing
  *   idle connections (c->idle) at exit.
  */
-import type { ConnectionOwner, UpstreamConnection } from '../upstream/connection.js';
+import type { ConnectionOwner, UpstreamConnection } from '../peer/connection.js';
 import { channels } from '../observability/diagnostics.js';
 
 export type KeepaliveLogLevel = 'warn' | 'info';

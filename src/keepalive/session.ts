@@ -74,7 +74,7 @@
  */
 import type { PeerAddress, PeerConnection, PeerSession } from '../balancer/types.js';
 import { GetResult, PeerState } from '../balancer/types.js';
-import type { UpstreamConnection } from '../upstream/connection.js';
+import type { UpstreamConnection } from '../peer/connection.js';
 import type { KeepaliveCache } from './cache.js';
 
 /** The ngx_peer_connection_t the upstream core uses: the balancer's view plus the connection. */

@@ -12,7 +12,7 @@
  * `[crit] open() "path" failed (errno)`.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { errnoText } from '../process/errno.js';
+import { errnoText } from '../errno.js';
 
 export interface OpenLogFileCacheConf {
   readonly max: number;

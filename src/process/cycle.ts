@@ -14,7 +14,7 @@ import { coreConf, readConfig, type LoadedConfig } from '../config/loader.js';
 import { builtinModules } from '../modules.js';
 import type { ErrorLog, ErrorLogTarget } from '../observability/error-log.js';
 import { coreModule, type CoreConf } from './core-module.js';
-import { errnoText } from './errno.js';
+import { errnoText } from '../errno.js';
 
 /** Everything needed to load the config again (workers, reloads): nginx's -c, -p, -g, -e. */
 export interface CycleOptions {

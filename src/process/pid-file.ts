@@ -13,7 +13,7 @@
  *   same file does not delete the running one's.
  */
 import { readFileSync, renameSync, unlinkSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
-import { errnoText } from './errno.js';
+import { errnoText } from '../errno.js';
 
 export function writePidFile(path: string, pid = process.pid): void {
   const tmp = `${path}.${pid}.tmp`;

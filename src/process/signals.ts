@@ -10,7 +10,7 @@
  */
 import { constants } from 'node:os';
 import { readPidFile } from './pid-file.js';
-import { errnoText } from './errno.js';
+import { errnoText } from '../errno.js';
 
 /** `weir -s NAME` → the signal sent to the master. */
 export const SIGNAL_NAMES = {

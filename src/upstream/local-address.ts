@@ -12,12 +12,9 @@ import { httpCoreModule } from '../http/core-module.js';
 import type { HttpRequest } from '../http/request.js';
 import { toByteString } from '../http/uri.js';
 import type { ComplexValue } from '../http/variables.js';
+import type { LocalAddress } from '../peer/connection.js';
 
-export interface LocalAddress {
-  readonly address: string;
-  /** 0: any. */
-  readonly port: number;
-}
+export type { LocalAddress } from '../peer/connection.js';
 
 /** The directive: an address known at config time, or a value evaluated per request; null is `off`. */
 export type LocalBind = LocalAddress | ComplexValue | null;

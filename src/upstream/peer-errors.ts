@@ -4,7 +4,7 @@
  * receive handlers, the event pipe), and which failures are this
  * process's own rather than the peer's.
  */
-import { strerror } from '../process/errno.js';
+import { strerror } from '../errno.js';
 import { STAGE_TEXT, Stage } from './stage.js';
 import type { UpstreamLogLevel } from './client.js';
 

@@ -5,7 +5,7 @@
 import type { BalancerRequest, PeerSession } from '../balancer/types.js';
 import type { PoolKeys, UpstreamPeerConnection } from '../keepalive/session.js';
 import type { UpstreamClient } from './client.js';
-import type { UpstreamConnection } from './connection.js';
+import type { UpstreamConnection } from '../peer/connection.js';
 import type { Upstream } from './upstream.js';
 
 /** nginx's ngx_peer_connection_t for this request; its log() carries the try's stage. */

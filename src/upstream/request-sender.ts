@@ -10,7 +10,7 @@
  */
 import { createReadStream } from 'node:fs';
 import type { ClientBody, ClientBodyStream } from './client.js';
-import type { UpstreamConnection } from './connection.js';
+import type { UpstreamConnection } from '../peer/connection.js';
 import type { Upstream } from './upstream.js';
 
 type Socket = UpstreamConnection['socket'];

@@ -10,7 +10,7 @@
  * at first), the body goes on through a temp file (response-spool.ts) up to
  * proxy_max_temp_file_size. With buffering off, backpressure only.
  */
-import type { UpstreamConnection } from './connection.js';
+import type { UpstreamConnection } from '../peer/connection.js';
 import { ResponseSpool } from './response-spool.js';
 import type { Upstream } from './upstream.js';
 

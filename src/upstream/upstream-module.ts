@@ -99,6 +99,11 @@ export class UpstreamGroup {
     }
   }
 
+  /** The balancer made its peer table (at runtime creation, or a first request). */
+  get initialised(): boolean {
+    return this.factory !== null;
+  }
+
   get peers(): PeerFactory {
     if (!this.factory) throw new Error(`upstream "${this.name}" is not initialised`);
     return this.factory;

@@ -31,7 +31,7 @@ import type { WeirError } from '../errors.js';
 import { PoolKeys, type UpstreamPeerConnection } from '../keepalive/session.js';
 import { channels } from '../observability/diagnostics.js';
 import type { UpstreamClient, UpstreamLogLevel } from './client.js';
-import { UpstreamConnection, type ConnectionOwner } from './connection.js';
+import { UpstreamConnection, type ConnectionOwner } from '../peer/connection.js';
 import { ControlHeaders, redirectKept } from './control-headers.js';
 import type { UpstreamProtocol } from './protocol.js';
 import { FT, failureStatus, tryError } from './failure.js';

@@ -31,14 +31,14 @@ http { access_log off;
   upstream be { server 127.0.0.1:${pa} max_fails=1 fail_timeout=30s; server 127.0.0.1:${pb} max_fails=1 fail_timeout=30s; }
   server { listen 127.0.0.1:${port}; location / { proxy_pass http://be; proxy_read_timeout 30s; } }
 }`);
-  const child = spawn('bash', ['-c', `ulimit -n 64; exec "${process.execPath}" "${WEIR_BIN}" -p "${prefix.dir}" -c "${prefix.confPath}"`], { stdio: 'ignore' });
+  const child = spawn('bash', ['-c', `ulimit -n 128; exec "${process.execPath}" "${WEIR_BIN}" -p "${prefix.dir}" -c "${prefix.confPath}"`], { stdio: 'ignore' });
   killAtExit(child.pid!);
   const clients: Socket[] = [];
   try {
     await waitFor('weir to listen', () => readPid(prefix.pidPath));
     // Connections first (one descriptor each), then a request on each: every
     // request needs one more descriptor for its upstream, which runs out.
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 100; i++) {
       const c = connect(port, '127.0.0.1');
       c.on('error', () => {});
       clients.push(c);

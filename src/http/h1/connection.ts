@@ -11,7 +11,7 @@
  * handler's business.
  */
 import type { Socket } from 'node:net';
-import { ChunkedDecoder } from '../../protocols/http/chunked.js';
+import { ChunkedDecoder } from '../../codec/chunked.js';
 import { HEAD_AGAIN, HEAD_ERROR, RequestHeadParser, type RequestHeadLimits } from './request-head.js';
 import { IncomingRequest, type BodySource } from './incoming.js';
 import { ServerReply, type ReplyOwner } from './reply.js';

@@ -60,7 +60,7 @@
 import {
   CR, SP, field, parseFieldLine, describeBadLine, latin1, isEmptyLine, LineReader,
   FIELD_INVALID, LINE_AGAIN, LINE_TOO_BIG,
-} from '../../protocols/http/field-lines.js';
+} from '../../codec/field-lines.js';
 
 /** execute(): all of the chunk was consumed and the head is not complete yet. */
 export const HEAD_AGAIN = -1;

@@ -17,7 +17,7 @@
 //   body is never finished with a fake last chunk (RELIABILITY U5).
 
 import type { ResponseHead } from './response-parser.js';
-import { ChunkedDecoder, type ChunkedOptions } from './chunked.js';
+import { ChunkedDecoder, type ChunkedOptions } from '../../codec/chunked.js';
 
 /**
  * - 'none': no body (HEAD, 204, 304, Content-Length: 0); any byte is extra.

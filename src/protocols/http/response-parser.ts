@@ -31,7 +31,7 @@
 import {
   CR, SP, field, parseFieldLine, describeBadLine, latin1, LineReader,
   FIELD_DROP, FIELD_IGNORE, FIELD_INVALID, LINE_AGAIN, LINE_TOO_BIG, HTAB, isEmptyLine,
-} from './field-lines.js';
+} from '../../codec/field-lines.js';
 
 /** nginx's log lines for a bad response head (and our two additions). */
 export const HeadReason = {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import { KeepaliveCache, type KeepaliveCacheOptions, type KeepaliveLogLevel } from '../../../src/keepalive/cache.js';
-import { UpstreamConnection } from '../../../src/upstream/connection.js';
+import { UpstreamConnection } from '../../../src/peer/connection.js';
 import type { PeerAddress } from '../../../src/balancer/types.js';
 import { closed, coreOwner, resourceCounts, startPeer, until, type Pair } from './fixtures.js';
 

@@ -2,7 +2,7 @@
 // back the server side of each connection, and an owner that stands in for the upstream core.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { PeerAddress } from '../../../src/balancer/types.js';
-import { UpstreamConnection, type ConnectionOwner } from '../../../src/upstream/connection.js';
+import { UpstreamConnection, type ConnectionOwner } from '../../../src/peer/connection.js';
 
 export interface Pair {
   /** Our side, as the core would hold it. */

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ChunkedDecoder, type ChunkedOptions, type ChunkedStatus } from '../../../src/protocols/http/chunked.js';
+import { ChunkedDecoder, type ChunkedOptions, type ChunkedStatus } from '../../../src/codec/chunked.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Socket } from 'node:net';
 import { PeerState } from '../../../src/balancer/types.js';
-import { UpstreamConnection } from '../../../src/upstream/connection.js';
+import { UpstreamConnection } from '../../../src/peer/connection.js';
 import { FT } from '../../../src/upstream/failure.js';
 import { fakePeer, startCore, upstreamConf, type FakePeer } from './fake-core.js';
 

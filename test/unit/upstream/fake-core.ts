@@ -8,7 +8,7 @@ import {
 } from '../../../src/balancer/types.js';
 import { PoolKeys, type UpstreamPeerConnection } from '../../../src/keepalive/session.js';
 import type { ClientBodyWriter, UpstreamClient, UpstreamLogLevel } from '../../../src/upstream/client.js';
-import { UpstreamConnection } from '../../../src/upstream/connection.js';
+import { UpstreamConnection } from '../../../src/peer/connection.js';
 import type { HeaderResult, UpstreamProtocol } from '../../../src/upstream/protocol.js';
 import type { UpstreamTryState } from '../../../src/upstream/state.js';
 import { mergeUpstreamConf, type UpstreamLocConf } from '../../../src/upstream/upstream-conf.js';

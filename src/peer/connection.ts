@@ -8,9 +8,14 @@
  * assignment, not listener churn per request (undici does the same with its
  * socket "parser" slot).
  */
-import type { LocalAddress } from './local-address.js';
 import { Socket } from 'node:net';
 import type { PeerAddress } from '../balancer/types.js';
+
+/** A local address to bind before connecting (`*_bind`); port 0: any. */
+export interface LocalAddress {
+  readonly address: string;
+  readonly port: number;
+}
 
 export interface ConnectionOwner {
   /** Bytes arrived. */

@@ -1,0 +1,14 @@
+/**
+ * `weir/balancer`: what a balancer author needs (nginx's init_upstream /
+ * init_peer / get / free): the contract, the round-robin table every
+ * built-in balancer reuses, and the registry a new method is added to.
+ */
+export { registerBalancer, getBalancer, balancerNames } from '../balancer/registry.js';
+export {
+  initRoundRobin, RoundRobinSession, RoundRobinUpstream, TriedSet, peerFailed, peerFull, peerUsable, type RoundRobinPeer,
+} from '../balancer/round-robin.js';
+export {
+  GetResult, PeerState,
+  type BalancerContext, type BalancerModule, type BalancerRequest, type CompiledValue, type Peer, type PeerAddress,
+  type PeerConnection, type PeerFactory, type PeerSession, type UpstreamGroupConf, type UpstreamServerConf,
+} from '../balancer/types.js';
