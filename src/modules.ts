@@ -18,6 +18,10 @@ import { headersModule } from './http/headers-module.js';
 import { limitRateModule } from './http/limit-rate-module.js';
 import { realipModule } from './http/realip-module.js';
 import { ssiModule } from './http/ssi/ssi-module.js';
+import { gzipCommonModule } from './http/gzip/gzip-ok.js';
+import { gzipModule } from './http/gzip/gzip-module.js';
+import { gunzipModule } from './http/gzip/gunzip-module.js';
+import { gzipStaticModule } from './http/gzip/gzip-static-module.js';
 import { accessLogModule } from './observability/access-log.js';
 import { memcachedModule } from './protocols/memcached/memcached-module.js';
 import { fastcgiModule } from './protocols/fastcgi/fastcgi-module.js';
@@ -30,6 +34,7 @@ export const builtinModules: Module[] = [
   proxyModule,
   httpIndexModule,
   httpStaticModule,
+  gzipStaticModule,
   httpTryFilesModule,
   accessModule,
   httpVariablesModule,
@@ -38,7 +43,12 @@ export const builtinModules: Module[] = [
   headersModule,
   limitRateModule,
   realipModule,
+  // Header filters run in this order, as nginx's: gunzip before the content
+  // filters (addition, sub, charset, ssi), gzip after them.
+  gzipCommonModule,
+  gunzipModule,
   ssiModule,
+  gzipModule,
   accessLogModule,
   memcachedModule,
   fastcgiModule,
