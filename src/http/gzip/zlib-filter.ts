@@ -34,6 +34,12 @@ import type { HttpRequest } from '../request.js';
 
 export type ZlibStream = Gzip | Gunzip;
 
+/** zlib streams started and not yet released (for tests: an aborted response must free its own). */
+let live = 0;
+export function liveZlibStreams(): number {
+  return live;
+}
+
 export class ZlibFilter implements BodyWriter {
   /** Bytes taken and made (gzip's $gzip_ratio: nginx's ctx->zin, ctx->zout). */
   zin = 0;
@@ -146,6 +152,7 @@ export class ZlibFilter implements BodyWriter {
   private start(): ZlibStream {
     const z = this.make();
     this.z = z;
+    live++;
     z.on('data', this.onData);
     z.on('end', this.onEnd);
     z.on('error', this.onError);
@@ -172,6 +179,7 @@ export class ZlibFilter implements BodyWriter {
     this.client.off('drain', this.onClientDrain);
     const z = this.z;
     if (z === null) return;
+    live--;
     z.off('data', this.onData);
     z.off('drain', this.onZlibDrain);
     // An error after this (from a destroyed stream's pending work) must not go unhandled.
