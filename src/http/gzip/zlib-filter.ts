@@ -20,7 +20,8 @@
  * flush flag, which the upstream sets on each read when proxy_buffering is
  * off. weir's writers do not mark flushes, so this filter flushes when its
  * input goes idle: no write for a whole turn of the event loop after bytes
- * came. A stream that arrives in bursts then reaches the client as it goes
+ * came (two checks: the first runs in the turn of the write). A stream
+ * that arrives in bursts then reaches the client as it goes
  * (what buffering off asks for); a body written in one go is not cut up.
  *
  * The client going away destroys the zlib stream (its memory is freed at
@@ -58,6 +59,7 @@ export class ZlibFilter implements BodyWriter {
   /** Bumped on every write: the idle check sees whether input came meanwhile. */
   private writes = 0;
   private writesAtCheck = 0;
+  private checkedOnce = false;
 
   private readonly onData = (out: Buffer): void => {
     this.zout += out.length;
@@ -83,7 +85,8 @@ export class ZlibFilter implements BodyWriter {
       this.blocked = false;
       this.z?.resume();
     }
-    this.maybeDrain();
+    // This very 'drain' reaches the producer too (it listens after us): no second one is owed.
+    this.owesDrain = false;
   };
   private readonly onClientClose = (): void => {
     // 'close' follows 'finish' too; then the stream has ended already.
@@ -92,11 +95,15 @@ export class ZlibFilter implements BodyWriter {
   private readonly checkIdle = (): void => {
     this.idleCheck = null;
     if (this.done || this.ended) return;
-    if (this.writes !== this.writesAtCheck) {
+    // The first check runs in the loop turn of the write itself (right after its poll
+    // phase): idle means no write until the check of the next turn.
+    if (this.writes !== this.writesAtCheck || !this.checkedOnce) {
+      this.checkedOnce = true;
       this.writesAtCheck = this.writes;
       this.idleCheck = setImmediate(this.checkIdle);
       return;
     }
+    this.checkedOnce = false;
     if (this.unflushed && this.z !== null) {
       this.unflushed = false;
       this.z.flush(zc.Z_SYNC_FLUSH);
@@ -133,6 +140,7 @@ export class ZlibFilter implements BodyWriter {
     this.writes++;
     if (this.idleCheck === null) {
       this.writesAtCheck = this.writes;
+      this.checkedOnce = false;
       this.idleCheck = setImmediate(this.checkIdle);
     }
     const more = z.write(chunk) && !this.blocked;
