@@ -19,6 +19,7 @@ import path from 'node:path'
 import net from 'node:net'
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
+import zlib from 'node:zlib'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const REPO_DIR = path.resolve(BENCH_DIR, '..')
@@ -32,7 +33,7 @@ const HELP = `usage: node bench/run.mjs [options]
   --quick               1 round of 3 s runs after a 1 s warm-up
   --contenders=a,b      subset of: ${'direct,weir-1,weir-n,nginx,haproxy,http-proxy,reply-from,undici'}
                         ("weir" = weir-1,weir-n; "undici-balanced" = undici)
-  --scenarios=x,y       subset of: small,64k,1m,close,post
+  --scenarios=x,y       subset of: small,64k,1m,close,post,gzip1,gzip6
   --duration=S          seconds per measured run (default: 10, lowered to fit --max-minutes)
   --warmup=S            warm-up seconds before the first round's runs (default 2)
   --warmup-later=S      warm-up seconds before later rounds' runs (default 1)
@@ -113,8 +114,25 @@ const SCENARIOS = [
   { name: '64k', label: '64 KiB keep-alive', path: '/64k.bin', size: 64 * 1024 },
   { name: '1m', label: '1 MiB keep-alive', path: '/1m.bin', size: 1024 * 1024 },
   { name: 'close', label: 'small, new connection per request', path: '/small', size: SMALL_BODY.length, body: SMALL_BODY, close: true },
-  { name: 'post', label: 'POST 1 KiB body', path: '/post', method: 'POST', reqBody: 1024, body: 'got 1024' }
+  { name: 'post', label: 'POST 1 KiB body', path: '/post', method: 'POST', reqBody: 1024, body: 'got 1024' },
+  // gzip on the fly of a 64 KiB text (proxied, Accept-Encoding: gzip): weir and nginx only,
+  // the other proxies do not compress. `size` is the inflated length.
+  { name: 'gzip1', label: 'gzip_comp_level 1, 64 KiB text', path: '/gzip1/64k.txt', size: 64 * 1024, gzip: true, kinds: ['weir', 'nginx'] },
+  { name: 'gzip6', label: 'gzip_comp_level 6, 64 KiB text', path: '/gzip6/64k.txt', size: 64 * 1024, gzip: true, kinds: ['weir', 'nginx'] }
 ]
+
+/** 64 KiB of text that compresses like prose (words from a fixed list, a fixed pseudo-random order). */
+function benchText (size) {
+  const words = ['the', 'proxy', 'sends', 'a', 'response', 'to', 'each', 'client', 'and', 'keeps', 'its', 'connection',
+    'open', 'while', 'upstream', 'servers', 'answer', 'requests', 'with', 'headers', 'body', 'bytes', 'of', 'html', 'text']
+  let x = 12345
+  let out = ''
+  while (out.length < size) {
+    x = (x * 1103515245 + 12345) % 2147483648
+    out += words[x % words.length] + ((x >> 8) % 13 === 0 ? '.\n' : ' ')
+  }
+  return out.slice(0, size)
+}
 
 function contenderDefs (weirWorkers) {
   return [
@@ -375,7 +393,7 @@ function request (port, { method = 'GET', path: p, body, headers = {}, timeoutMs
       res.on('data', (c) => chunks.push(c))
       res.on('end', () => {
         const buf = Buffer.concat(chunks)
-        resolve({ status: res.statusCode, headers: res.headers, length: buf.length, text: buf.length <= 256 ? buf.toString() : null })
+        resolve({ status: res.statusCode, headers: res.headers, length: buf.length, text: buf.length <= 256 ? buf.toString() : null, buf })
       })
       res.on('error', reject)
     })
@@ -419,6 +437,15 @@ async function checkContender (c, scenarios) {
       if (!seen.has(w)) return `no balancing: X-Upstream seen ${[...seen].join(',')} in 8 requests, want ${want.join(' and ')}`
     }
     for (const s of scenarios) {
+      if (s.kinds && !s.kinds.includes(c.kind)) continue
+      if (s.gzip) {
+        const r = await request(c.port, { path: s.path, headers: { 'accept-encoding': 'gzip' } })
+        if (r.status !== 200) return `${s.name}: GET ${s.path} answered ${r.status}`
+        if (r.headers['content-encoding'] !== 'gzip') return `${s.name}: not gzipped`
+        const plain = zlib.gunzipSync(r.buf)
+        if (plain.length !== s.size) return `${s.name}: inflated body is ${plain.length} bytes, want ${s.size}`
+        continue
+      }
       const headers = {}
       let body
       if (s.close) {
@@ -481,6 +508,7 @@ async function runWrk (port, s, seconds, latency) {
   const args = ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--timeout', '5s']
   if (latency) args.push('--latency')
   if (s.close) args.push('-H', 'Connection: close')
+  if (s.gzip) args.push('-H', 'Accept-Encoding: gzip')
   if (s.reqBody) args.push('-s', postLua)
   args.push(`http://127.0.0.1:${port}${s.path}`)
   const [c, a] = pinned(pinning?.load, WRK, args)
@@ -529,6 +557,7 @@ async function startUpstreams (ports) {
   fs.mkdirSync(www, { recursive: true, mode: 0o755 })
   fs.writeFileSync(path.join(www, '64k.bin'), Buffer.alloc(64 * 1024, 'x'), { mode: 0o644 })
   fs.writeFileSync(path.join(www, '1m.bin'), Buffer.alloc(1024 * 1024, 'x'), { mode: 0o644 })
+  fs.writeFileSync(path.join(www, '64k.txt'), benchText(64 * 1024), { mode: 0o644 })
   const conf = path.join(dir, 'nginx.conf')
   fs.writeFileSync(conf, render('upstream.conf', { UPSTREAM_A: ports.a, UPSTREAM_B: ports.b, WWW: www }))
   const h = startProcess('upstream', which('nginx'), ['-p', dir + '/', '-c', conf, '-e', path.join(dir, 'error.log')],
@@ -740,6 +769,7 @@ async function main () {
       for (const c of contenders) {
         if (cleaningUp) return // SIGINT/SIGTERM: the handler is stopping everything
         if (c.failed) continue
+        if (s.kinds && !s.kinds.includes(c.kind)) continue
         if (c.handle && c.handle.exited) {
           c.failed = `exited (${c.handle.code}) during the bench\n${tail(c.handle.log).replace(/^/gm, '    | ')}`
           log(`bench: ${c.name} FAILED: ${c.failed}`)
@@ -799,7 +829,8 @@ async function main () {
     for (const s of scenarios) {
       const runs = (c.runs[s.name] ?? []).filter((r) => !r.failed)
       if (runs.length === 0) {
-        results[c.name][s.name] = { failed: c.failed ?? (c.runs[s.name]?.[0]?.failed ?? 'not run') }
+        const na = s.kinds && !s.kinds.includes(c.kind) ? 'n/a (does not gzip)' : null
+        results[c.name][s.name] = { failed: c.failed ?? na ?? (c.runs[s.name]?.[0]?.failed ?? 'not run') }
         continue
       }
       results[c.name][s.name] = {

@@ -25,6 +25,10 @@ import { realipModule } from './http/realip-module.js';
 import { ssiModule } from './http/ssi/ssi-module.js';
 import { limitReqModule } from './http/limit-req-module.js';
 import { limitConnModule } from './http/limit-conn-module.js';
+import { gzipCommonModule } from './http/gzip/gzip-ok.js';
+import { gzipModule } from './http/gzip/gzip-module.js';
+import { gunzipModule } from './http/gzip/gunzip-module.js';
+import { gzipStaticModule } from './http/gzip/gzip-static-module.js';
 import { accessLogModule } from './observability/access-log.js';
 import { memcachedModule } from './protocols/memcached/memcached-module.js';
 import { fastcgiModule } from './protocols/fastcgi/fastcgi-module.js';
@@ -39,6 +43,7 @@ export const builtinModules: Module[] = [
   // content handlers run in push order: index, then autoindex, then static (nginx's reverse module order)
   autoindexModule,
   httpStaticModule,
+  gzipStaticModule,
   httpTryFilesModule,
   accessModule,
   httpVariablesModule,
@@ -56,7 +61,12 @@ export const builtinModules: Module[] = [
   // run in nginx (it runs a phase's handlers last-registered first).
   limitReqModule,
   limitConnModule,
+  // Header filters run in this order, as nginx's: gunzip before the content
+  // filters (addition, sub, charset, ssi), gzip after them.
+  gzipCommonModule,
+  gunzipModule,
   ssiModule,
+  gzipModule,
   accessLogModule,
   memcachedModule,
   fastcgiModule,

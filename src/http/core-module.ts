@@ -99,8 +99,13 @@ export interface LimitExcept {
   readonly level: HttpConfLevel;
 }
 
-/** Adds response headers before they are sent (add_header, expires, ...). */
-export type HeaderFilter = (r: HttpRequest, status: number, headers: string[]) => void;
+/**
+ * Adds response headers before they are sent (add_header, expires, ...).
+ * `contentLength` is the length the response was started with (-1: unknown;
+ * nginx's headers_out.content_length_n); a filter that changes the body adds
+ * a body filter, which makes it unknown.
+ */
+export type HeaderFilter = (r: HttpRequest, status: number, headers: string[], contentLength: number) => void;
 
 export interface CoreMainConf {
   readonly servers: ServerEntry[];

@@ -267,6 +267,7 @@ export function internalRedirectTo(r: HttpRequest, uri: string, args: string | n
   if (args !== null) { r.args = args; r.hasArgs = true; }
   r.internal = true;
   r.ctx.length = 0;
+  r.gzipFlags = 0;
   r.captures = null;
   runPhases(r, Phase.ServerRewrite);
 }
@@ -386,7 +387,7 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   for (let i = 0; i < r.headersOut.length; i++) headers.push(r.headersOut[i]);
   r.responseHeaders = headers;
   const filters = r.server.main.headerFilters;
-  for (let i = 0; i < filters.length; i++) filters[i](r, status, headers);
+  for (let i = 0; i < filters.length; i++) filters[i](r, status, headers, contentLength);
   // A subrequest's head is not sent: its body takes its place in the client's response.
   const filtered = buildBodyFilters(r);
   if (r !== r.main) { res.writeHead(status, '', headers); return true; }

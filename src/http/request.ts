@@ -178,6 +178,8 @@ export class HttpRequest {
   requestLength = 0;
   /** The connection may stay open after this response (cleared by errors, shutdown). */
   keepalive = true;
+  /** gzip_ok tested, gzip_ok, gzip_vary (gzip/gzip-ok.ts's GZIP_* bits); cleared by an internal redirect. */
+  gzipFlags = 0;
   /** User-Agent's browser families (browser.ts), read on first use. */
   browser = 0;
   /** error_page: the status the redirected response is sent with (0: as the target decides). */

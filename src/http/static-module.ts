@@ -169,7 +169,7 @@ async function serveFile(r: HttpRequest, method: Method): Promise<void> {
     if (method === Method.Post) { finalize(r, 405); return; }
     discardRequestBody(r);
     owned = false;
-    respond(r, fh, st.size, Math.floor(st.mtimeMs / 1000), method === Method.Head);
+    respondWithFile(r, fh, st.size, Math.floor(st.mtimeMs / 1000), method === Method.Head);
   } finally {
     if (owned) await fh.close().catch(() => {});
   }
@@ -177,7 +177,12 @@ async function serveFile(r: HttpRequest, method: Method): Promise<void> {
 
 let boundarySerial = 0;
 
-function respond(r: HttpRequest, fh: FileHandle, size: number, mtime: number, head: boolean): void {
+/**
+ * Answers with an open file: conditional requests, ranges, the body streamed
+ * (the file is closed in every case). `encoding` is a Content-Encoding
+ * (gzip_static's `gzip` for FILE.gz).
+ */
+export function respondWithFile(r: HttpRequest, fh: FileHandle, size: number, mtime: number, head: boolean, encoding: string | null = null): void {
   const lc = r.locConf;
   const h = r.req.headers;
   const etag = lc.etag ? fileEtag(mtime, size) : null;
@@ -206,6 +211,7 @@ function respond(r: HttpRequest, fh: FileHandle, size: number, mtime: number, he
   const rangeHeader = h.range;
   const headers = ['Content-Type', type, 'Last-Modified', lastModified];
   if (etag) headers.push('ETag', etag);
+  if (encoding !== null) headers.push('Content-Encoding', encoding);
   if (rangeHeader !== undefined && r.errStatus === 0 && r.req.httpVersionMajor >= 1
     && (typeof h['if-range'] !== 'string' || ifRangeMatches(r, h['if-range'], mtime, etag))) {
     const parsed = parseRange(rangeHeader, size);

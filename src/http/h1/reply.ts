@@ -91,8 +91,12 @@ export class ServerReply extends EventEmitter implements ClientReply {
     return !this.writableEnded && !this.destroyed;
   }
 
+  /** Input an encoder holds and has not passed on yet (gzip's zlib): counted as the reply's own. */
+  encoderHeld: (() => number) | null = null;
+
   get writableLength(): number {
-    return this.socket.writableLength;
+    const held = this.encoderHeld;
+    return held === null ? this.socket.writableLength : this.socket.writableLength + held();
   }
 
   /**
