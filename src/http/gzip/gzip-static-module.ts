@@ -29,7 +29,7 @@ import type { ConfContext } from '../../config/conf-context.js';
 import { HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
 import type { ConfNode } from '../../config/parser.js';
 import { inherit } from '../../config/slots.js';
-import { errnoText } from '../../process/errno.js';
+import { errnoText } from '../../errno.js';
 import { discardRequestBody } from '../body.js';
 import { httpCoreModule, PHASE_AGAIN, PHASE_DONE, PHASE_NEXT, type PhaseHandler } from '../core-module.js';
 import { resumePhases } from '../phases.js';
