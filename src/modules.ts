@@ -14,6 +14,7 @@ import { httpTryFilesModule } from './http/try-files.js';
 import { accessModule } from './http/access-module.js';
 import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
+import { sslModule } from './http/tls/ssl-module.js';
 import { geoModule } from './http/geo-module.js';
 import { mapModule } from './http/map-module.js';
 import { splitClientsModule } from './http/split-clients-module.js';
@@ -48,6 +49,7 @@ export const builtinModules: Module[] = [
   accessModule,
   httpVariablesModule,
   rewriteModule,
+  sslModule,
   geoModule,
   mapModule,
   splitClientsModule,

@@ -2,7 +2,8 @@
  * The `listen` directive's address and parameters (ngx_http_core_listen,
  * ngx_parse_url for the address part).
  *
- * Differences: `ssl`, `http2`, `quic`, `proxy_protocol` are rejected with a
+ * `ssl` makes the address a TLS one (src/http/tls/). Differences: `http2`,
+ * `quic`, `proxy_protocol` are rejected with a
  * clear [emerg] (not supported yet) rather than ignored. `deferred`, `bind`,
  * `fastopen`, `rcvbuf`, `sndbuf`, `accept_filter`, `so_keepalive`, `setfib`
  * are accepted: Node cannot set them per socket; `bind` is what Node does anyway.
@@ -23,6 +24,8 @@ export interface ListenConf extends ListenAddress {
   backlog: number;
   reuseport: boolean;
   ipv6only: boolean;
+  /** `ssl`: connections speak TLS first (one listening socket's setting, as nginx's addr opt). */
+  ssl: boolean;
 }
 
 /** Parses `127.0.0.1:80`, `80`, `*:80`, `[::1]:80`, `[::]`, `localhost:80`, `unix:/path`. */
@@ -90,14 +93,15 @@ export function listenText(key: string): string {
 }
 
 const ACCEPTED_NOOP = /^(deferred|bind|fastopen=\d+|rcvbuf=\S+|sndbuf=\S+|accept_filter=\S+|so_keepalive=\S+|setfib=\S+)$/;
-const UNSUPPORTED = /^(ssl|http2|http3|quic|proxy_protocol)$/;
+const UNSUPPORTED = /^(http2|http3|quic|proxy_protocol)$/;
 
 /** Parses the parameters after the address; returns an error string on failure. */
 export function parseListenParams(address: ListenAddress, params: readonly string[]): ListenConf | string {
-  const conf: ListenConf = { ...address, defaultServer: false, backlog: 511, reuseport: false, ipv6only: true };
+  const conf: ListenConf = { ...address, defaultServer: false, backlog: 511, reuseport: false, ipv6only: true, ssl: false };
   for (const p of params) {
     if (p === 'default_server' || p === 'default') conf.defaultServer = true;
     else if (p === 'reuseport') conf.reuseport = true;
+    else if (p === 'ssl') conf.ssl = true;
     else if (p.startsWith('backlog=')) {
       const n = Number(p.slice(8));
       if (!/^[0-9]+$/.test(p.slice(8)) || n === 0) return `invalid backlog "${p.slice(8)}"`;

@@ -23,7 +23,7 @@ import { listenText, type ListenConf } from './listen.js';
 import { errnoText } from '../errno.js';
 import { LocationTree, type LocationSpec } from './location-tree.js';
 import { pcreGroupNames } from './pcre.js';
-import { bindCoreIndex, logRequest, Phase, runPhases, sendSpecial, setLocation } from './phases.js';
+import { bindCoreIndex, finalize, logRequest, Phase, runPhases, sendSpecial, setLocation } from './phases.js';
 import { specialPage, statusLine } from './special-response.js';
 import { HttpRequest, type ConnectionState, type ServerRuntime } from './request.js';
 import { invalidHeaderLogText, validateRequestHead } from './request-validation.js';
@@ -36,9 +36,15 @@ import { H1Connection, type H1Handler } from './h1/connection.js';
 import type { IncomingRequest } from './h1/incoming.js';
 import type { ServerReply } from './h1/reply.js';
 import type { RequestHeadParser } from './h1/request-head.js';
+import { acceptTls, type TlsChooser } from './tls/acceptor.js';
+import { checkTlsRequest } from './tls/request-check.js';
+import { sslSrvConf, type ServerTls } from './tls/ssl-module.js';
 
 const kConn = Symbol('weir.connection');
 type SocketWithState = Socket & { [kConn]?: ConnectionState };
+
+/** Connections of an ssl port that sent plain HTTP (nginx's c->ssl unset, r->plain_http): answered 497. */
+const plainHttp = new WeakSet<Socket>();
 
 let connectionSerial = 0;
 
@@ -150,10 +156,12 @@ export class HttpServers {
         let g = byKey.get(l.key);
         if (!g) { g = { conf: l, servers: [], defaults: [] }; byKey.set(l.key, g); }
         g.servers.push(rt);
+        // `ssl` on any listen of an address makes the address ssl (ngx_http_add_addresses).
+        if (l.ssl && !g.conf.ssl) g.conf = { ...g.conf, ssl: true };
         if (l.defaultServer) {
           if (g.defaults.length) throw new ConfigError(`a duplicate default server for ${l.key}`, { file: rt.entry.file, line: rt.entry.line });
           g.defaults.push(rt);
-          if (l.backlog !== 511 || l.reuseport) g.conf = l;
+          if (l.backlog !== 511 || l.reuseport) g.conf = { ...l, ssl: l.ssl || g.conf.ssl };
         }
       }
     }
@@ -212,15 +220,34 @@ export class HttpServers {
     };
     const handler = new ListenerHandler(this, listener);
     // Half-open: a client's FIN is the end of its requests, not of our answers (and a tunnel passes it on).
-    return createServer({ noDelay: true, allowHalfOpen: true }, (socket: SocketWithState) => {
-      const conn = new H1Connection(socket, handler, options);
-      this.onConnection(socket, conn);
+    if (!listener.conf.ssl) {
+      return createServer({ noDelay: true, allowHalfOpen: true }, (socket: SocketWithState) => {
+        const conn = new H1Connection(socket, handler, options);
+        this.onConnection(socket, conn, ++connectionSerial);
+      });
+    }
+    return createServer({ noDelay: true, allowHalfOpen: true }, (raw: Socket) => {
+      const id = ++connectionSerial;
+      const addr = this.serversFor(raw as SocketWithState, listener);
+      const chooser: TlsChooser<ServerRuntimeImpl> = {
+        choose: (name) => (name === null ? addr.defaultServer : addr.names.find(name).payload),
+        tlsOf: (s) => (sslSrvConf(s.level)?.tls ?? null) as ServerTls | null,
+        timeoutMs: options.headerTimeout,
+      };
+      acceptTls(raw, chooser, this.errorLog, () => id, ({ socket, plainHttp: plain }) => {
+        if (this.stopping) { socket.destroy(); return; }
+        if (plain) plainHttp.add(socket);
+        const conn = new H1Connection(socket, handler, options);
+        this.onConnection(socket as SocketWithState, conn, id);
+        // The acceptor paused the socket to hand its first bytes over.
+        if (plain) socket.resume();
+      });
     });
   }
 
-  private onConnection(socket: SocketWithState, h1: H1Connection): void {
+  private onConnection(socket: SocketWithState, h1: H1Connection, id: number): void {
     const state: ConnectionState = {
-      id: ++connectionSerial,
+      id,
       requests: 0,
       startTime: Date.now(),
       socket,
@@ -342,6 +369,17 @@ export class HttpServers {
     r.chunked = head.chunked;
     if (match.captures) r.captures = match.captures;
     this.track(r);
+    if (listener.conf.ssl) {
+      const refusal = checkTlsRequest(socket, plainHttp.has(socket), server.level, head.host);
+      if (refusal !== null) {
+        if (refusal.chosen !== null) r.server = refusal.chosen as ServerRuntimeImpl;
+        setLocation(r, r.server.level);
+        r.log('info', refusal.reason);
+        if (refusal.status !== 421) r.keepalive = false;
+        finalize(r, refusal.status);
+        return;
+      }
+    }
     if (channels.requestStart.hasSubscribers) channels.requestStart.publish({ method: r.method, uri: r.uri, remoteAddress: r.remoteAddress });
     try {
       runPhases(r, Phase.PostRead);
