@@ -232,6 +232,7 @@ export class HttpServers {
       const chooser: TlsChooser<ServerRuntimeImpl> = {
         choose: (name) => (name === null ? addr.defaultServer : addr.names.find(name).payload),
         tlsOf: (s) => (sslSrvConf(s.level)?.tls ?? null) as ServerTls | null,
+        rejects: (s) => sslSrvConf(s.level)?.rejectHandshake === true,
         timeoutMs: options.headerTimeout,
       };
       acceptTls(raw, chooser, this.errorLog, () => id, ({ socket, plainHttp: plain }) => {

@@ -43,6 +43,8 @@ export interface TlsChooser<S> {
   /** The server for a validated name (null: none sent or it matched nothing: the default server). */
   choose(name: string | null): S;
   tlsOf(server: S): ServerTls | null;
+  /** ssl_reject_handshake of a server (with or without certificates of its own). */
+  rejects(server: S): boolean;
   readonly timeoutMs: number;
 }
 
@@ -114,11 +116,16 @@ function startHandshake<S>(
   const sent = hello?.serverName ?? null;
   const name = sent !== null && sent !== '' ? validateServerName(sent) : null;
   const server = chooser.choose(name);
-  const tls = chooser.tlsOf(server);
+  // A server with no certificates of its own keeps the context the connection
+  // started with, the default server's (nginx skips SSL_set_SSL_CTX); its own
+  // ssl_reject_handshake still decides.
+  const own = chooser.tlsOf(server);
+  const tls = own ?? chooser.tlsOf(chooser.choose(null));
+  const rejects = own !== null ? own.rejects : chooser.rejects(server);
   const fail = (reason: string): void => {
     if (log.enabled('info')) log.log('info', `*${connId()} ${reason} while SSL handshaking, client: ${raw.remoteAddress ?? 'unix:'}, server: ${listenAddr(raw)}`);
   };
-  if (tls === null || tls.rejects) {
+  if (tls === null || rejects) {
     // ngx_http_ssl_servername: SSL_AD_UNRECOGNIZED_NAME, then the handshake fails
     fail('SSL_do_handshake() failed (SSL: error:0A0000E0:SSL routines::handshake rejected)');
     raw.end(UNRECOGNIZED_NAME_ALERT);
@@ -128,7 +135,7 @@ function startHandshake<S>(
   }
   let context;
   try {
-    context = tls.contextFor(name ?? '');
+    context = tls.contextFor(name ?? '', hello?.tls13 === true);
   } catch (e) {
     log.log('error', `*${connId()} ${(e as Error).message} while SSL handshaking, client: ${raw.remoteAddress ?? 'unix:'}`);
     raw.destroy();

@@ -14,6 +14,8 @@ export interface ClientHello {
   readonly serverName: string | null;
   readonly cipherSuites: readonly number[];
   readonly groups: readonly number[];
+  /** The supported_versions extension offers TLSv1.3. */
+  readonly tls13: boolean;
 }
 
 /** What the first bytes of a connection look like. */
@@ -81,6 +83,7 @@ function parseHello(b: Buffer): ClientHello | null {
     p += 1 + b[p]!; // compression methods
     let serverName: string | null = null;
     const groups: number[] = [];
+    let tls13 = false;
     if (p + 2 <= b.length) {
       const end = Math.min(b.length, p + 2 + b.readUInt16BE(p));
       p += 2;
@@ -95,13 +98,15 @@ function parseHello(b: Buffer): ClientHello | null {
             const n = body.readUInt16BE(3);
             serverName = body.subarray(5, 5 + n).toString('latin1');
           }
+        } else if (type === 43 && body.length >= 1) {
+          for (let i = 1; i + 1 < 1 + body[0]! && i + 1 < body.length; i += 2) if (body.readUInt16BE(i) === 0x0304) tls13 = true;
         } else if (type === 10 && body.length >= 2) {
           const n = body.readUInt16BE(0);
           for (let i = 2; i + 1 < 2 + n && i + 1 < body.length; i += 2) groups.push(body.readUInt16BE(i));
         }
       }
     }
-    return { serverName, cipherSuites, groups };
+    return { serverName, cipherSuites, groups, tls13 };
   } catch {
     return null;
   }

@@ -10,6 +10,7 @@
  * decryption-only keys have no node API.
  */
 import { constants, createPrivateKey } from 'node:crypto';
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 
@@ -65,11 +66,35 @@ function load(what: string, path: string, fullPath: (p: string) => string): Buff
   }
 }
 
+/**
+ * Password files the master read, for its workers: nginx reads the file once,
+ * in the master, and its workers inherit what it read; weir's workers read
+ * the config again, and a second read of a FIFO (a password fed once by
+ * another program) would wait forever. The master's reading goes to its
+ * workers in their environment (inherited by cluster.fork), as nginx's
+ * memory is inherited by fork.
+ */
+const PASSWORDS_ENV = 'WEIR_TLS_PASSWORDS';
+
+function inheritedPasswords(): Record<string, string> {
+  const raw = process.env[PASSWORDS_ENV];
+  if (!raw) return {};
+  try { return JSON.parse(raw) as Record<string, string>; } catch { return {}; }
+}
+
 /** The lines of an ssl_password_file (ngx_ssl_read_password_file: CR/LF end a password, empty lines skipped). */
 export function readPasswords(path: string, fullPath: (p: string) => string): string[] {
   let text: string;
+  const full = fullPath(path);
+  const known = inheritedPasswords();
   try {
-    text = readFileSync(fullPath(path), 'latin1');
+    if (cluster.isWorker && Object.hasOwn(known, full)) {
+      text = known[full]!;
+    } else {
+      text = readFileSync(full, 'latin1');
+      known[full] = text;
+      process.env[PASSWORDS_ENV] = JSON.stringify(known);
+    }
   } catch (e) {
     throw new TlsConfigError(`open() "${fullPath(path)}" failed (${(e as NodeJS.ErrnoException).code === 'ENOENT' ? '2: No such file or directory' : (e as Error).message})`);
   }

@@ -27,7 +27,7 @@
  * used (node takes one key): more than one is an [emerg]. OCSP stapling and
  * `ssl_early_data on` are [emerg]s (node:tls has neither).
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { constants, createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { SecureContext, SecureContextOptions } from 'node:tls';
@@ -106,6 +106,16 @@ export class ServerTls {
   readonly sessionEvents: EventEmitter | null;
   private readonly dynamic = new Map<string, SecureContext>();
 
+  /**
+   * With a session cache and `ssl_session_tickets off`: the context for clients
+   * that will speak TLSv1.3, tickets on. OpenSSL resumes TLSv1.3 sessions
+   * from its cache through "stateful" tickets, which node's session events
+   * cannot serve; a TLSv1.3 client cannot tell a stateless ticket from a
+   * stateful one, so it gets the stateless kind, and TLSv1.2 clients still
+   * get none and resume by session id.
+   */
+  context13: SecureContext | null = null;
+
   constructor(
     /** null while certificates need variables (each handshake builds or finds its own), or none (reject only). */
     readonly context: SecureContext | null,
@@ -137,8 +147,8 @@ export class ServerTls {
    * (ngx_http_ssl_certificate): loaded once per distinct name, then kept. An
    * error (no such file) fails that handshake, logged by the caller.
    */
-  contextFor(serverName: string): SecureContext {
-    if (this.dynamicPairs === null) return this.context!;
+  contextFor(serverName: string, tls13: boolean): SecureContext {
+    if (this.dynamicPairs === null) return tls13 && this.context13 !== null ? this.context13 : this.context!;
     let ctx = this.dynamic.get(serverName);
     if (ctx !== undefined) return ctx;
     const pairs: CertPair[] = this.dynamicPairs.map(([c, k]) => loadPair(expand(c, serverName), expand(k, serverName), this.passwords, this.fullPath));
@@ -415,8 +425,13 @@ export const sslModule: HttpModule<unknown, SslSrvConf, unknown> = {
       const passwords = c.passwordFile !== '' ? readPasswords(c.passwordFile!, fullPath) : null;
       const pairs = (certs ?? []).map((cert, i) => [cert, c.certificateKeys![i]!] as const);
       const dynamic = pairs.some(([a, b]) => checkCertVariables(cf, a) || checkCertVariables(cf, b));
-      const context = dynamic ? null : buildContext(base, pairs.map(([a, b]) => loadPair(a, b, passwords, fullPath)));
+      const loaded = dynamic ? [] : pairs.map(([a, b]) => loadPair(a, b, passwords, fullPath));
+      const context = dynamic ? null : buildContext(base, loaded);
       c.tls = new ServerTls(context, base, c, dynamic ? pairs : null, passwords, fullPath, store);
+      if (!dynamic && store !== null && !c.sessionTickets && (c.protocols! & Proto['TLSv1.3']) !== 0) {
+        const with13 = { ...base, secureOptions: base.secureOptions! & ~constants.SSL_OP_NO_TICKET };
+        c.tls.context13 = buildContext(with13, loaded);
+      }
     } catch (e) {
       if (e instanceof TlsConfigError) cf.error(e.message);
       throw e;
