@@ -115,6 +115,14 @@ export class ServerTls {
    * get none and resume by session id.
    */
   context13: SecureContext | null = null;
+  /**
+   * A shared cache's ticket key, rotated each session timeout as nginx 1.23.2+
+   * rotates it in shared memory: every worker derives the same key for the same
+   * period, so they rotate together without talking. (A ticket from the last
+   * period no longer decrypts: node takes one key; the client then does a full
+   * handshake.)
+   */
+  rotation: { readonly name: string; readonly periodMs: number; epoch: number } | null = null;
 
   constructor(
     /** null while certificates need variables (each handshake builds or finds its own), or none (reject only). */
@@ -148,6 +156,15 @@ export class ServerTls {
    * error (no such file) fails that handshake, logged by the caller.
    */
   contextFor(serverName: string, tls13: boolean): SecureContext {
+    const rot = this.rotation;
+    if (rot !== null) {
+      const epoch = Math.floor(Date.now() / rot.periodMs);
+      if (epoch !== rot.epoch) {
+        rot.epoch = epoch;
+        const keys = sharedTicketKeys(rot.name, epoch);
+        for (const c of [this.context, this.context13]) (c?.context as { setTicketKeys?(k: Buffer): void } | undefined)?.setTicketKeys?.(keys);
+      }
+    }
     if (this.dynamicPairs === null) return tls13 && this.context13 !== null ? this.context13 : this.context!;
     let ctx = this.dynamic.get(serverName);
     if (ctx !== undefined) return ctx;
@@ -189,11 +206,11 @@ export function ensureTicketSecret(): void {
   if (!process.env[SECRET_ENV]) process.env[SECRET_ENV] = randomBytes(32).toString('hex');
 }
 
-function sharedTicketKeys(name: string): Buffer {
+function sharedTicketKeys(name: string, epoch: number): Buffer {
   ensureTicketSecret();
   const secret = process.env[SECRET_ENV]!;
-  const a = createHmac('sha256', secret).update(`ticket:${name}:1`).digest();
-  const b = createHmac('sha256', secret).update(`ticket:${name}:2`).digest();
+  const a = createHmac('sha256', secret).update(`ticket:${name}:${epoch}:1`).digest();
+  const b = createHmac('sha256', secret).update(`ticket:${name}:${epoch}:2`).digest();
   return Buffer.concat([a, b]).subarray(0, 48);
 }
 
@@ -411,7 +428,10 @@ export const sslModule: HttpModule<unknown, SslSrvConf, unknown> = {
     const fullPath = (path: string): string => cf.fullPath(path);
     try {
       const cache = c.sessionCache!;
-      const ticketKeys = readTicketKeys(cf, c.ticketKeyFiles) ?? (cache.shared !== null && c.sessionTickets ? sharedTicketKeys(cache.shared.name) : null);
+      const fileKeys = readTicketKeys(cf, c.ticketKeyFiles);
+      const rotating = fileKeys === null && cache.shared !== null && c.sessionTickets!;
+      const period = Math.max(1000, c.sessionTimeout!);
+      const ticketKeys = fileKeys ?? (rotating ? sharedTicketKeys(cache.shared!.name, Math.floor(Date.now() / period)) : null);
       let store: SessionStore | null = null;
       if (cache.shared !== null) {
         store = sharedStores.get(cache.shared.name) ?? null;
@@ -428,6 +448,7 @@ export const sslModule: HttpModule<unknown, SslSrvConf, unknown> = {
       const loaded = dynamic ? [] : pairs.map(([a, b]) => loadPair(a, b, passwords, fullPath));
       const context = dynamic ? null : buildContext(base, loaded);
       c.tls = new ServerTls(context, base, c, dynamic ? pairs : null, passwords, fullPath, store);
+      if (rotating) c.tls.rotation = { name: cache.shared!.name, periodMs: period, epoch: Math.floor(Date.now() / period) };
       if (!dynamic && store !== null && !c.sessionTickets && (c.protocols! & Proto['TLSv1.3']) !== 0) {
         const with13 = { ...base, secureOptions: base.secureOptions! & ~constants.SSL_OP_NO_TICKET };
         c.tls.context13 = buildContext(with13, loaded);
