@@ -123,6 +123,13 @@ export function loadPair(certPath: string, keyPath: string, passwords: readonly 
   throw new TlsConfigError(`cannot load certificate key "${keyPath}": PEM_read_bio_PrivateKey() failed (SSL: ${last})`);
 }
 
+function splitPem(buf: Buffer, label: string): Buffer[] {
+  const text = buf.toString('latin1');
+  const re = new RegExp(`-----BEGIN ${label}-----[\\s\\S]*?-----END ${label}-----`, 'g');
+  const all = text.match(re);
+  return all === null ? [buf] : all.map((p) => Buffer.from(p + '\n', 'latin1'));
+}
+
 /** Options that map an ssl_conf_command onto node (the commands SSL_CONF_cmd knows for a server that node has an option for). */
 function applyConfCommand(o: SecureContextOptions, name: string, value: string, tls13: string[]): void {
   switch (name.toLowerCase()) {
@@ -188,7 +195,8 @@ export function contextOptions(s: ContextSettings, fullPath: (p: string) => stri
   if (s.dhparam !== '') o.dhparam = load('DH parameters', s.dhparam, fullPath);
   const ca = [s.clientCa, s.trustedCa].filter((p) => p !== '').map((p) => load('certificate', p, fullPath));
   if (ca.length) o.ca = ca;
-  if (s.crl !== '') o.crl = load('CRL', s.crl, fullPath);
+  // node's addCRL takes one CRL per buffer: a file of several is split.
+  if (s.crl !== '') o.crl = splitPem(load('CRL', s.crl, fullPath), 'X509 CRL');
   const tls13: string[] = [];
   for (const [name, value] of s.confCommands) applyConfCommand(o, name, value, tls13);
   o.secureOptions = (o.secureOptions ?? 0) | secureOptions;

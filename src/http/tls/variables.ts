@@ -71,8 +71,9 @@ function certVar(get: (x: X509Certificate, s: TLSSocket) => string | undefined) 
   };
 }
 
+/** PEM_write_bio_X509's text: ends with a newline. */
 function pem(x: X509Certificate): string {
-  return x.toString().replace(/\n$/, '');
+  return x.toString();
 }
 
 /** ngx_escape_uri with NGX_ESCAPE_URI_COMPONENT, as $ssl_client_escaped_cert. */
@@ -126,7 +127,8 @@ export function defineSslVariables(cf: ConfContext): void {
   v.define('ssl_alpn_protocol', (r) => { const s = tlsSocket(r); if (s === undefined) return undefined; const p = s.alpnProtocol; return typeof p === 'string' ? p : ''; });
   v.define('ssl_client_verify', (r) => { const s = tlsSocket(r); return s === undefined ? undefined : clientVerify(s).text; });
   v.define('ssl_client_raw_cert', certVar((x) => pem(x)));
-  v.define('ssl_client_cert', certVar((x) => pem(x).replace(/\n/g, '\n\t')));
+  // ngx_ssl_get_certificate: the last newline dropped, a tab after each other one
+  v.define('ssl_client_cert', certVar((x) => pem(x).replace(/\n$/, '').replace(/\n/g, '\n\t')));
   v.define('ssl_client_escaped_cert', certVar((x) => escapeComponent(x.toString())));
   v.define('ssl_client_s_dn', certVar((x) => rfc2253(x.subject)));
   v.define('ssl_client_i_dn', certVar((x) => rfc2253(x.issuer)));
