@@ -594,7 +594,11 @@ const directives: DirectiveSpec[] = [
       }
       if (codes.length === 0) return cf.error(`invalid number of arguments in "error_page" directive`);
       const uri = cf.main(httpCoreModule).variables.compile(uriText, cf.position);
-      (c.errorPages ??= []).push({ codes, overwrite, uri });
+      // ngx_http_core_error_page: without `=`, 494-497 (which go out as 400) are answered as 400.
+      const as400 = overwrite === 0 ? codes.filter((code) => code >= 494 && code <= 497) : [];
+      const rest = codes.filter((code) => !as400.includes(code));
+      if (rest.length) (c.errorPages ??= []).push({ codes: rest, overwrite, uri });
+      if (as400.length) (c.errorPages ??= []).push({ codes: as400, overwrite: 400, uri });
     },
   },
   flagLoc('recursive_error_pages', 'recursiveErrorPages'),

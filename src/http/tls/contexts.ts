@@ -9,7 +9,7 @@
  * commands node has an option for; 80-byte session ticket keys and
  * decryption-only keys have no node API.
  */
-import { constants, createPrivateKey } from 'node:crypto';
+import { constants, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
@@ -112,15 +112,27 @@ export function loadPair(certPath: string, keyPath: string, passwords: readonly 
   const keyBytes = load('certificate key', keyPath, fullPath);
   const tries = passwords && passwords.length ? passwords : [undefined];
   let last = '';
+  let key: KeyObject | null = null;
   for (const passphrase of tries) {
     try {
-      const key = createPrivateKey(passphrase === undefined ? { key: keyBytes } : { key: keyBytes, passphrase });
-      return { cert, key: key.export({ type: 'pkcs8', format: 'pem' }) as string };
+      key = createPrivateKey(passphrase === undefined ? { key: keyBytes } : { key: keyBytes, passphrase });
+      break;
     } catch (e) {
       last = (e as Error).message;
     }
   }
-  throw new TlsConfigError(`cannot load certificate key "${keyPath}": PEM_read_bio_PrivateKey() failed (SSL: ${last})`);
+  if (key === null) throw new TlsConfigError(`cannot load certificate key "${keyPath}": PEM_read_bio_PrivateKey() failed (SSL: ${last})`);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (e) {
+    throw new TlsConfigError(`cannot load certificate "${certPath}": PEM_read_bio_X509_AUX() failed (SSL: ${(e as Error).message})`);
+  }
+  // OpenSSL checks the pair in SSL_CTX_use_PrivateKey; node's context does not always say.
+  if (!x509.checkPrivateKey(key)) {
+    throw new TlsConfigError(`SSL_CTX_use_PrivateKey("${keyPath}") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)`);
+  }
+  return { cert, key: key.export({ type: 'pkcs8', format: 'pem' }) as string };
 }
 
 function splitPem(buf: Buffer, label: string): Buffer[] {
@@ -212,6 +224,9 @@ export function buildContext(base: SecureContextOptions, pairs: readonly CertPai
   try {
     return createSecureContext({ ...base, cert: pairs.map((p) => p.cert), key: pairs.map((p) => p.key) });
   } catch (e) {
+    // node leaves some of OpenSSL's errors queued (setECDHCurve's): the next crypto
+    // call of this process would report it as its own. A context made of nothing clears it.
+    try { createSecureContext({}); } catch { /* cleared either way */ }
     throw new TlsConfigError(contextErrorText(base, e as NodeJS.ErrnoException));
   }
 }
