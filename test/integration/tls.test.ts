@@ -80,7 +80,7 @@ before(async () => {
       ssl_session_cache builtin:100; ssl_session_tickets off;
       error_page 497 =301 https://$host$request_uri;
       location / { return 200 "a:$ssl_session_id:$ssl_cipher:$ssl_alpn_protocol"; }
-      location /plain { error_page 497 /497; return 200; }
+      location /curve { return 200 "$ssl_curve|$ssl_curves"; }
       location = /497 { return 200 "caught $status"; }
     }
     server { listen 127.0.0.1:%PORT% ssl; server_name b.test;
@@ -136,6 +136,13 @@ test('RSA and ECDSA certificates side by side: each client gets the kind it can 
   const rsa = await httpsGet(w.port, '/', { servername: 'a.test', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256', ALPNProtocols: ['http/1.1'] });
   assert.match(rsa.body, /ECDHE-RSA-AES128-GCM-SHA256/);
   assert.match(rsa.body, /:http\/1\.1$/, '$ssl_alpn_protocol');
+});
+
+test('$ssl_curve: the group of the exchange; $ssl_curves: the client\'s offer', async () => {
+  const d = await httpsGet(w.port, '/curve', { servername: 'a.test', ecdhCurve: 'X25519:P-256' });
+  assert.equal(d.body, 'X25519|X25519:prime256v1');
+  const p384 = await httpsGet(w.port, '/curve', { servername: 'a.test', ecdhCurve: 'P-384', maxVersion: 'TLSv1.2' });
+  assert.equal(p384.body, 'secp384r1|secp384r1');
 });
 
 test('a server with no certificates of its own uses the default server\'s; ssl_reject_handshake refuses', async () => {

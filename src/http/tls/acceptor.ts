@@ -29,6 +29,9 @@ export interface TlsConnInfo {
   readonly serverName: string | null;
   /** The server block the handshake chose (its ServerTls), for the Host check. */
   readonly chosen: unknown;
+  /** The context's groups (ssl_ecdh_curve) and whether its order wins: $ssl_curve. */
+  readonly groups: readonly number[] | null;
+  readonly serverOrder: boolean;
 }
 
 const tlsInfo = new WeakMap<Socket, TlsConnInfo>();
@@ -150,7 +153,7 @@ function startHandshake<S>(
     ALPNProtocols: ['http/1.1'],
     ...(tls.sessionEvents ? { server: tls.sessionEvents as unknown as import('node:tls').Server } : {}),
   });
-  tlsInfo.set(socket, { hello, serverName: name, chosen: server });
+  tlsInfo.set(socket, { hello, serverName: name, chosen: server, groups: tls.groups, serverOrder: tls.conf.preferServerCiphers === true });
   if (verify !== Verify.Off) setVerifyDepth(socket, tls.conf.verifyDepth!);
   socket.setTimeout(chooser.timeoutMs);
   const onTimeout = (): void => {

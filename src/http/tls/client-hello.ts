@@ -16,6 +16,8 @@ export interface ClientHello {
   readonly groups: readonly number[];
   /** The supported_versions extension offers TLSv1.3. */
   readonly tls13: boolean;
+  /** The groups of the key_share extension's shares, in the client's order. */
+  readonly keyShares: readonly number[];
 }
 
 /** What the first bytes of a connection look like. */
@@ -84,6 +86,7 @@ function parseHello(b: Buffer): ClientHello | null {
     let serverName: string | null = null;
     const groups: number[] = [];
     let tls13 = false;
+    const keyShares: number[] = [];
     if (p + 2 <= b.length) {
       const end = Math.min(b.length, p + 2 + b.readUInt16BE(p));
       p += 2;
@@ -98,6 +101,9 @@ function parseHello(b: Buffer): ClientHello | null {
             const n = body.readUInt16BE(3);
             serverName = body.subarray(5, 5 + n).toString('latin1');
           }
+        } else if (type === 51 && body.length >= 2) {
+          const n = Math.min(body.length, 2 + body.readUInt16BE(0));
+          for (let i = 2; i + 4 <= n; i += 4 + body.readUInt16BE(i + 2)) keyShares.push(body.readUInt16BE(i));
         } else if (type === 43 && body.length >= 1) {
           for (let i = 1; i + 1 < 1 + body[0]! && i + 1 < body.length; i += 2) if (body.readUInt16BE(i) === 0x0304) tls13 = true;
         } else if (type === 10 && body.length >= 2) {
@@ -106,7 +112,7 @@ function parseHello(b: Buffer): ClientHello | null {
         }
       }
     }
-    return { serverName, cipherSuites, groups, tls13 };
+    return { serverName, cipherSuites, groups, tls13, keyShares };
   } catch {
     return null;
   }

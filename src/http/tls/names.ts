@@ -182,3 +182,39 @@ export function cipherName(code: number): string {
 export function groupName(code: number): string {
   return GROUPS.get(code) ?? `0x${code.toString(16).padStart(4, '0')}`;
 }
+
+/** OpenSSL's names (and the NIST aliases it takes) to group codes, for the server's ssl_ecdh_curve list. */
+const GROUP_CODES = new Map<string, number>([...[...GROUPS].map(([code, name]) => [name.toLowerCase(), code] as [string, number]),
+  ['p-256', 0x0017], ['secp256r1', 0x0017], ['p-384', 0x0018], ['p-521', 0x0019]]);
+
+/** OpenSSL 3.0's default group list (what `ssl_ecdh_curve auto` leaves), by preference. */
+const DEFAULT_GROUPS = [0x001d, 0x0017, 0x001e, 0x0019, 0x0018, 0x0100, 0x0101, 0x0102, 0x0103, 0x0104];
+
+/** The server's groups for an ssl_ecdh_curve value, in order. */
+export function serverGroups(ecdhCurve: string): number[] {
+  if (ecdhCurve === 'auto') return DEFAULT_GROUPS;
+  const out: number[] = [];
+  for (const name of ecdhCurve.split(':')) {
+    const code = GROUP_CODES.get(name.toLowerCase());
+    if (code !== undefined) out.push(code);
+  }
+  return out;
+}
+
+/**
+ * The group the handshake used, as OpenSSL chooses it (node cannot tell a
+ * server): TLSv1.3 takes the first key share the server supports, else (a
+ * HelloRetryRequest) the first supported group; TLSv1.2 the first supported
+ * group; in the client's order unless the server's is preferred.
+ */
+export function negotiatedGroup(server: readonly number[], offered: readonly number[], shares: readonly number[], tls13: boolean, serverOrder: boolean): number | null {
+  if (tls13) {
+    for (const g of shares) if (server.includes(g)) return g;
+  }
+  if (serverOrder) {
+    for (const g of server) if (offered.includes(g)) return g;
+    return null;
+  }
+  for (const g of offered) if (server.includes(g)) return g;
+  return null;
+}

@@ -39,6 +39,7 @@ import { parseSize } from '../../config/units.js';
 import { httpCoreModule, type CoreSrvConf } from '../core-module.js';
 import { buildContext, contextOptions, loadPair, Proto, readPasswords, TlsConfigError, type CertPair, type ContextSettings } from './contexts.js';
 import { defineSslVariables } from './variables.js';
+import { serverGroups } from './names.js';
 
 const HTTP_SRV = Ctx.Http | Ctx.Server;
 
@@ -123,6 +124,8 @@ export class ServerTls {
    * handshake.)
    */
   rotation: { readonly name: string; readonly periodMs: number; epoch: number } | null = null;
+  /** ssl_ecdh_curve as group codes (for $ssl_curve). */
+  readonly groups: readonly number[];
 
   constructor(
     /** null while certificates need variables (each handshake builds or finds its own), or none (reject only). */
@@ -134,6 +137,7 @@ export class ServerTls {
     private readonly fullPath: (p: string) => string,
     store: SessionStore | null,
   ) {
+    this.groups = serverGroups(conf.ecdhCurve ?? 'auto');
     if (store === null) { this.sessionEvents = null; return; }
     const ev = new EventEmitter();
     const timeout = conf.sessionTimeout!;

@@ -14,7 +14,7 @@ import type { ConfContext } from '../../config/conf-context.js';
 import { httpCoreModule } from '../core-module.js';
 import type { HttpRequest } from '../request.js';
 import { tlsInfoOf } from './acceptor.js';
-import { cipherName, groupName } from './names.js';
+import { cipherName, groupName, negotiatedGroup } from './names.js';
 import { isGrease } from './client-hello.js';
 import { clientVerify, peerCertificate } from './verify.js';
 
@@ -101,8 +101,14 @@ export function defineSslVariables(cf: ConfContext): void {
   v.define('ssl_curve', (r) => {
     const s = tlsSocket(r);
     if (s === undefined) return undefined;
-    const k = s.getEphemeralKeyInfo();
-    return k && typeof k === 'object' && 'name' in k && k.name ? String(k.name) : '';
+    const info = tlsInfoOf(s);
+    const hello = info?.hello;
+    const cipher = s.getCipher()?.name ?? '';
+    const tls13 = s.getProtocol() === 'TLSv1.3';
+    // Only an (EC)DHE exchange has a group: every TLSv1.3 one, ECDHE- suites below it.
+    if (!hello || !info.groups || (!tls13 && !cipher.startsWith('ECDHE'))) return '';
+    const g = negotiatedGroup(info.groups, hello.groups, hello.keyShares, tls13, info.serverOrder);
+    return g === null ? '' : groupName(g);
   });
   v.define('ssl_curves', (r) => {
     const s = tlsSocket(r);
