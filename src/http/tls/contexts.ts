@@ -205,7 +205,16 @@ export function contextOptions(s: ContextSettings, fullPath: (p: string) => stri
   };
   if (s.ticketKeys !== null) o.ticketKeys = s.ticketKeys;
   if (s.dhparam !== '') o.dhparam = load('DH parameters', s.dhparam, fullPath);
-  const ca = [s.clientCa, s.trustedCa].filter((p) => p !== '').map((p) => load('certificate', p, fullPath));
+  // node sends every `ca` certificate's name to clients (SSL_CTX_add_client_CA): one copy each.
+  const seen = new Set<string>();
+  const ca: Buffer[] = [];
+  for (const p of [s.clientCa, s.trustedCa]) {
+    if (p === '') continue;
+    for (const cert of splitPem(load('certificate', p, fullPath), 'CERTIFICATE')) {
+      const key = cert.toString('latin1').replace(/\s+/g, '');
+      if (!seen.has(key)) { seen.add(key); ca.push(cert); }
+    }
+  }
   if (ca.length) o.ca = ca;
   // node's addCRL takes one CRL per buffer: a file of several is split.
   if (s.crl !== '') o.crl = splitPem(load('CRL', s.crl, fullPath), 'X509 CRL');

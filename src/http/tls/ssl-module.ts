@@ -162,7 +162,7 @@ export class ServerTls {
   contextFor(serverName: string, tls13: boolean): SecureContext {
     const rot = this.rotation;
     if (rot !== null) {
-      const epoch = Math.floor(Date.now() / rot.periodMs);
+      const epoch = ticketEpoch(Date.now(), rot.periodMs);
       if (epoch !== rot.epoch) {
         rot.epoch = epoch;
         const keys = sharedTicketKeys(rot.name, epoch);
@@ -207,7 +207,16 @@ const sharedStores = new Map<string, SessionStore>();
  */
 const SECRET_ENV = 'WEIR_TLS_TICKET_SECRET';
 export function ensureTicketSecret(): void {
-  if (!process.env[SECRET_ENV]) process.env[SECRET_ENV] = randomBytes(32).toString('hex');
+  // The secret, and when it was made: the start of the first key's period (nginx
+  // times a key from its creation), the same instant for every worker.
+  if (!process.env[SECRET_ENV]) process.env[SECRET_ENV] = `${randomBytes(32).toString('hex')}:${Date.now()}`;
+}
+
+/** The ticket key period a time falls in, counted from the secret's making. */
+function ticketEpoch(now: number, periodMs: number): number {
+  ensureTicketSecret();
+  const anchor = Number(process.env[SECRET_ENV]!.split(':')[1] ?? 0);
+  return Math.floor((now - anchor) / periodMs);
 }
 
 function sharedTicketKeys(name: string, epoch: number): Buffer {
@@ -435,7 +444,7 @@ export const sslModule: HttpModule<unknown, SslSrvConf, unknown> = {
       const fileKeys = readTicketKeys(cf, c.ticketKeyFiles);
       const rotating = fileKeys === null && cache.shared !== null && c.sessionTickets!;
       const period = Math.max(1000, c.sessionTimeout!);
-      const ticketKeys = fileKeys ?? (rotating ? sharedTicketKeys(cache.shared!.name, Math.floor(Date.now() / period)) : null);
+      const ticketKeys = fileKeys ?? (rotating ? sharedTicketKeys(cache.shared!.name, ticketEpoch(Date.now(), period)) : null);
       let store: SessionStore | null = null;
       if (cache.shared !== null) {
         store = sharedStores.get(cache.shared.name) ?? null;
@@ -452,7 +461,7 @@ export const sslModule: HttpModule<unknown, SslSrvConf, unknown> = {
       const loaded = dynamic ? [] : pairs.map(([a, b]) => loadPair(a, b, passwords, fullPath));
       const context = dynamic ? null : buildContext(base, loaded);
       c.tls = new ServerTls(context, base, c, dynamic ? pairs : null, passwords, fullPath, store);
-      if (rotating) c.tls.rotation = { name: cache.shared!.name, periodMs: period, epoch: Math.floor(Date.now() / period) };
+      if (rotating) c.tls.rotation = { name: cache.shared!.name, periodMs: period, epoch: ticketEpoch(Date.now(), period) };
       if (!dynamic && store !== null && !c.sessionTickets && (c.protocols! & Proto['TLSv1.3']) !== 0) {
         const with13 = { ...base, secureOptions: base.secureOptions! & ~constants.SSL_OP_NO_TICKET };
         c.tls.context13 = buildContext(with13, loaded);
