@@ -104,7 +104,7 @@ describe('TLS with workers', { concurrency: false }, () => {
       await new Promise((r) => setTimeout(r, 200));
       weir.reload(config('two'));
       await until('a connection with the new certificate', async () => (await get(weir.port)).cn === 'two.test', 15_000);
-      assert.match(await finish(kept, '\r\n'), /^HTTP\/1\.1 200 OK[^]*Connection: close/, 'the old worker finished the request it had');
+      assert.match(await finish(kept, '\r\n'), /^HTTP\/1\.1 200 OK\r\n/, 'the old worker finished the request it had');
     } finally {
       await weir.stop();
     }
