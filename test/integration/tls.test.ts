@@ -8,7 +8,10 @@ import { connect as netConnect } from 'node:net';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { loadConfigText } from '../../src/config/loader.js';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, loadConfigText } from '../../src/config/loader.js';
 import { builtinModules } from '../../src/modules.js';
 import { exchange, startWeir, type Weir } from '../helpers/raw-http.js';
 import { CertFactory } from '../helpers/tls-certs.js';
@@ -265,4 +268,24 @@ test('config errors are [emerg]s naming the problem', () => {
   assert.match(load('ssl_stapling on;'), /"ssl_stapling" is not supported by weir/);
   assert.match(load('ssl_certificate $host.crt; ssl_certificate_key a-rsa.key;'), /only \$ssl_server_name can be used/);
   assert.equal(load('ssl_certificate a-rsa.crt; ssl_certificate_key a-rsa.key; ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256; ssl_protocols TLSv1.2 TLSv1.3;'), '');
+});
+
+test('the bundled TLS example loads, its certificate found beside the config (nginx\'s conf prefix, not -p)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weir-tls-example-'));
+  try {
+    mkdirSync(join(dir, 'conf'));
+    const conf = join(dir, 'conf', 'weir-tls.conf');
+    copyFileSync(fileURLToPath(new URL('../../../conf/weir-tls.conf', import.meta.url)), conf);
+    copyFileSync(join(certs.dir, 'a-rsa.crt'), join(dir, 'conf', 'localhost.crt'));
+    copyFileSync(join(certs.dir, 'a-rsa.key'), join(dir, 'conf', 'localhost.key'));
+    // The prefix is elsewhere: the files must be found through the config's directory.
+    const prefix = mkdtempSync(join(tmpdir(), 'weir-tls-prefix-'));
+    try {
+      assert.doesNotThrow(() => loadConfig({ file: conf, prefix, modules: builtinModules }));
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

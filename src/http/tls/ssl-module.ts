@@ -30,6 +30,7 @@
 import { constants, createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, type DirectiveSpec, type HttpConfLevel, type HttpModule } from '../../config/module.js';
@@ -258,6 +259,10 @@ function parseCache(cf: ConfContext, d: ConfNode): CacheSpec {
   return { builtin, shared, off };
 }
 
+function confPath(cf: ConfContext, path: string): string {
+  return isAbsolute(path) ? path : join(cf.paths.confPrefix, path);
+}
+
 function readTicketKeys(cf: ConfContext, files: readonly string[]): Buffer | null {
   if (files.length === 0) return null;
   if (files.length > 1) {
@@ -265,9 +270,9 @@ function readTicketKeys(cf: ConfContext, files: readonly string[]): Buffer | nul
   }
   let buf: Buffer;
   try {
-    buf = readFileSync(cf.fullPath(files[0]!));
+    buf = readFileSync(confPath(cf, files[0]!));
   } catch (e) {
-    return cf.error(`open() "${cf.fullPath(files[0]!)}" failed (${(e as NodeJS.ErrnoException).code === 'ENOENT' ? '2: No such file or directory' : (e as Error).message})`);
+    return cf.error(`open() "${confPath(cf, files[0]!)}" failed (${(e as NodeJS.ErrnoException).code === 'ENOENT' ? '2: No such file or directory' : (e as Error).message})`);
   }
   if (buf.length === 80) cf.error(`"${files[0]}" is an 80-byte key: node:tls supports 48-byte session ticket keys only`);
   if (buf.length !== 48) cf.error(`"${files[0]}" must be 48 or 80 bytes`);
@@ -438,7 +443,8 @@ export const sslModule: HttpModule<unknown, SslSrvConf, unknown> = {
     if (c.verify !== Verify.Off && c.verify !== Verify.OptionalNoCa && c.clientCertificate === '' && c.trustedCertificate === '') {
       cf.error('no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client');
     }
-    const fullPath = (path: string): string => cf.fullPath(path);
+    // nginx resolves TLS files against the config's directory (ngx_conf_full_name(..., 1)), not -p.
+    const fullPath = (path: string): string => confPath(cf, path);
     try {
       const cache = c.sessionCache!;
       const fileKeys = readTicketKeys(cf, c.ticketKeyFiles);
