@@ -137,6 +137,8 @@ function bindErrorText(l: Listener, err: NodeJS.ErrnoException): string {
 export class HttpServers {
   private readonly listeners: Listener[] = [];
   private readonly connections = new Set<SocketWithState>();
+  /** Connections of ssl listeners still before their first HTTP byte (reading the ClientHello, handshaking). */
+  private readonly handshaking = new Set<Socket>();
   private stopping = false;
   private sweeper: NodeJS.Timeout | null = null;
 
@@ -228,6 +230,9 @@ export class HttpServers {
     }
     return createServer({ noDelay: true, allowHalfOpen: true }, (raw: Socket) => {
       const id = ++connectionSerial;
+      // Until it speaks HTTP a connection is only the acceptor's: a stop must still find it.
+      this.handshaking.add(raw);
+      raw.once('close', () => this.handshaking.delete(raw));
       const addr = this.serversFor(raw as SocketWithState, listener);
       const chooser: TlsChooser<ServerRuntimeImpl> = {
         choose: (name) => (name === null ? addr.defaultServer : addr.names.find(name).payload),
@@ -236,6 +241,7 @@ export class HttpServers {
         timeoutMs: options.headerTimeout,
       };
       acceptTls(raw, chooser, this.errorLog, () => id, ({ socket, plainHttp: plain }) => {
+        this.handshaking.delete(raw);
         if (this.stopping) { socket.destroy(); return; }
         if (plain) plainHttp.add(socket);
         const conn = new H1Connection(socket, handler, options);
@@ -467,6 +473,9 @@ export class HttpServers {
       if (!l.server.listening) { resolve(); return; }
       l.server.close(() => resolve());
     })));
+    // A handshake under way would take a client_header_timeout to end: nginx closes it at once too.
+    for (const s of this.handshaking) s.destroy();
+    this.handshaking.clear();
     for (const s of this.connections) {
       const state = s[kConn];
       if (state) state.closing = true;

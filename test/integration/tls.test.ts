@@ -289,3 +289,14 @@ test('the bundled TLS example loads, its certificate found beside the config (ng
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a stop closes connections still before their handshake', async () => {
+  const own = await startWeir(`http { access_log off; server { listen 127.0.0.1:%PORT% ssl;
+    ssl_certificate a-rsa.crt; ssl_certificate_key a-rsa.key; client_header_timeout 60s; } }`, certs.files('a-rsa'));
+  const silent = netConnect(own.port, '127.0.0.1');
+  await new Promise((resolve) => silent.once('connect', resolve));
+  const closed = new Promise<number>((resolve) => { const t0 = Date.now(); silent.on('close', () => resolve(Date.now() - t0)); silent.on('error', () => {}); });
+  await new Promise((r) => setTimeout(r, 50));
+  await own.stop();
+  assert.ok((await closed) < 5000, 'closed by the stop, not by client_header_timeout');
+});
