@@ -71,7 +71,7 @@ http {
 
 describe('TLS with workers', { concurrency: false }, () => {
   it('a session made by one worker resumes on the other (shared cache, tickets)', async () => {
-    const weir = await startWeir({ config: config('one'), files: Object.fromEntries(Object.entries(certs.files('one')).map(([k, v]) => [k, v.toString()])) });
+    const weir = await startWeir({ config: config('one'), files: Object.fromEntries(Object.entries(certs.files('one')).map(([k, v]) => [`conf/${k}`, v.toString()])) });
     try {
       const first = await get(weir.port);
       const [firstPid] = first.body.split(':');
@@ -91,7 +91,8 @@ describe('TLS with workers', { concurrency: false }, () => {
   });
 
   it('HUP loads new certificates; a connection made before keeps working', async () => {
-    const files = Object.fromEntries(Object.entries({ ...certs.files('one'), ...certs.files('two') }).map(([k, v]) => [k, v.toString()]));
+    // Relative certificate names are found beside the config (conf/), as nginx's.
+    const files = Object.fromEntries(Object.entries({ ...certs.files('one'), ...certs.files('two') }).map(([k, v]) => [`conf/${k}`, v.toString()]));
     const weir = await startWeir({ config: config('one'), files });
     try {
       assert.equal((await get(weir.port)).cn, 'one.test');
