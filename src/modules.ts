@@ -25,6 +25,7 @@ import { realipModule } from './http/realip-module.js';
 import { ssiModule } from './http/ssi/ssi-module.js';
 import { limitReqModule } from './http/limit-req-module.js';
 import { limitConnModule } from './http/limit-conn-module.js';
+import { stubStatusModule } from './http/stub-status-module.js';
 import { gzipCommonModule } from './http/gzip/gzip-ok.js';
 import { gzipModule } from './http/gzip/gzip-module.js';
 import { gunzipModule } from './http/gzip/gunzip-module.js';
@@ -61,6 +62,7 @@ export const builtinModules: Module[] = [
   // run in nginx (it runs a phase's handlers last-registered first).
   limitReqModule,
   limitConnModule,
+  stubStatusModule,
   // Header filters run in this order, as nginx's: gunzip before the content
   // filters (addition, sub, charset, ssi), gzip after them.
   gzipCommonModule,

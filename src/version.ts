@@ -84,7 +84,7 @@ export const NGINX_MODULES: readonly NginxModuleRow[] = [
   row('http_secure_link_module', false, true),
   row('http_degradation_module', false),
   row('http_slice_module', false),
-  row('http_stub_status_module', false),
+  row('http_stub_status_module', false, true),
   row('mail', false),
   row('stream', false),
 ];

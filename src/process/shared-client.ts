@@ -13,7 +13,7 @@
  * this process's own, kept across reloads as the process is.
  */
 import cluster from 'node:cluster';
-import { isSharedPush, StickySessions, type SharedPush, type SharedRequest } from './shared-state.js';
+import { isSharedPush, stickyZoneId, StickySessions, type SharedPush, type SharedRequest } from './shared-state.js';
 import { zoneCapacity } from './zone-host.js';
 
 /** What another worker changed: `slot` moved by `delta`. */
@@ -170,8 +170,9 @@ export function sharedCounters(key: string, n: number, keep: number, onRemote: R
   return client()?.counters(key, n, keep, onRemote) ?? NO_COUNTERS;
 }
 
-/** The sessions of a sticky zone (`id`: stickyZoneId), kept across reloads. */
-export function stickyStore(id: string, size: number): StickyStore {
+/** The sessions of the sticky zone `name` of `size` bytes, kept across reloads (another size: another zone). */
+export function stickyStore(name: string, size: number): StickyStore {
+  const id = stickyZoneId(name, size);
   const c = client();
   if (c !== null) return c.sticky(id, size);
   let t = localTables.get(id);

@@ -29,7 +29,6 @@ import { RoundRobinSession, RoundRobinUpstream, type RoundRobinPeer } from '../b
 import { finishShmZones, sharedZone, type ShmZone } from '../http/shm-zone.js';
 import { parseSize } from '../config/units.js';
 import { sharedCounters, stickyStore } from '../process/shared-client.js';
-import { stickyZoneId } from '../process/shared-state.js';
 import { parseStickyArgs, StickySession, StickyTable, type StickyOptions } from '../balancer/sticky.js';
 import type { ErrorLog } from '../observability/error-log.js';
 import { defineUpstreamVariables } from './state.js';
@@ -98,7 +97,7 @@ export class UpstreamGroup {
     }
     if (this.sticky) {
       const o = this.sticky;
-      const store = o.kind === 'learn' ? stickyStore(stickyZoneId(o.zone.name, o.zone.size), o.zone.size) : undefined;
+      const store = o.kind === 'learn' ? stickyStore(o.zone.name, o.zone.size) : undefined;
       this.stickyTable = new StickyTable(o, peers, Date.now, store);
     }
     this.keepalive = resolveKeepalive(this.keepaliveDirectives, { implicit: !this.defined });
