@@ -4,9 +4,9 @@
  * that the master keeps in step with the other workers'.
  *
  * Reads never wait: a balancer's get() stays synchronous. Local changes are
- * batched per turn of the event loop (one message per vector and turn, the
- * deltas netted), so a request that takes and gives back a peer connection
- * in one turn sends nothing.
+ * batched per run of code (flushed in a microtask: one message per vector,
+ * the deltas netted), so a peer connection taken and given back in one go
+ * (a refused connect retried at once) sends nothing.
  *
  * Outside a cluster worker (master_process off, in-process tests) there is no
  * one to share with: counter vectors send nothing, and sticky tables are
@@ -51,7 +51,9 @@ class Batch implements SharedCounters {
     if (slot < 0 || slot >= this.pending.length) return;
     if (this.pending[slot] === 0) this.dirty.push(slot);
     this.pending[slot] += delta;
-    if (!this.scheduled) { this.scheduled = true; setImmediate(this.flushBound); }
+    // At the end of this run of code, not of the event loop's turn: the others should hear a
+    // connection given back before this worker's client hears the response that ended it.
+    if (!this.scheduled) { this.scheduled = true; queueMicrotask(this.flushBound); }
   }
 
   private flush(): void {
