@@ -6,9 +6,9 @@
  * reads the counters (stub_status, or a $connections_* variable), the worker
  * also shares them: its changes go to the master, which pushes them to the
  * other workers of its generation (src/process/shared-state.ts), and what is
- * shown is this worker's counts plus the others' as last heard, so that the
- * page sums every worker as nginx's shared counters do. A config that never
- * reads them sends nothing.
+ * shown is this worker's counts plus the others' as last heard (at most
+ * STATS_DELAY ms old, plus the IPC hop), so that the page sums every worker
+ * as nginx's shared counters do. A config that never reads them sends nothing.
  *
  * When a connection changes state (ngx_http_request.c, ngx_reusable_connection):
  *   accepted, handled, active +1   accepted (ngx_event_accept)
@@ -32,6 +32,9 @@ const EVENT_SLOTS = 3;
 
 /** A connection's state for the counters: 0 none (closed), else the slot it counts in. */
 export type ConnStat = 0 | typeof STAT_READING | typeof STAT_WRITING | typeof STAT_WAITING;
+
+/** How stale another worker's counts may be on this worker's page (ms). */
+const STATS_DELAY = 10;
 
 /** This worker's counts. */
 const local = new Float64Array(SLOTS);
@@ -75,7 +78,8 @@ export function statClosed(from: ConnStat): 0 {
  */
 export function shareConnectionStats(): void {
   if (shared !== null) return;
-  shared = sharedCounters('stats', SLOTS, EVENT_SLOTS, (slot, delta) => { others[slot] += delta; });
+  // A connection changes state several times per request: sent at most every STATS_DELAY ms, netted.
+  shared = sharedCounters('stats', SLOTS, EVENT_SLOTS, (slot, delta) => { others[slot] += delta; }, STATS_DELAY);
   for (let i = 0; i < SLOTS; i++) if (local[i] !== 0) shared.add(i, local[i]);
 }
 

@@ -4,9 +4,9 @@
  * that the master keeps in step with the other workers'.
  *
  * Reads never wait: a balancer's get() stays synchronous. Local changes are
- * batched per run of code (flushed in a microtask: one message per vector,
- * the deltas netted), so a peer connection taken and given back in one go
- * (a refused connect retried at once) sends nothing.
+ * batched per turn of the event loop (one message per vector and turn, the
+ * deltas netted), so under load one message carries many requests' changes,
+ * and a change undone within the turn sends nothing.
  *
  * Outside a cluster worker (master_process off, in-process tests) there is no
  * one to share with: counter vectors send nothing, and sticky tables are
@@ -43,7 +43,7 @@ class Batch implements SharedCounters {
   private scheduled = false;
   private readonly flushBound = (): void => this.flush();
 
-  constructor(private readonly key: string, n: number, private readonly client: IpcSharedClient) {
+  constructor(private readonly key: string, n: number, private readonly client: IpcSharedClient, private readonly delay: number) {
     this.pending = new Float64Array(n);
   }
 
@@ -51,9 +51,11 @@ class Batch implements SharedCounters {
     if (slot < 0 || slot >= this.pending.length) return;
     if (this.pending[slot] === 0) this.dirty.push(slot);
     this.pending[slot] += delta;
-    // At the end of this run of code, not of the event loop's turn: the others should hear a
-    // connection given back before this worker's client hears the response that ended it.
-    if (!this.scheduled) { this.scheduled = true; queueMicrotask(this.flushBound); }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // After this turn of the event loop: under load one message carries the turn's requests.
+    if (this.delay === 0) setImmediate(this.flushBound);
+    else setTimeout(this.flushBound, this.delay).unref();
   }
 
   private flush(): void {
@@ -115,7 +117,7 @@ class IpcSharedClient {
     if (done !== undefined) { this.waiting.delete(m.zone); done(); }
   }
 
-  counters(key: string, n: number, keep: number, onRemote: RemoteDelta): SharedCounters {
+  counters(key: string, n: number, keep: number, onRemote: RemoteDelta, delay: number): SharedCounters {
     let handlers = this.remote.get(key);
     if (handlers === undefined) {
       handlers = [];
@@ -123,7 +125,7 @@ class IpcSharedClient {
       this.send({ weir: 'shared', op: 'sub', key, n, keep });
     }
     handlers.push(onRemote);
-    return new Batch(key, n, this);
+    return new Batch(key, n, this, delay);
   }
 
   sticky(zone: string, size: number): StickyStore {
@@ -166,10 +168,12 @@ function client(): IpcSharedClient | null {
  * A counter vector of this worker's generation: `n` slots, the first `keep`
  * of them counting events (they stay counted when a worker exits).
  * `onRemote` hears every other worker's change, and first what they added
- * before this worker joined.
+ * before this worker joined. Changes go out after the current turn of the
+ * event loop, or `delay` ms later (netted meanwhile): a status page may lag,
+ * a balancer should not.
  */
-export function sharedCounters(key: string, n: number, keep: number, onRemote: RemoteDelta): SharedCounters {
-  return client()?.counters(key, n, keep, onRemote) ?? NO_COUNTERS;
+export function sharedCounters(key: string, n: number, keep: number, onRemote: RemoteDelta, delay = 0): SharedCounters {
+  return client()?.counters(key, n, keep, onRemote, delay) ?? NO_COUNTERS;
 }
 
 /** The sessions of the sticky zone `name` of `size` bytes, kept across reloads (another size: another zone). */

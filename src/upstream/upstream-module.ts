@@ -37,6 +37,13 @@ import {
 } from '../keepalive/directives.js';
 import { KeepalivePeerSession, PoolKeys } from '../keepalive/session.js';
 
+/**
+ * How long a worker's peer connection changes wait (netted) before they go to
+ * the other workers: a request shorter than this is never seen by them, and
+ * one message carries a window's worth of changes (docs/design.md, "Replicated zones").
+ */
+const PEER_COUNTS_DELAY = 2;
+
 /** A `server` line before its name is resolved. */
 interface PendingServer {
   params: ReturnType<typeof parseServerParameters>;
@@ -93,7 +100,7 @@ export class UpstreamGroup {
       this.factory.connsObserver = sharedCounters(`peers:${this.zoneShm.id}:${this.name}`, peers.length, 0, (slot, delta) => {
         const p = peers[slot];
         if (p !== undefined) p.conns += delta;
-      });
+      }, PEER_COUNTS_DELAY);
     }
     if (this.sticky) {
       const o = this.sticky;
