@@ -11,6 +11,7 @@ import { httpIndexModule } from './http/index-module.js';
 import { httpStaticModule } from './http/static-module.js';
 import { httpTryFilesModule } from './http/try-files.js';
 import { accessModule } from './http/access-module.js';
+import { authBasicModule } from './http/auth-basic-module.js';
 import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
 import { mapModule } from './http/map-module.js';
@@ -32,6 +33,8 @@ export const builtinModules: Module[] = [
   httpStaticModule,
   httpTryFilesModule,
   accessModule,
+  // Access handlers run in the order pushed: allow/deny, auth_basic, auth_request (nginx runs its list backwards).
+  authBasicModule,
   httpVariablesModule,
   rewriteModule,
   mapModule,

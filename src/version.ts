@@ -40,7 +40,7 @@ export const NGINX_MODULES: readonly NginxModuleRow[] = [
   row('http_ssi_module', true, true),
   row('http_userid_module', true),
   row('http_access_module', true, true),
-  row('http_auth_basic_module', true),
+  row('http_auth_basic_module', true, true),
   row('http_mirror_module', true),
   row('http_autoindex_module', true),
   row('http_geo_module', true),
