@@ -12,6 +12,7 @@ import { httpStaticModule } from './http/static-module.js';
 import { httpTryFilesModule } from './http/try-files.js';
 import { accessModule } from './http/access-module.js';
 import { authBasicModule } from './http/auth-basic-module.js';
+import { authRequestModule } from './http/auth-request-module.js';
 import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
 import { mapModule } from './http/map-module.js';
@@ -35,6 +36,7 @@ export const builtinModules: Module[] = [
   accessModule,
   // Access handlers run in the order pushed: allow/deny, auth_basic, auth_request (nginx runs its list backwards).
   authBasicModule,
+  authRequestModule,
   httpVariablesModule,
   rewriteModule,
   mapModule,

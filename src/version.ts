@@ -79,7 +79,7 @@ export const NGINX_MODULES: readonly NginxModuleRow[] = [
   row('http_mp4_module', false),
   row('http_gunzip_module', false),
   row('http_gzip_static_module', false),
-  row('http_auth_request_module', false),
+  row('http_auth_request_module', false, true),
   row('http_random_index_module', false),
   row('http_secure_link_module', false),
   row('http_degradation_module', false),

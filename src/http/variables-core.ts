@@ -317,7 +317,8 @@ export const BUILTIN_VARIABLE_NAMES: ReadonlySet<string> = new Set(BUILTIN_VARIA
  * NGX_HTTP_VAR_CHANGEABLE ones with a set_handler).
  */
 export const BUILTIN_SETTERS: ReadonlyMap<string, (r: HttpRequest, value: string) => void> = new Map([
-  ['args', (r: HttpRequest, v: string) => { r.args = v; }],
+  // A value set is the query a proxy passes on (nginx looks at r->args.len).
+  ['args', (r: HttpRequest, v: string) => { r.args = v; r.hasArgs = v !== ''; }],
   ['limit_rate', (r: HttpRequest, v: string) => {
     const n = parseSize(v);
     if (n === null) { r.log('error', `invalid $limit_rate "${v}"`); return; }
