@@ -10,6 +10,7 @@ import { proxyModule } from './protocols/http/proxy-module.js';
 import { httpIndexModule } from './http/index-module.js';
 import { httpStaticModule } from './http/static-module.js';
 import { httpTryFilesModule } from './http/try-files.js';
+import { mirrorModule } from './http/mirror-module.js';
 import { accessModule } from './http/access-module.js';
 import { authBasicModule } from './http/auth-basic-module.js';
 import { authRequestModule } from './http/auth-request-module.js';
@@ -33,6 +34,8 @@ export const builtinModules: Module[] = [
   httpIndexModule,
   httpStaticModule,
   httpTryFilesModule,
+  // Precontent: try_files, then mirror (nginx's order, its list run backwards).
+  mirrorModule,
   accessModule,
   // Access handlers run in the order pushed: allow/deny, auth_basic, auth_request (nginx runs its list backwards).
   authBasicModule,

@@ -41,7 +41,7 @@ export const NGINX_MODULES: readonly NginxModuleRow[] = [
   row('http_userid_module', true),
   row('http_access_module', true, true),
   row('http_auth_basic_module', true, true),
-  row('http_mirror_module', true),
+  row('http_mirror_module', true, true),
   row('http_autoindex_module', true),
   row('http_geo_module', true),
   row('http_map_module', true, true),
