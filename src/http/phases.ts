@@ -188,6 +188,16 @@ export function resumePhases(r: HttpRequest): void {
   }
 }
 
+/**
+ * Goes on with the handler after the one that waited (nginx's r->phase_handler++
+ * and a run of the phases): for a handler that finished its work
+ * asynchronously and declines the rest, as try_files does once it found a file.
+ */
+export function continuePhases(r: HttpRequest): void {
+  r.phaseHandler++;
+  resumePhases(r);
+}
+
 function run(r: HttpRequest, phase: Phase): void {
   for (;;) {
     r.phase = phase;
