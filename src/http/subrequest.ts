@@ -223,7 +223,8 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
   constructor(
     private readonly client: ClientReply,
     private readonly out: PostponedOutput | null,
-    private readonly headerOnly = false,
+    /** Only the head counts (SubrequestOptions.headerOnly): the body is dropped, a cut ends only this reply. */
+    readonly headerOnly = false,
     background = false,
   ) {
     super();

@@ -21,6 +21,7 @@
  *     proxy_max_temp_file_size, then holds the upstream by backpressure; the
  *     spool file is unlinked as soon as it is open, so none outlives weir.
  */
+import { SubrequestReply } from '../http/subrequest.js';
 import { localAddressFor, type LocalAddress } from './local-address.js';
 import { sizeFor } from '../http/size-value.js';
 import { createReadStream } from 'node:fs';
@@ -929,6 +930,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
         return;
       }
       this.spool?.destroy();
+      // A header-only subrequest (auth_request, mirror) has no body in the client's response: only it ends.
+      if (res instanceof SubrequestReply && res.headerOnly) { res.destroy(); return; }
       // Cut the response where it is: what was written reaches the client, then
       // the connection closes without completing the framing (nginx flushes first).
       const socket = res.socket;

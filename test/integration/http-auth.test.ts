@@ -105,6 +105,10 @@ http {
       try_files /ok.txt =404;
     }
     location /ar-local { auth_request /decide; try_files /ok.txt =404; }
+    location /ar-slow { auth_request /decide-slow; try_files /ok.txt =404; }
+    location = /decide-slow { proxy_pass http://127.0.0.1:%BACKEND%/slow; }
+    location /ar-cut { auth_request /decide-cut; try_files /ok.txt =404; }
+    location = /decide-cut { proxy_pass http://127.0.0.1:%BACKEND%/cut; }
     location /ar-missing { auth_request /nowhere-at-all; try_files /ok.txt =404; }
 
     location /m/ {
@@ -309,6 +313,29 @@ test('auth_request: the subrequest\'s body is dropped; auth_request_set reads it
   const missing = await request(w.port, '/ar-missing');
   assert.equal(missing.status, 500);
   await w.waitForLog(/auth request unexpected status: 404/);
+});
+
+test('auth_request: a client gone while the subrequest runs is a 499, and nothing resumes', async () => {
+  const s = connect(w.port, '127.0.0.1');
+  await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+  s.write('GET /ar-slow HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  s.destroy();
+  const log = join(w.prefix, 'logs/access.log');
+  const deadline = Date.now() + 5000;
+  while (!(await waitLines(log, 1)).some((l) => l.startsWith('/ar-slow 499')) && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  assert.ok((await waitLines(log, 1)).some((l) => l.startsWith('/ar-slow 499')));
+  // The upstream's late answer finds nothing to resume: the server still answers.
+  await new Promise((resolve) => setTimeout(resolve, 1600));
+  assert.equal((await request(w.port, '/ar-local')).status, 200);
+});
+
+test('auth_request: a subrequest whose body is cut still decides by its status', async () => {
+  const r = await request(w.port, '/ar-cut');
+  assert.equal(r.status, 200);
+  assert.equal(r.text, 'ok');
 });
 
 test('mirror: slow, refused and cut mirrors neither delay nor change the response', async () => {
