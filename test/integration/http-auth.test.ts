@@ -105,6 +105,9 @@ http {
       try_files /ok.txt =404;
     }
     location /ar-local { auth_request /decide; try_files /ok.txt =404; }
+    location /ar-args { auth_request /decide; auth_request_set $args "set=1"; proxy_pass http://127.0.0.1:%BACKEND%/args; }
+    location /mlog/ { mirror /mirror-logged; try_files /ok.txt =404; }
+    location = /mirror-logged { log_subrequest on; access_log %PREFIX%/logs/mirror.log st; return 204; }
     location /ar-slow { auth_request /decide-slow; try_files /ok.txt =404; }
     location = /decide-slow { proxy_pass http://127.0.0.1:%BACKEND%/slow; }
     location /ar-cut { auth_request /decide-cut; try_files /ok.txt =404; }
@@ -313,6 +316,18 @@ test('auth_request: the subrequest\'s body is dropped; auth_request_set reads it
   const missing = await request(w.port, '/ar-missing');
   assert.equal(missing.status, 500);
   await w.waitForLog(/auth request unexpected status: 404/);
+});
+
+test('auth_request_set $args: the value is the query the location passes on', async () => {
+  const r = await request(w.port, '/ar-args?orig=1');
+  assert.equal(r.status, 200);
+  assert.ok(seen.some((x) => x.startsWith('GET /args?set=1 ')), JSON.stringify(seen.slice(-2)));
+});
+
+test('mirror: a mirror with log_subrequest on is access-logged as itself', async () => {
+  assert.equal((await request(w.port, '/mlog/x')).text, 'ok');
+  const lines = await waitLines(join(w.prefix, 'logs/mirror.log'), 1);
+  assert.deepEqual(lines, ['/mirror-logged 204 -']);
 });
 
 test('auth_request: a client gone while the subrequest runs is a 499, and nothing resumes', async () => {
