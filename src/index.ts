@@ -26,6 +26,8 @@ export {
   parseConfigFile, parseConfigText, readConfigFile, readConfigText, type ConfNode, type ConfSource, type ConfTreeNode, type ParsedConfig,
 } from './config/parser.js';
 export { ConfigError } from './config/errors.js';
+export { WeirError, WeirErrorCode, type WeirErrorOptions, type WeirErrorSource } from './errors.js';
+export { channels as diagnosticsChannels, type UpstreamEvent } from './observability/diagnostics.js';
 export { ConfContext, ConfCycle, dataKey, type DataKey } from './config/conf-context.js';
 export { Ctx, type ArgSpec, type CoreModule, type DirectiveSpec, type HttpModule, type HttpConfLevel, type Module } from './config/module.js';
 export * as slots from './config/slots.js';
@@ -44,7 +46,9 @@ export { readRequestBody, streamRequestBody, discardRequestBody, type BodySink, 
 export { ComplexValue, VariableRegistry, type VariableGetter } from './http/variables.js';
 
 // The upstream core and its plug-ins.
-export { Upstream, type UpstreamProtocol, type HeaderResult } from './upstream/upstream.js';
+export { Upstream, type UpstreamProtocol, type HeaderResult, type UpstreamPeers } from './upstream/upstream.js';
+export type { UpstreamClient, ClientBody, ClientBodySink, ClientBodyStream, ClientBodyWriter, UpstreamLogLevel } from './upstream/client.js';
+export { HttpUpstreamClient, upstreamFor } from './http/upstream-client.js';
 export { UpstreamConnection, type ConnectionOwner } from './upstream/connection.js';
 export { upstreamDirectives, mergeUpstreamConf, type UpstreamLocConf } from './upstream/upstream-conf.js';
 export { upstreamModule, addUpstreamReference, UpstreamGroup } from './upstream/upstream-module.js';

@@ -8,6 +8,7 @@ import { httpBlockModule, httpCoreModule } from './http/core-module.js';
 import { upstreamModule } from './upstream/upstream-module.js';
 import { proxyModule } from './protocols/http/proxy-module.js';
 import { httpIndexModule } from './http/index-module.js';
+import { autoindexModule } from './http/autoindex-module.js';
 import { httpStaticModule } from './http/static-module.js';
 import { httpTryFilesModule } from './http/try-files.js';
 import { mirrorModule } from './http/mirror-module.js';
@@ -16,11 +17,17 @@ import { authBasicModule } from './http/auth-basic-module.js';
 import { authRequestModule } from './http/auth-request-module.js';
 import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
+import { geoModule } from './http/geo-module.js';
 import { mapModule } from './http/map-module.js';
+import { splitClientsModule } from './http/split-clients-module.js';
+import { secureLinkModule } from './http/secure-link-module.js';
+import { useridModule } from './http/userid-module.js';
 import { headersModule } from './http/headers-module.js';
 import { limitRateModule } from './http/limit-rate-module.js';
 import { realipModule } from './http/realip-module.js';
 import { ssiModule } from './http/ssi/ssi-module.js';
+import { limitReqModule } from './http/limit-req-module.js';
+import { limitConnModule } from './http/limit-conn-module.js';
 import { accessLogModule } from './observability/access-log.js';
 import { memcachedModule } from './protocols/memcached/memcached-module.js';
 import { fastcgiModule } from './protocols/fastcgi/fastcgi-module.js';
@@ -32,6 +39,8 @@ export const builtinModules: Module[] = [
   upstreamModule,
   proxyModule,
   httpIndexModule,
+  // content handlers run in push order: index, then autoindex, then static (nginx's reverse module order)
+  autoindexModule,
   httpStaticModule,
   httpTryFilesModule,
   // Precontent: try_files, then mirror (nginx's order, its list run backwards).
@@ -42,10 +51,19 @@ export const builtinModules: Module[] = [
   authRequestModule,
   httpVariablesModule,
   rewriteModule,
+  geoModule,
   mapModule,
+  splitClientsModule,
+  secureLinkModule,
   headersModule,
+  // After headers: its Set-Cookie follows add_header's fields, as nginx's filter chain runs them.
+  useridModule,
   limitRateModule,
   realipModule,
+  // After realip, limit_req before limit_conn: the order their preaccess handlers
+  // run in nginx (it runs a phase's handlers last-registered first).
+  limitReqModule,
+  limitConnModule,
   ssiModule,
   accessLogModule,
   memcachedModule,

@@ -37,6 +37,7 @@ import type {
   UpstreamServerConf,
 } from './types.js';
 import { GetResult, PeerState } from './types.js';
+import { channels } from '../observability/diagnostics.js';
 
 /** One peer: ngx_http_upstream_rr_peer_t, plus the timing fields least_time keeps (as nginx does). */
 export class RoundRobinPeer implements Peer {
@@ -337,6 +338,7 @@ export class RoundRobinSession implements PeerSession {
         peer.effectiveWeight -= Math.floor(peer.weight / peer.maxFails);
         if (peer.fails >= peer.maxFails) {
           pc.log('warn', 'upstream server temporarily disabled');
+          if (channels.peerDisabled.hasSubscribers) channels.peerDisabled.publish({ upstream: this.upstream.group.name, peer: peer.address.name });
         }
       }
       if (peer.effectiveWeight < 0) peer.effectiveWeight = 0;

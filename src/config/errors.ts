@@ -3,19 +3,21 @@
  *   [emerg] unknown directive "foo" in /etc/weir/nginx.conf:12
  * The position is optional (errors found before any file is open have none).
  */
+import { WeirError, WeirErrorCode } from '../errors.js';
 
 export interface ConfPosition {
   readonly file: string;
   readonly line: number;
 }
 
-export class ConfigError extends Error {
+/** A config error is a WeirError with code WEIR_ERR_CONFIG, for an embedder's startWeir(). */
+export class ConfigError extends WeirError {
   /** The message without the position, as nginx's format string renders it. */
   readonly detail: string;
   readonly position: ConfPosition | undefined;
 
   constructor(detail: string, position?: ConfPosition) {
-    super(position ? `${detail} in ${formatPosition(position)}` : detail);
+    super(WeirErrorCode.Config, position ? `${detail} in ${formatPosition(position)}` : detail, { source: 'internal' });
     this.name = 'ConfigError';
     this.detail = detail;
     this.position = position;

@@ -21,7 +21,7 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { COMMAND_LINE, ConfigError } from './errors.js';
+import { COMMAND_LINE, ConfigError, type ConfPosition } from './errors.js';
 import { Lexer, TokenKind } from './lexer.js';
 
 export interface ConfNode {
@@ -114,25 +114,45 @@ function tree(nodes: Iterable<ConfNode>): ConfTreeNode[] {
  */
 class LazyBlock implements Iterable<ConfNode> {
   private state: 'new' | 'iterated' | 'drained' = 'new';
+  /** Where the block's `}` was read, once it was. */
+  end: ConfPosition | undefined;
 
-  constructor(private readonly gen: Generator<ConfNode, void, undefined>) {}
+  constructor(private readonly gen: Generator<ConfNode, ConfPosition | void, undefined>) {}
 
   [Symbol.iterator](): Iterator<ConfNode> {
     // Both are bugs in a handler, not config errors.
     if (this.state === 'iterated') throw new Error('a config block is read once');
     if (this.state === 'drained') throw new Error('a config block is read while its directive is handled');
     this.state = 'iterated';
-    return { next: () => this.gen.next() };
+    return {
+      next: (): IteratorResult<ConfNode> => {
+        const r = this.gen.next();
+        if (!r.done) return r;
+        if (r.value) this.end = r.value;
+        return { done: true, value: undefined };
+      },
+    };
   }
 
   drain(): void {
     if (this.state === 'new') this.state = 'drained';
-    for (let r = this.gen.next(); !r.done; r = this.gen.next()) { /* read, syntax-checked, skipped */ }
+    let r = this.gen.next();
+    for (; !r.done; r = this.gen.next()) { /* read, syntax-checked, skipped */ }
+    if (r.value) this.end = r.value;
   }
 }
 
 function once(gen: Generator<ConfNode, void, undefined>): Iterable<ConfNode> {
   return new LazyBlock(gen);
+}
+
+/**
+ * Where a block's closing `}` is, once the block was read to its end: nginx
+ * reports what it checks after a block (a total, a merge) at that line.
+ * undefined for a block not read lazily from a file (a tree).
+ */
+export function blockEnd(block: Iterable<ConfNode> | null): ConfPosition | undefined {
+  return block instanceof LazyBlock ? block.end : undefined;
 }
 
 class Reader {
@@ -151,15 +171,15 @@ class Reader {
     yield* this.text(text, path, depth);
   }
 
-  text(text: string, file: string, depth: number): Generator<ConfNode, void, undefined> {
-    return this.block(new Lexer(text, file), file, depth, false);
+  *text(text: string, file: string, depth: number): Generator<ConfNode, void, undefined> {
+    yield* this.block(new Lexer(text, file), file, depth, false);
   }
 
   /**
    * A directive's line is the line of the `;` or `{` that ends it: nginx
    * reports errors at cf->conf_file->line, which is there by then.
    */
-  private *block(lexer: Lexer, file: string, depth: number, inBlock: boolean): Generator<ConfNode, void, undefined> {
+  private *block(lexer: Lexer, file: string, depth: number, inBlock: boolean): Generator<ConfNode, ConfPosition | void, undefined> {
     const commandLine = file === COMMAND_LINE;
     let args: string[] = [];
     let quoted: boolean[] = [];
@@ -193,7 +213,7 @@ class Reader {
         case TokenKind.BlockEnd:
           if (args.length > 0) throw new ConfigError('unexpected "}"', { file, line: t.line });
           if (!inBlock) throw new ConfigError('unexpected "}"', { file, line: t.line });
-          return;
+          return { file, line: t.line };
         case TokenKind.End:
           if (args.length > 0) {
             if (commandLine) throw new ConfigError('unexpected end of parameter, expecting ";"', { file, line: t.line });

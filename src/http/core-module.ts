@@ -11,12 +11,12 @@
 import { hostname } from 'node:os';
 import { dataKey, type ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type CoreModule, type DirectiveSpec, type HttpConfLevel, type HttpModule } from '../config/module.js';
-import type { ConfNode } from '../config/parser.js';
+import { blockEnd, type ConfNode } from '../config/parser.js';
 import { inherit, setFlag, setMsec, setNumber, setOffset, setSize } from '../config/slots.js';
 import { parseErrorLogTarget } from '../process/core-module.js';
 import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
 import { parseSize } from '../config/units.js';
-import { listenText, parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
+import { expandPorts, listenText, parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
 import { compileNginxRegex } from './pcre.js';
 import { compileServerNameRegex } from './server-names.js';
 import { VariableRegistry, type ComplexValue } from './variables.js';
@@ -133,6 +133,11 @@ export interface CoreSrvConf {
   clientHeaderTimeout?: number;
   clientHeaderBufferSize?: number;
   largeClientHeaderBuffers?: { num: number; size: number };
+  /** max_headers: header lines a request may have (nginx 1.29+, default 1000). */
+  maxHeaders?: number;
+  /** connection_pool_size, request_pool_size: checked as nginx does; JS has no pools to size. */
+  connectionPoolSize?: number;
+  requestPoolSize?: number;
   underscoresInHeaders?: boolean;
   ignoreInvalidHeaders?: boolean;
   mergeSlashes?: boolean;
@@ -213,6 +218,9 @@ export const httpBlockModule: CoreModule<HttpBlockConf> = {
         conf.level = level;
         const hcf = cf.child(Ctx.Http, level);
         hcf.walk(d.block!);
+        // What is checked as the block ends (merges, init_main_conf) is reported at its `}`, as nginx's cf is there.
+        const end = blockEnd(d.block);
+        if (end !== undefined) hcf.node = { name: 'http', args: [], quoted: [], file: end.file, line: end.line, block: null };
         finishHttpBlock(hcf, level);
       },
     },
@@ -287,6 +295,23 @@ function flagLoc(name: string, key: keyof CoreLocConf & string, contexts = HTTP_
 function flagSrv(name: string, key: keyof CoreSrvConf & string): DirectiveSpec {
   return { name, contexts: Ctx.Http | Ctx.Server, args: 'flag', set: (cf, d) => setFlag(cf, d, cf.srv(httpCoreModule), key as 'mergeSlashes') };
 }
+/** 64-bit nginx's NGX_MIN_POOL_SIZE (sizeof ngx_pool_t and two ngx_pool_large_t, 16-aligned). */
+const MIN_POOL_SIZE = 112;
+
+/** connection_pool_size, request_pool_size: a size slot with ngx_http_core_pool_size's checks. */
+function poolSize(name: string, key: 'connectionPoolSize' | 'requestPoolSize'): DirectiveSpec {
+  return {
+    name, contexts: Ctx.Http | Ctx.Server, args: [1, 1],
+    set(cf, d) {
+      const srv = cf.srv(httpCoreModule);
+      setSize(cf, d, srv, key);
+      const v = srv[key];
+      if (v === undefined) return;
+      if (v < MIN_POOL_SIZE) return cf.error(`the pool size must be no less than ${MIN_POOL_SIZE}`);
+      if (v % 16 !== 0) return cf.error('the pool size must be a multiple of 16');
+    },
+  };
+}
 function noop(name: string, contexts: number, args: readonly [number, number]): DirectiveSpec {
   return { name, contexts, args, set: () => {} };
 }
@@ -317,16 +342,18 @@ const directives: DirectiveSpec[] = [
       const srv = cf.srv(httpCoreModule);
       const addr = parseListenAddress(d.args[0]);
       if (typeof addr === 'string') return cf.error(addr);
-      const conf = parseListenParams(addr, d.args.slice(1));
-      if (typeof conf === 'string') return cf.error(conf);
-      if (srv.listens.some((l) => l.key === conf.key)) return cf.error(`a duplicate listen ${listenText(conf.key)}`);
-      // ngx_http_add_addresses, at the listen directive: one default server per address.
+      const parsed = parseListenParams(addr, d.args.slice(1));
+      if (typeof parsed === 'string') return cf.error(parsed);
       const main = cf.main(httpCoreModule);
-      if (conf.defaultServer) {
-        if (main.defaultListens.has(conf.key)) return cf.error(`a duplicate default server for ${listenText(conf.key)}`);
-        main.defaultListens.add(conf.key);
+      for (const conf of expandPorts(parsed)) {
+        if (srv.listens.some((l) => l.key === conf.key)) return cf.error(`a duplicate listen ${listenText(conf.key)}`);
+        // ngx_http_add_addresses, at the listen directive: one default server per address.
+        if (conf.defaultServer) {
+          if (main.defaultListens.has(conf.key)) return cf.error(`a duplicate default server for ${listenText(conf.key)}`);
+          main.defaultListens.add(conf.key);
+        }
+        srv.listens.push(conf);
       }
-      srv.listens.push(conf);
     },
   },
   {
@@ -391,6 +418,9 @@ const directives: DirectiveSpec[] = [
   },
   { name: 'client_header_timeout', contexts: Ctx.Http | Ctx.Server, args: [1, 1], set: (cf, d) => setMsec(cf, d, cf.srv(httpCoreModule), 'clientHeaderTimeout') },
   { name: 'client_header_buffer_size', contexts: Ctx.Http | Ctx.Server, args: [1, 1], set: (cf, d) => setSize(cf, d, cf.srv(httpCoreModule), 'clientHeaderBufferSize') },
+  poolSize('connection_pool_size', 'connectionPoolSize'),
+  poolSize('request_pool_size', 'requestPoolSize'),
+  { name: 'max_headers', contexts: Ctx.Http | Ctx.Server, args: [1, 1], set: (cf, d) => setNumber(cf, d, cf.srv(httpCoreModule), 'maxHeaders') },
   {
     name: 'large_client_header_buffers', contexts: Ctx.Http | Ctx.Server, args: [2, 2],
     set(cf, d) {
@@ -668,6 +698,9 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'clientHeaderTimeout', 60_000);
     inherit(c, p, 'clientHeaderBufferSize', 1024);
     inherit(c, p, 'largeClientHeaderBuffers', { num: 4, size: 8192 });
+    inherit(c, p, 'maxHeaders', 1000);
+    inherit(c, p, 'connectionPoolSize', 512);
+    inherit(c, p, 'requestPoolSize', 4096);
     inherit(c, p, 'underscoresInHeaders', false);
     inherit(c, p, 'ignoreInvalidHeaders', true);
     inherit(c, p, 'mergeSlashes', true);

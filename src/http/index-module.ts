@@ -12,16 +12,17 @@
  *     missing directory → 404 with `"<dir>" is not found (2: ...)` (log_not_found),
  *     EACCES/ENOTDIR on an index file → 403/404 (`"<file>" is forbidden` / `is not found`);
  *   - default `index index.html`.
- * Difference: when no index file exists, the 403 "directory index of ... is
- * forbidden" is answered here (nginx's core content phase does it after the
- * remaining content handlers decline; with no autoindex there is nothing in between).
+ * When no index file exists the handler declines (it waits on the stat calls
+ * with PHASE_AGAIN, then runs again and passes on): autoindex may list the
+ * directory, else the static handler answers 403 "directory index of ... is
+ * forbidden" as nginx's core content phase does.
  */
 import { stat } from 'node:fs/promises';
 import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, type HttpModule } from '../config/module.js';
-import { httpCoreModule, PHASE_DONE, PHASE_NEXT, type PhaseHandler } from './core-module.js';
+import { httpCoreModule, PHASE_AGAIN, PHASE_NEXT, type PhaseHandler } from './core-module.js';
 import { errnoText } from '../process/errno.js';
-import { finalize, internalRedirect } from './phases.js';
+import { finalize, internalRedirect, resumePhases } from './phases.js';
 import type { HttpRequest } from './request.js';
 import { mapUriToPath } from './static-module.js';
 import type { ComplexValue } from './variables.js';
@@ -82,20 +83,26 @@ async function findIndex(r: HttpRequest, indices: readonly ComplexValue[]): Prom
     internalRedirect(r, r.uri + name);
     return;
   }
-  r.log('error', `directory index of "${dir}" is forbidden`);
-  finalize(r, 403);
+  // no index file: the next content handler's turn (nginx's NGX_DECLINED)
+  r.ctx[moduleIndex.get(r.server.main)!] = DECLINED;
+  resumePhases(r);
 }
+
+/** r.ctx mark: the index search found nothing, the handler passes on when run again. */
+const DECLINED = Symbol('index declined');
 
 export const indexHandler: PhaseHandler = (r) => {
   if (!r.uri.endsWith('/')) return PHASE_NEXT;
   const m = r.method;
   if (m !== 'GET' && m !== 'HEAD' && m !== 'POST') return PHASE_NEXT;
-  const conf = r.loc.loc[moduleIndex.get(r.server.main)!] as IndexLocConf;
+  const index = moduleIndex.get(r.server.main)!;
+  if (r.ctx[index] === DECLINED) { r.ctx[index] = undefined; return PHASE_NEXT; }
+  const conf = r.loc.loc[index] as IndexLocConf;
   findIndex(r, conf.indices!).catch((err: unknown) => {
     r.log('alert', `index handler failed: ${(err as Error).stack ?? String(err)}`);
     finalize(r, 500);
   });
-  return PHASE_DONE;
+  return PHASE_AGAIN;
 };
 
 let defaultIndex: ComplexValue[] | null = null;

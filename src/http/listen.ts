@@ -14,6 +14,8 @@ export interface ListenAddress {
   readonly host: string | null;
   readonly port: number;
   readonly path: string | null;
+  /** The last port of a range (`80-90`, nginx 1.27.3+), or 0. */
+  readonly lastPort?: number;
 }
 
 export interface ListenConf extends ListenAddress {
@@ -43,20 +45,43 @@ export function parseListenAddress(text: string): ListenAddress | string {
   } else {
     const colon = text.lastIndexOf(':');
     if (colon === -1) {
-      if (/^[0-9]+$/.test(text)) portText = text;
+      if (/^[0-9]+(-|$)/.test(text)) portText = text;
       else { host = text; portText = '80'; }
     } else {
       host = text.slice(0, colon);
       portText = text.slice(colon + 1);
     }
   }
+  // a port range, `first-last` (ngx_parse_inet_url with u->listen)
+  let lastPort = 0;
+  const dash = portText.indexOf('-');
+  if (dash >= 0) {
+    const lastText = portText.slice(dash + 1);
+    lastPort = /^[0-9]+$/.test(lastText) ? Number(lastText) : 0;
+    if (lastPort < 1 || lastPort > 65535) return `invalid port in "${text}"`;
+    portText = portText.slice(0, dash);
+  }
   if (!/^[0-9]+$/.test(portText)) return `invalid port in "${text}"`;
   const port = Number(portText);
   if (port < 1 || port > 65535) return `invalid port in "${text}"`;
+  if (lastPort !== 0 && port > lastPort) return `invalid port range in "${text}"`;
   if (host === '*' || host === '') host = null;
   if (host === 'localhost') host = '127.0.0.1';
+  return { ...withPort(host, port), lastPort };
+}
+
+function withPort(host: string | null, port: number): ListenAddress {
   const shown = host === null ? '*' : host.includes(':') ? `[${host}]` : host;
   return { key: `${shown}:${port}`, host, port, path: null };
+}
+
+/** A listen address for each port of its range (one for a single port, as nginx's ngx_http_add_listen per port). */
+export function expandPorts(conf: ListenConf): ListenConf[] {
+  const last = conf.lastPort ?? 0;
+  if (last === 0 || conf.path !== null) return [conf];
+  const out: ListenConf[] = [];
+  for (let p = conf.port; p <= last; p++) out.push({ ...conf, ...withPort(conf.host, p), lastPort: 0 });
+  return out;
 }
 
 /** The address as nginx prints a socket (ngx_sock_ntop): the IPv4 wildcard is 0.0.0.0. */

@@ -13,9 +13,9 @@
  * source is ignored. Values may contain variables.
  *
  * The variable is evaluated lazily on first use and cached for the request
- * (in the module's r.ctx slot) unless `volatile`. nginx keeps the cache in
- * r->variables, which survives internal redirects; r.ctx is cleared by them,
- * so weir evaluates a map again after an internal redirect.
+ * unless `volatile`, in a slot of r.variables as nginx keeps it in
+ * r->variables: the value survives internal redirects (an `index` to a URI the
+ * map itself names keeps the first answer) and subrequests share it.
  *
  * Deliberate differences: wildcards are length-sorted lists rather than nginx's
  * wildcard hashes (same answer); regexes are JS RegExps via compileConfRegex (pcre.ts).
@@ -167,17 +167,16 @@ function parseMap(cf: ConfContext, d: ConfNode): void {
   map.heads.sort((a, b) => b.part.length - a.part.length);
   map.tails.sort((a, b) => b.part.length - a.part.length);
 
-  const index = cf.registry.indexOf(mapModule);
-  const id = map.id;
-  core.variables.define(name, map.volatile
-    ? (r) => map.find(r, map.source.evaluate(r))
-    : (r) => {
-      let cache = r.ctx[index] as (string | undefined)[] | undefined;
-      if (cache === undefined) { cache = []; r.ctx[index] = cache; }
-      let v = cache[id];
-      if (v === undefined) { v = map.find(r, map.source.evaluate(r)); cache[id] = v; }
-      return v;
-    });
+  if (map.volatile) {
+    core.variables.define(name, (r) => map.find(r, map.source.evaluate(r)));
+    return;
+  }
+  const slot = core.variables.allocateSlot();
+  core.variables.define(name, (r) => {
+    let v = r.variables[slot];
+    if (v === undefined) { v = map.find(r, map.source.evaluate(r)); r.variables[slot] = v; }
+    return v;
+  });
 }
 
 const directives: DirectiveSpec[] = [

@@ -13,6 +13,7 @@
  * to ServerReply (h1/reply.ts) as it is.
  */
 import type { HttpConfLevel } from '../config/module.js';
+import { channels } from '../observability/diagnostics.js';
 import { BROWSER_MSIE6, BROWSER_SAFARI, browserOf } from './browser.js';
 import {
   KEEPALIVE_DISABLE_MSIE6, KEEPALIVE_DISABLE_SAFARI, PHASE_AGAIN, PHASE_DONE, PHASE_NEXT, PHASE_OK, PHASE_RELOCATE,
@@ -504,6 +505,10 @@ export function logRequest(r: HttpRequest): void {
     } catch (err) {
       r.log('alert', `log handler failed: ${(err as Error).message}`);
     }
+  }
+  if (channels.requestFinish.hasSubscribers && r === r.main) {
+    const ms = Number(process.hrtime.bigint() - r.startHr) / 1e6;
+    channels.requestFinish.publish({ method: r.method, uri: r.uri, status: r.status, bytesSent: r.bytesSent, ms });
   }
 }
 

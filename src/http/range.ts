@@ -165,5 +165,6 @@ export function conditionalStatus(
 /** If-Range (ngx_http_range_header_filter): may the Range be honoured? */
 export function ifRangeAllows(ifRange: string, lastModified: number, etag: string | null): boolean {
   if (ifRange.length >= 2 && ifRange.endsWith('"')) return etag !== null && ifRange === etag;
-  return parseHttpTime(ifRange) === lastModified;
+  // no Last-Modified (add_header removed it, or its date is bad): no range
+  return lastModified !== -1 && parseHttpTime(ifRange) === lastModified;
 }

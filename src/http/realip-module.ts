@@ -133,7 +133,7 @@ function addressText(text: string): string | null {
  * first), while the address in hand is trusted, take the next one; without
  * recursion only the rightmost of the last line.
  */
-function forwardedAddr(
+export function forwardedAddr(
   client: { address: string; port: number }, lines: readonly string[], from: readonly SourceMatch[], recursive: boolean,
 ): { address: string; port: number } | null {
   let addr = client;
@@ -160,7 +160,8 @@ function forwardedAddr(
   return found ? addr : null;
 }
 
-function headerLines(r: HttpRequest, name: string): string[] {
+/** Every line of a request header (lower-case name), in order. */
+export function headerLines(r: HttpRequest, name: string): string[] {
   const raw = r.req.rawHeaders;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);

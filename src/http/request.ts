@@ -78,6 +78,8 @@ export class HttpRequest {
   quotedUri = false;
   /** $host. */
   host: string;
+  /** $request_port: the port of the request line's authority, else of Host (nginx's r->port); 0 when none. */
+  requestPort = 0;
   /** Current location level and its core conf. */
   loc!: HttpConfLevel;
   locConf!: CoreLocConf;

@@ -30,6 +30,8 @@ import { invalidHeaderLogText, validateRequestHead } from './request-validation.
 import { ServerNames } from './server-names.js';
 import { EscapeType, escapeUri, parseRequestUri } from './uri.js';
 import type { ModuleRegistry } from '../config/conf-context.js';
+import { channels } from '../observability/diagnostics.js';
+import { WeirError, WeirErrorCode } from '../errors.js';
 import { H1Connection, type H1Handler } from './h1/connection.js';
 import type { IncomingRequest } from './h1/incoming.js';
 import type { ServerReply } from './h1/reply.js';
@@ -301,6 +303,7 @@ export class HttpServers {
       underscoresInHeaders: def.core.underscoresInHeaders!,
       ignoreInvalidHeaders: def.core.ignoreInvalidHeaders!,
       largeHeaderBufferSize: def.core.largeClientHeaderBuffers!.size,
+      maxHeaders: def.core.maxHeaders!,
     });
     if (head.status !== 0) {
       this.reject(h1, req, res, listener, head.tooLarge ? 494 : head.status, `${head.reason} while ${head.action}`);
@@ -326,6 +329,7 @@ export class HttpServers {
     }
     const r = new HttpRequest(req, res, conn, server, this.errorLog, head.target, uri.uri, uri.args, uri.hasArgs, head.host);
     r.quotedUri = uri.quoted;
+    r.requestPort = head.port;
     r.droppedHeaders = head.dropHeaders;
     if (head.dropHeaders !== null) {
       // logged under the server's error_log, as nginx logs while reading the headers
@@ -338,6 +342,7 @@ export class HttpServers {
     r.chunked = head.chunked;
     if (match.captures) r.captures = match.captures;
     this.track(r);
+    if (channels.requestStart.hasSubscribers) channels.requestStart.publish({ method: r.method, uri: r.uri, remoteAddress: r.remoteAddress });
     try {
       runPhases(r, Phase.PostRead);
     } catch (err) {
@@ -391,7 +396,7 @@ export class HttpServers {
     this.sweeper.unref();
     await Promise.all(this.listeners.map(async (l) => {
       const err = await bindListener(l);
-      if (err) throw new Error(bindErrorText(l, err));
+      if (err) throw new WeirError(WeirErrorCode.Bind, bindErrorText(l, err), { source: 'internal', cause: err });
     }));
   }
 

@@ -18,7 +18,7 @@
  * Deliberate differences:
  *   - a URI ending in '/' that reaches this handler answers 403 "directory
  *     index of ... is forbidden" here (nginx does it in the core content phase
- *     after every content handler declined; we have no autoindex in between);
+ *     after every content handler declined: index and autoindex run before);
  *   - a 301 to a directory is sent as the built-in page directly, without
  *     error_page processing;
  *   - multi-range requests get a multipart/byteranges 206 streamed range by
@@ -37,7 +37,9 @@ import { httpCoreModule, PHASE_DONE, type CoreLocConf, type LocationEntry, type 
 import { responseContentType } from './mime.js';
 import { setHttpPrefix, underPrefix } from './prefix.js';
 import { finalize, sendHeader, sendSpecial } from './phases.js';
-import { conditionalStatus, fileEtag, httpTime, ifRangeAllows, parseRange, type ByteRange } from './range.js';
+import { conditionalStatus, fileEtag, httpTime, ifRangeAllows, parseHttpTime, parseRange, type ByteRange } from './range.js';
+import { escapeUri } from './uri.js';
+import { replacedField } from './headers-module.js';
 import type { HttpRequest } from './request.js';
 import type { ComplexValue } from './variables.js';
 
@@ -153,7 +155,8 @@ async function serveFile(r: HttpRequest, method: Method): Promise<void> {
     if (r.res.destroyed) return;
     if (st.isDirectory()) {
       discardRequestBody(r);
-      let location = r.uri + '/';
+      // the URI escaped as nginx's ngx_escape_uri(NGX_ESCAPE_URI): `/dir sp` -> `/dir%20sp/`
+      let location = escapeUri(r.uri) + '/';
       if (r.hasArgs && r.args !== '') location += '?' + r.args;
       sendSpecial(r, 301, location);
       return;
@@ -204,7 +207,7 @@ function respond(r: HttpRequest, fh: FileHandle, size: number, mtime: number, he
   const headers = ['Content-Type', type, 'Last-Modified', lastModified];
   if (etag) headers.push('ETag', etag);
   if (rangeHeader !== undefined && r.errStatus === 0 && r.req.httpVersionMajor >= 1
-    && (typeof h['if-range'] !== 'string' || ifRangeAllows(h['if-range'], mtime, etag))) {
+    && (typeof h['if-range'] !== 'string' || ifRangeMatches(r, h['if-range'], mtime, etag))) {
     const parsed = parseRange(rangeHeader, size);
     if (parsed.kind === 'unsatisfiable') {
       close();
@@ -239,6 +242,18 @@ function respond(r: HttpRequest, fh: FileHandle, size: number, mtime: number, he
   headers[1] = `multipart/byteranges; boundary=${boundary}`;
   if (!sendHeader(r, 206, headers, length) || head) { close(); if (!r.res.writableEnded && !r.res.destroyed) r.res.end(); return; }
   streamParts(r, fh, parts, trailer);
+}
+
+/**
+ * If-Range against the validators the client will see: add_header may
+ * replace or remove Last-Modified and ETag (nginx's range filter runs after
+ * the headers filter).
+ */
+function ifRangeMatches(r: HttpRequest, ifRange: string, mtime: number, etag: string | null): boolean {
+  const lm = replacedField(r, 206, 'last-modified');
+  const et = replacedField(r, 206, 'etag');
+  const time = lm === undefined ? mtime : lm === '' ? -1 : parseHttpTime(lm);
+  return ifRangeAllows(ifRange, time, et === undefined ? etag : et === '' ? null : et);
 }
 
 interface Part {

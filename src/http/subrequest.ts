@@ -66,6 +66,7 @@ export function startSubrequest(r: HttpRequest, uri: string, args: string, optio
   sr.method = 'GET';
   sr.internal = true;
   sr.subrequestsLeft = r.subrequestsLeft - 1;
+  sr.requestPort = r.requestPort;
   sr.inMemory = options.inMemory === true;
   sr.output = out;
   sr.body = r.body;

@@ -255,6 +255,8 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
   ['args', (r) => (r.hasArgs || r.args.length > 0 ? r.args : undefined)],
   ['query_string', (r) => (r.hasArgs || r.args.length > 0 ? r.args : undefined)],
   ['is_args', (r) => (r.args.length > 0 ? '?' : '')],
+  ['request_port', (r) => (r.requestPort > 0 ? String(r.requestPort) : '')],
+  ['is_request_port', (r) => (r.requestPort > 0 ? ':' : '')],
   ['host', (r) => r.host || r.server.name],
   ['hostname', () => HOSTNAME],
   ['server_name', (r) => r.server.name],
@@ -283,6 +285,7 @@ export const BUILTIN_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]>
     if (id === undefined) { id = randomBytes(16).toString('hex'); requestIds.set(r, id); }
     return id;
   }],
+  ['pipe', (r) => (r.req.pipelined ? 'p' : '.')],
   ['request_completion', (r) => (r.res.writableFinished ? 'OK' : '')],
   ['content_length', (r) => r.req.headers['content-length']],
   ['content_type', (r) => requestHeader(r, 'content-type')],

@@ -112,6 +112,16 @@ export class VariableRegistry {
     return index;
   }
 
+  /**
+   * An unnamed per-request slot of `r.variables`: where a cacheable variable
+   * (map, geo, split_clients) keeps its value for the request, as nginx's
+   * r->variables does. It survives internal redirects and is shared with
+   * subrequests, as the slots of `set` are.
+   */
+  allocateSlot(): number {
+    return this.setCount++;
+  }
+
   get settableCount(): number {
     return this.setCount;
   }

@@ -42,6 +42,7 @@
  *   idle connections (c->idle) at exit.
  */
 import type { ConnectionOwner, UpstreamConnection } from '../upstream/connection.js';
+import { channels } from '../observability/diagnostics.js';
 
 export type KeepaliveLogLevel = 'warn' | 'info';
 
@@ -281,6 +282,7 @@ export class KeepaliveCache {
       const conn = this.lists.unlink(e);
       if (conn.usable && conn.socket.readableLength === 0) {
         this.counters.reused++;
+        if (channels.keepaliveReuse.hasSubscribers) channels.keepaliveReuse.publish({ peer: conn.address.name });
         return conn;
       }
       // The event that would have removed it is still queued (or data sits unread):
@@ -312,7 +314,9 @@ export class KeepaliveCache {
       return false;
     }
     if (this.lists.size >= this.max) {
-      this.lists.unlink(this.lists.tail!).destroy();
+      const evicted = this.lists.unlink(this.lists.tail!);
+      evicted.destroy();
+      if (channels.keepaliveEvict.hasSubscribers) channels.keepaliveEvict.publish({ peer: evicted.address.name });
       this.counters.evictedFull++;
       this.noteEviction(now);
     }

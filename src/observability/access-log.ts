@@ -28,13 +28,18 @@
  * opens it once the config is read, so that a missing directory fails `-t`
  * and start-up as in nginx; the default only once some level needs it.
  *
- * Deliberate differences: `gzip` and `syslog:` targets are rejected with an
- * [emerg] (not supported); a path with variables opens one sink per distinct
- * path (no open_log_file_cache limits, no root check); $bytes_sent and friends
- * are read through the variable registry (nginx has dedicated ops; the output
- * is the same).
+ * `gzip[=level]` compresses what a flush writes as one gzip member (node:zlib,
+ * level 1 by default; the buffer is 64k unless given), as ngx_http_log_gzip. A
+ * path with variables is opened per line, or kept open by open_log_file_cache
+ * (log-file-cache.ts); such a log cannot be buffered (nginx's [emerg]).
+ *
+ * Deliberate differences: `syslog:` targets are rejected with an [emerg] (not
+ * supported); a path with variables skips nginx's test that the root directory
+ * exists; $bytes_sent and friends are read through the variable registry
+ * (nginx has dedicated ops; the output is the same).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import type { ConfContext } from '../config/conf-context.js';
 import { ConfigError, type ConfPosition } from '../config/errors.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
@@ -44,6 +49,7 @@ import { httpCoreModule } from '../http/core-module.js';
 import type { HttpRequest } from '../http/request.js';
 import { toByteString } from '../http/uri.js';
 import { scanValue, type ComplexValue, type VariableGetter, type VariableRegistry } from '../http/variables.js';
+import { LogFileCache, parseOpenLogFileCache, writeUncached } from './log-file-cache.js';
 
 export type LogEscape = 'default' | 'json' | 'none';
 
@@ -162,6 +168,8 @@ export class LogSink {
   /** 0: write each line at once. */
   bufferSize = 0;
   flushMs = 0;
+  /** gzip level (0: plain): each write is one gzip member. */
+  gzip = 0;
 
   constructor(readonly path: string) {}
 
@@ -187,7 +195,8 @@ export class LogSink {
   private out(data: string): void {
     try {
       if (this.fd === null) this.fd = openSync(this.path, 'a');
-      writeSync(this.fd, data, null, 'latin1');
+      if (this.gzip > 0) writeSync(this.fd, gzipSync(Buffer.from(data, 'latin1'), { level: this.gzip }));
+      else writeSync(this.fd, data, null, 'latin1');
     } catch (err) {
       // A log that cannot be written must not take the worker down (nginx logs an alert and goes on).
       process.stderr.write(`weir: [alert] could not write to "${this.path}": ${(err as Error).message}\n`);
@@ -220,18 +229,23 @@ export interface AccessLogTarget {
   readonly format: LogFormat;
   readonly bufferSize: number;
   readonly flushMs: number;
+  readonly gzip: number;
   readonly condition: ComplexValue | null;
 }
 
 export interface LogMainConf {
   readonly formats: Map<string, LogFormat>;
   readonly sinks: Map<string, LogSink>;
+  /** Every open_log_file_cache of the http block (closed on reopen and stop). */
+  readonly fileCaches: LogFileCache[];
   readonly prefix: { value: string };
 }
 
 export interface LogLocConf {
   logs?: AccessLogTarget[];
   off?: boolean;
+  /** open_log_file_cache: the cache (shared by the levels that inherit it), null for off. */
+  fileCache?: LogFileCache | null;
 }
 
 export const COMBINED_FORMAT =
@@ -246,6 +260,7 @@ function sinkFor(main: LogMainConf, path: string, target: AccessLogTarget | null
   if (target && target.bufferSize > 0 && s.bufferSize === 0) {
     s.bufferSize = target.bufferSize;
     s.flushMs = target.flushMs;
+    s.gzip = target.gzip;
   }
   return s;
 }
@@ -286,6 +301,7 @@ function parseAccessLog(cf: ConfContext, d: ConfNode): void {
   if (!format) return cf.error(`unknown log format "${fmtName}"`);
   let bufferSize = 0;
   let flushMs = 0;
+  let gzip = 0;
   let condition: ComplexValue | null = null;
   const vars = cf.main(httpCoreModule).variables;
   for (const p of d.args.slice(2)) {
@@ -300,20 +316,32 @@ function parseAccessLog(cf: ConfContext, d: ConfNode): void {
     } else if (p.startsWith('if=')) {
       condition = vars.compile(toByteString(p.slice(3)), cf.position);
     } else if (p === 'gzip' || p.startsWith('gzip=')) {
-      return cf.error('gzip access logs are not supported');
+      if (p === 'gzip') gzip = 1;
+      else {
+        const level = p.slice(5);
+        gzip = /^[0-9]+$/.test(level) ? Number(level) : 0;
+        if (gzip < 1 || gzip > 9) return cf.error(`invalid compression level "${level}"`);
+      }
     } else {
       return cf.error(`invalid parameter "${p}"`);
     }
   }
-  // nginx: flush without buffer gets the default 64k buffer.
-  if (flushMs > 0 && bufferSize === 0) bufferSize = 64 * 1024;
+  // nginx: gzip without a buffer size gets 64k; flush needs a buffer.
+  if (gzip > 0 && bufferSize === 0) bufferSize = 64 * 1024;
+  if (flushMs > 0 && bufferSize === 0) return cf.error(`no buffer is defined for access_log "${pathText}"`);
   const pathValue = vars.compile(pathText, cf.position);
+  if (bufferSize > 0 && pathValue.constant === null) return cf.error('buffered logs cannot have variables in name');
   const target: AccessLogTarget = {
     path: pathValue.constant === null ? null : cf.fullPath(pathValue.constant),
     pathValue: pathValue.constant === null ? pathValue : null,
-    format, bufferSize, flushMs, condition,
+    format, bufferSize, flushMs, gzip, condition,
   };
   if (target.path !== null) {
+    const existing = main.sinks.get(target.path);
+    if (bufferSize > 0 && existing !== undefined && existing.bufferSize > 0
+      && (existing.bufferSize !== bufferSize || existing.flushMs !== flushMs || existing.gzip !== gzip)) {
+      return cf.error(`access_log "${pathText}" already defined with conflicting parameters`);
+    }
     sinkFor(main, target.path, target);
     cf.cycle.openFile(target.path);
   }
@@ -327,7 +355,17 @@ const directives: DirectiveSpec[] = [
     contexts: Ctx.Http | Ctx.Server | Ctx.Location | Ctx.LocationIf | Ctx.LimitExcept,
     args: [1, Infinity], set: parseAccessLog,
   },
-  { name: 'open_log_file_cache', contexts: Ctx.Http | Ctx.Server | Ctx.Location, args: [1, 4], set: () => {} },
+  {
+    name: 'open_log_file_cache', contexts: Ctx.Http | Ctx.Server | Ctx.Location, args: [1, 4],
+    set(cf, d) {
+      const conf = cf.loc(accessLogModule);
+      if (conf.fileCache !== undefined) return cf.duplicate();
+      const parsed = parseOpenLogFileCache(d.args, parseTime);
+      if (typeof parsed === 'string') return cf.error(parsed);
+      conf.fileCache = parsed === null ? null : new LogFileCache(parsed);
+      if (conf.fileCache !== null) cf.main(accessLogModule).fileCaches.push(conf.fileCache);
+    },
+  },
 ];
 
 function logHandler(index: number, main: LogMainConf) {
@@ -341,14 +379,12 @@ function logHandler(index: number, main: LogMainConf) {
         const v = t.condition.evaluate(r);
         if (v.length === 0 || v === '0') continue;
       }
-      let sink: LogSink;
-      if (t.path !== null) sink = main.sinks.get(t.path)!;
-      else {
-        let p = t.pathValue!.evaluate(r);
-        if (!p.startsWith('/')) p = main.prefix.value + '/' + p;
-        sink = sinkFor(main, p, t);
-      }
-      sink.write(t.format.render(r));
+      if (t.path !== null) { main.sinks.get(t.path)!.write(t.format.render(r)); continue; }
+      let p = t.pathValue!.evaluate(r);
+      if (!p.startsWith('/')) p = main.prefix.value + '/' + p;
+      const data = Buffer.from(t.format.render(r), 'latin1');
+      const onError = (message: string): void => r.log('crit', message);
+      if (conf.fileCache) conf.fileCache.write(p, data, onError); else writeUncached(p, data, onError);
     }
   };
 }
@@ -360,6 +396,7 @@ export const accessLogModule: HttpModule<LogMainConf, unknown, LogLocConf> = {
   createMain: () => ({
     formats: new Map([['combined', new LogFormat('combined', 'default', COMBINED_FORMAT)]]),
     sinks: new Map(),
+    fileCaches: [],
     prefix: { value: '' },
   }),
   createLoc: () => ({}),
@@ -367,6 +404,7 @@ export const accessLogModule: HttpModule<LogMainConf, unknown, LogLocConf> = {
     main.prefix.value = cf.paths.prefix;
   },
   mergeLoc(p, c, cf) {
+    if (c.fileCache === undefined) c.fileCache = p.fileCache ?? null;
     if (c.logs || c.off) return;
     c.logs = p.logs;
     c.off = p.off;
@@ -375,14 +413,20 @@ export const accessLogModule: HttpModule<LogMainConf, unknown, LogLocConf> = {
     const path = cf.fullPath('logs/access.log');
     sinkFor(main, path, null);
     cf.cycle.openFile(path);
-    c.logs = [{ path, pathValue: null, format: main.formats.get('combined')!, bufferSize: 0, flushMs: 0, condition: null }];
+    c.logs = [{ path, pathValue: null, format: main.formats.get('combined')!, bufferSize: 0, flushMs: 0, gzip: 0, condition: null }];
   },
   postConfiguration(cf) {
     const main = cf.main(accessLogModule);
     const core = cf.main(httpCoreModule);
     for (const f of main.formats.values()) f.resolve(core.variables);
     core.log.push(logHandler(cf.registry.indexOf(accessLogModule), main));
-    core.reopenHooks.push(() => { for (const s of main.sinks.values()) s.reopen(); });
-    core.stopHooks.push(async () => { await Promise.all([...main.sinks.values()].map((s) => s.close())); });
+    core.reopenHooks.push(() => {
+      for (const s of main.sinks.values()) s.reopen();
+      for (const c of main.fileCaches) c.closeAll();
+    });
+    core.stopHooks.push(async () => {
+      for (const c of main.fileCaches) c.closeAll();
+      await Promise.all([...main.sinks.values()].map((s) => s.close()));
+    });
   },
 };

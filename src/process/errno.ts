@@ -23,7 +23,23 @@ const STRERROR: Readonly<Record<string, string>> = {
   EADDRINUSE: 'Address already in use',
   EADDRNOTAVAIL: 'Cannot assign requested address',
   ECONNREFUSED: 'Connection refused',
+  ENFILE: 'Too many open files in system',
+  ECONNRESET: 'Connection reset by peer',
+  EPIPE: 'Broken pipe',
+  ETIMEDOUT: 'Connection timed out',
+  EHOSTUNREACH: 'No route to host',
+  ENETUNREACH: 'Network is unreachable',
 };
+
+/**
+ * strerror's text alone (`Connection refused`), for lines that print the
+ * number themselves; a failure node gave no error for (a close during
+ * connect) reads as a refusal, as the kernel reports it to nginx.
+ */
+export function strerror(err: NodeJS.ErrnoException | null): string {
+  if (err === null) return 'Connection refused';
+  return (err.code !== undefined ? STRERROR[err.code] : undefined) ?? err.message;
+}
 
 /** `2: No such file or directory` for an error from node:fs / node:net / process.kill. */
 export function errnoText(err: unknown): string {

@@ -53,6 +53,8 @@ import { EXIT_FATAL, isWorkerMessage, WORKER_ENV, type MasterMessage, type Worke
 import { deletePidFile, writePidFile } from './pid-file.js';
 import { LOG_FLUSH_TIMEOUT, withTimeout } from './shutdown.js';
 import { signalNotice, signalNumber } from './signals.js';
+import { answerZoneRequest, isZoneRequest } from './zone-client.js';
+import { ZoneHost } from './zone-host.js';
 
 /** After a fast stop was asked, workers still alive this long later get SIGKILL. */
 const TERMINATE_KILL_DELAY = 3000;
@@ -79,6 +81,8 @@ export class Master {
   private generation = 1;
   private pendingGeneration: number | null = null;
   private readonly workers = new Map<number, WorkerRecord>();
+  /** The shared zones (zone-host.ts): kept here so that they outlive workers and reloads. */
+  private readonly zones = new ZoneHost();
   private exiting: 'quit' | 'terminate' | null = null;
   private finishing = false;
   private exitCode = 0;
@@ -200,6 +204,11 @@ export class Master {
   }
 
   private onMessage(rec: WorkerRecord, m: unknown): void {
+    if (isZoneRequest(m)) {
+      const reply = answerZoneRequest(this.zones, rec.worker.id, m);
+      if (reply !== null && rec.worker.isConnected()) rec.worker.send(reply);
+      return;
+    }
     if (!isWorkerMessage(m)) return;
     if (m.weir === 'hello') {
       const held = rec.held ?? [];
@@ -219,6 +228,8 @@ export class Master {
 
   private onExit(rec: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(rec.worker.id);
+    // What its requests held in limit_conn zones is given back (nginx's would stay counted).
+    this.zones.holderGone(rec.worker.id);
     if (signal) {
       this.log.log('alert', `worker process ${rec.pid} exited on signal ${signalNumber(signal)}`);
     } else if (code === EXIT_FATAL && rec.failure === null) {

@@ -4,6 +4,7 @@
  * (ngx_http_upstream_next's switch). Every bit stays below 2^30 because
  * JavaScript's bit operators work on signed 32-bit integers.
  */
+import { WeirError, WeirErrorCode } from '../errors.js';
 
 export const FT = {
   error: 1 << 1,
@@ -67,4 +68,22 @@ export function failureStatus(ft: number): number {
 /** Methods nginx will not resend once the request went out (unless non_idempotent). */
 export function isNonIdempotent(method: string): boolean {
   return method === 'POST' || method === 'LOCK' || method === 'PATCH';
+}
+
+/**
+ * The WeirError of a failed try, from the same failure type that chose the
+ * status and the retry (so the error, the log line `message` and
+ * $upstream_status agree). `error` is told apart by where it happened.
+ */
+export function tryError(ft: number, message: string, peer: string, where: { connecting: boolean; cause?: NodeJS.ErrnoException | null }): WeirError {
+  const status = failureStatus(ft);
+  let code: WeirErrorCode;
+  if (ft & FT.nolive) code = WeirErrorCode.NoLiveUpstreams;
+  else if (ft & FT.timeout) code = WeirErrorCode.UpstreamTimeout;
+  else if (ft & FT.invalid_header) code = WeirErrorCode.InvalidHeader;
+  else if (ft & FT.error) {
+    code = where.connecting ? WeirErrorCode.UpstreamConnect
+      : where.cause?.code === 'ECONNRESET' ? WeirErrorCode.UpstreamReset : WeirErrorCode.PrematureClose;
+  } else code = WeirErrorCode.UpstreamStatus;
+  return new WeirError(code, message, { source: 'upstream', status, ft, peer, cause: where.cause ?? undefined });
 }

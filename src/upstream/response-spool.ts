@@ -11,7 +11,7 @@
  * through the file.
  */
 import { close, mkdirSync, open, read, unlink, write } from 'node:fs';
-import type { ClientReply } from '../http/client-reply.js';
+import type { ClientBodyWriter } from './client.js';
 import { join } from 'node:path';
 
 let spoolSerial = 0;
@@ -36,7 +36,7 @@ export class ResponseSpool {
   private done = false;
 
   constructor(
-    private readonly res: ClientReply,
+    private readonly res: ClientBodyWriter,
     private readonly dir: string,
     /** proxy_max_temp_file_size: the most the file may hold unread. */
     private readonly maxSize: number,

@@ -55,6 +55,8 @@ export class H1Connection implements BodySource, ReplyOwner {
   private res: ServerReply | null = null;
   /** Bytes received but not yet processed (pipelined behind the current request). */
   private held: Buffer | null = null;
+  /** The next head began in bytes that came before the last exchange ended ($pipe: nginx's r->pipeline). */
+  private nextPipelined = false;
   /** While a head's handler runs: the slice it came in and where its body starts (readBuffered). */
   private current: Buffer | null = null;
   private currentPos = 0;
@@ -155,6 +157,8 @@ export class H1Connection implements BodySource, ReplyOwner {
       switch (this.state) {
         case State.Head: {
           const started = this.parser.started;
+          // A head after another request's bytes in the same read was pipelined.
+          if (!started && pos > 0) this.nextPipelined = true;
           const rc = this.parser.execute(chunk, pos);
           // The first byte of a head on a kept-alive connection starts client_header_timeout.
           if (!started && this.parser.started) this.socket.setTimeout(this.options.headerTimeout);
@@ -196,6 +200,8 @@ export class H1Connection implements BodySource, ReplyOwner {
     const p = this.parser;
     this.socket.setTimeout(0);
     const req = new IncomingRequest(p.method, p.url, p.versionMajor, p.versionMinor, p.rawHeaders, p.headLength, this.socket, p.sentLine);
+    req.pipelined = this.nextPipelined;
+    this.nextPipelined = false;
     const res = new ServerReply(req, this.socket, this, keepAliveRequested(req));
     this.req = req;
     this.res = res;
@@ -298,6 +304,7 @@ export class H1Connection implements BodySource, ReplyOwner {
     this.socket.setTimeout(this.keepaliveTimeout);
     const held = this.held;
     this.held = null;
+    this.nextPipelined = held !== null && held.length > 0;
     if (held !== null) this.process(held, 0);
     if (this.state === State.Head || (this.state === State.Body && !this.bodyPaused)) this.resumeSocket();
   }

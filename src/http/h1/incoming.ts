@@ -38,6 +38,8 @@ export class IncomingRequest extends EventEmitter {
   readonly httpVersion: string;
   /** The body was read to its end (always true for a request without one). */
   complete = false;
+  /** The head came in bytes read while the previous request was served ($pipe). */
+  pipelined = false;
   /** Reading was paused by the consumer (pause()), as Readable's explicit pause. */
   private explicitlyPaused = false;
   private flowing = false;

@@ -30,7 +30,7 @@ import type { HttpRequest } from '../../http/request.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
 import type { UpstreamGroup } from '../../upstream/upstream-module.js';
 import { passTarget, withPassTarget, type PassTarget } from '../../upstream/resolved-upstream.js';
-import { Upstream } from '../../upstream/upstream.js';
+import { upstreamFor } from '../../http/upstream-client.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { FASTCGI_DEFAULT_HIDE, FastcgiProtocol, type FastcgiParamSpec, type FastcgiRequestTemplate } from './fastcgi-protocol.js';
 import { compileNginxRegex } from '../../http/pcre.js';
@@ -90,7 +90,7 @@ const fastcgiHandler: ContentHandler = {
 /** Starts the upstream once the group is known. */
 function fastcgi(r: HttpRequest, conf: FastcgiLocConf, group: UpstreamGroup): void {
   const t = template(conf);
-  const u = new Upstream(r, conf.upstream, group, new FastcgiProtocol(t), conf.poolKeys!);
+  const u = upstreamFor(r, conf.upstream, group, new FastcgiProtocol(r, t), conf.poolKeys!);
   const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked);
   if (!hasBody) { u.start(); return; }
   // FastCGI frames the body itself (STDIN records), so a length is never needed.

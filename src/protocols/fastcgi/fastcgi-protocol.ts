@@ -66,12 +66,12 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
   private rest = -1;
   private overflow = false;
 
-  constructor(private readonly t: FastcgiRequestTemplate) {
+  constructor(private readonly r: HttpRequest, private readonly t: FastcgiRequestTemplate) {
     this.parser = new FcgiResponseParser({ bufferSize: t.bufferSize });
   }
 
   createRequest(u: Upstream): Buffer[] {
-    const r = u.r;
+    const r = this.r;
     const params = buildParams(r, this.t);
     return [encodeRequestHead(params, this.t.keepConn)];
   }
@@ -115,7 +115,7 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
   onStderr(text: Buffer): void {
     const u = this.u!;
     const s = text.toString('latin1');
-    u.r.log('error', `${FcgiMessages.stderr(s)} ${this.headerSeen ? 'while reading upstream' : 'while reading response header from upstream'}`, u.upstreamUrl());
+    u.log('error', `${FcgiMessages.stderr(s)} ${this.headerSeen ? 'while reading upstream' : 'while reading response header from upstream'}`);
     if (!this.headerSeen && this.caught === null) {
       for (const needle of this.t.catchStderr) {
         if (s.includes(needle)) { this.caught = needle; break; }
@@ -152,7 +152,7 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
     for (let i = 0; i < h.headers.length; i++) {
       const { name, value } = h.headers[i];
       const lname = name.toLowerCase();
-      const seen = markUniqueField(this.u!.r, unique, lname, `${name}: ${value}`, () => {
+      const seen = markUniqueField(this.r, unique, lname, `${name}: ${value}`, () => {
         const first = h.headers.find((f) => f.name.toLowerCase() === lname)!;
         return `${first.name}: ${first.value}`;
       });
@@ -164,9 +164,7 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
         continue;
       }
       // The control headers the core acts on (and the client never sees by default).
-      if (lname === 'x-accel-redirect') this.u!.xAccelRedirect = value;
-      else if (lname === 'x-accel-buffering') this.u!.xAccelBuffering = value.toLowerCase();
-      else if (lname === 'x-accel-limit-rate') this.u!.xAccelLimitRate = value;
+      this.u!.control.take(lname, value);
       if (hide.has(lname) || ALWAYS_DROP.has(lname)) continue;
       out.push(name, value);
     }
@@ -207,7 +205,7 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
     if (st === 'invalid') { u.bodyInvalid(this.parser.error ?? 'upstream sent invalid FastCGI record'); return; }
     // END_REQUEST
     if (this.rest > 0) { u.bodyInvalid('upstream prematurely closed connection'); return; }
-    if (this.overflow) u.r.log('warn', 'upstream sent more data than specified in "Content-Length" header while reading upstream', u.upstreamUrl());
+    if (this.overflow) u.log('warn', 'upstream sent more data than specified in "Content-Length" header while reading upstream');
     u.bodyComplete(this.t.keepConn && this.parser.keepalive && !this.overflow);
   }
 

@@ -28,7 +28,7 @@ import {
   addUpstreamReference, splitAddress, upstreamModule, type UpstreamGroup, type UpstreamMainConf,
 } from '../../upstream/upstream-module.js';
 import { resolveUpstream } from '../../upstream/resolved-upstream.js';
-import { Upstream } from '../../upstream/upstream.js';
+import { upstreamFor } from '../../http/upstream-client.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import type { CookieFlagsRule } from './cookie-rewrite.js';
 import { compileConfRegex } from '../../http/conf-regex.js';
@@ -116,8 +116,8 @@ const proxyHandler: ContentHandler = {
 
 /** Starts the upstream for a request whose target is known. */
 function proxy(r: HttpRequest, conf: ProxyLocConf, group: UpstreamGroup, uri: string): void {
-  const protocol = new ProxyProtocol(conf.template!, { uri }, conf.upstream.bufferSize!);
-  const u = new Upstream(r, conf.upstream, group, protocol, conf.poolKeys!);
+  const protocol = new ProxyProtocol(r, conf.template!, { uri }, conf.upstream.bufferSize!);
+  const u = upstreamFor(r, conf.upstream, group, protocol, conf.poolKeys!);
   const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked) && conf.setBody === null;
   if (hasBody && !conf.upstream.requestBuffering && (r.contentLength >= 0 || conf.httpVersion === '1.1')) {
     u.start(true, r.contentLength < 0);

@@ -99,12 +99,12 @@ export class ProxyProtocol implements UpstreamProtocol {
   private readonly parser: ResponseHeadParser;
   private reader: BodyReader | null = null;
 
-  constructor(private readonly t: ProxyRequestTemplate, private readonly target: ProxyTarget, bufferSize: number) {
+  constructor(private readonly r: HttpRequest, private readonly t: ProxyRequestTemplate, private readonly target: ProxyTarget, bufferSize: number) {
     this.parser = new ResponseHeadParser(bufferSize);
   }
 
   createRequest(u: Upstream): Buffer[] {
-    const r = u.r;
+    const r = this.r;
     const t = this.t;
     const method = t.method ? t.method.evaluate(r) : r.method;
     let head = `${method} ${escapeTargetControls(this.target.uri)} HTTP/${t.httpVersion}\r\n`;
@@ -141,7 +141,7 @@ export class ProxyProtocol implements UpstreamProtocol {
   }
 
   processHeader(u: Upstream, data: Buffer): HeaderResult {
-    const r = u.r;
+    const r = this.r;
     let chunk = data;
     let consumedBefore = 0;
     for (;;) {
@@ -179,9 +179,7 @@ export class ProxyProtocol implements UpstreamProtocol {
       const seen = markUniqueField(r, unique, lname, `${head.names[i]}: ${head.values[i]}`, () => firstField(head, lname));
       if (seen === -1) continue;
       unique = seen;
-      if (lname === 'x-accel-buffering') u.xAccelBuffering = head.values[i].toLowerCase();
-      else if (lname === 'x-accel-redirect') u.xAccelRedirect = head.values[i];
-      else if (lname === 'x-accel-limit-rate') u.xAccelLimitRate = head.values[i];
+      u.control.take(lname, head.values[i]);
       if (hidden.has(lname)) continue;
       // A 101's own Connection goes: the header filter writes `Connection: upgrade`.
       if (HOP_BY_HOP_RESPONSE.has(lname) && !(upgrading && lname === 'upgrade')) continue;
@@ -216,8 +214,8 @@ export class ProxyProtocol implements UpstreamProtocol {
     for (let i = 0; i < views.length; i++) u.sendToClient(views[i]);
     if (rc === 'again') return;
     if (rc === 'invalid') { u.bodyInvalid(reader.reason); return; }
-    if (reader.sawExtra) u.r.log('warn', `${reader.extraReason} while reading upstream`, u.upstreamUrl());
-    if (reader.chunked) (u.r as WithHead)[kUpstreamTrailers] = reader;
+    if (reader.sawExtra) u.log('warn', `${reader.extraReason} while reading upstream`);
+    if (reader.chunked) (this.r as WithHead)[kUpstreamTrailers] = reader;
     const head = this.parser.head!;
     u.bodyComplete(reader.reusable && !reader.sawExtra && !head.connectionClose);
   }

@@ -28,7 +28,7 @@ import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue } from '../../http/variables.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
 import { passTarget, withPassTarget, type PassTarget } from '../../upstream/resolved-upstream.js';
-import { Upstream } from '../../upstream/upstream.js';
+import { upstreamFor } from '../../http/upstream-client.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { createGetRequest, MEMCACHED_KEY_NOT_SET } from './codec.js';
 import { MemcachedProtocol } from './memcached-protocol.js';
@@ -78,11 +78,11 @@ const memcachedHandler: ContentHandler = {
       finalize(r, 500);
       return;
     }
-    const protocol = new MemcachedProtocol(createGetRequest(key), {
+    const protocol = new MemcachedProtocol(r, createGetRequest(key), {
       bufferSize: conf.upstream.bufferSize!,
       gzipFlag: conf.gzipFlag!,
     });
-    withPassTarget(r, conf.target!, (group) => new Upstream(r, conf.coreConf!, group, protocol, conf.poolKeys!).start());
+    withPassTarget(r, conf.target!, (group) => upstreamFor(r, conf.coreConf!, group, protocol, conf.poolKeys!).start());
   },
 };
 

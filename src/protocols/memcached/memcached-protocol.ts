@@ -15,6 +15,7 @@
  *     but then does not keep the connection (nginx does).
  */
 import { contentTypeFor } from '../../http/mime.js';
+import type { HttpRequest } from '../../http/request.js';
 import { specialPage } from '../../http/special-response.js';
 import type { Upstream, UpstreamProtocol } from '../../upstream/upstream.js';
 import { MemcachedResponseParser, type MemcachedGetRequest, type MemcachedSink } from './codec.js';
@@ -36,7 +37,7 @@ export class MemcachedProtocol implements UpstreamProtocol, MemcachedSink {
   /** The built-in 404 page, when we answer it ourselves. */
   private page: Buffer | null = null;
 
-  constructor(private readonly req: MemcachedGetRequest, private readonly opts: MemcachedProtocolOptions) {
+  constructor(private readonly r: HttpRequest, private readonly req: MemcachedGetRequest, private readonly opts: MemcachedProtocolOptions) {
     this.parser = this.newParser();
   }
 
@@ -73,7 +74,7 @@ export class MemcachedProtocol implements UpstreamProtocol, MemcachedSink {
       return 'invalid';
     }
     const p = this.parser;
-    const r = u.r;
+    const r = this.r;
     u.status = p.status;
     u.statusLine = null;
     u.headerConsumed = data.length;
@@ -109,7 +110,7 @@ export class MemcachedProtocol implements UpstreamProtocol, MemcachedSink {
     }
     if (this.parser.state !== 'done') return;
     const p = this.parser;
-    if (p.warning !== null) u.r.log('error', `${p.warning} while reading upstream`, u.upstreamUrl());
+    if (p.warning !== null) u.log('error', `${p.warning} while reading upstream`);
     u.bodyComplete(p.keepalive);
   }
 
