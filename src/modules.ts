@@ -11,7 +11,10 @@ import { httpIndexModule } from './http/index-module.js';
 import { autoindexModule } from './http/autoindex-module.js';
 import { httpStaticModule } from './http/static-module.js';
 import { httpTryFilesModule } from './http/try-files.js';
+import { mirrorModule } from './http/mirror-module.js';
 import { accessModule } from './http/access-module.js';
+import { authBasicModule } from './http/auth-basic-module.js';
+import { authRequestModule } from './http/auth-request-module.js';
 import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
 import { geoModule } from './http/geo-module.js';
@@ -45,7 +48,12 @@ export const builtinModules: Module[] = [
   httpStaticModule,
   gzipStaticModule,
   httpTryFilesModule,
+  // Precontent: try_files, then mirror (nginx's order, its list run backwards).
+  mirrorModule,
   accessModule,
+  // Access handlers run in the order pushed: allow/deny, auth_basic, auth_request (nginx runs its list backwards).
+  authBasicModule,
+  authRequestModule,
   httpVariablesModule,
   rewriteModule,
   geoModule,

@@ -199,6 +199,8 @@ export interface CoreLocConf {
   /** keepalive_disable bits (KEEPALIVE_DISABLE_*); 0 while unset. */
   keepaliveDisable: number;
   satisfy?: 'all' | 'any';
+  /** auth_delay: a 401 (407) of the access phase waits this long (ms) before it is sent. */
+  authDelay?: number;
   /** This location's limit_except (not inherited, as nginx's clcf->limit_except). */
   limitExcept?: LimitExcept;
 }
@@ -619,6 +621,7 @@ const directives: DirectiveSpec[] = [
   flagLoc('tcp_nodelay', 'tcpNodelay'),
   flagLoc('log_not_found', 'logNotFound'),
   flagLoc('log_subrequest', 'logSubrequest'),
+  timeLoc('auth_delay', 'authDelay'),
   flagLoc('etag', 'etag'),
   flagLoc('chunked_transfer_encoding', 'chunkedTransferEncoding'),
   flagLoc('msie_padding', 'msiePadding'),
@@ -728,6 +731,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     // ngx_conf_merge_bitmask_value: 0 is unset.
     if (c.keepaliveDisable === 0) c.keepaliveDisable = p.keepaliveDisable || (KEEPALIVE_DISABLE_SET | KEEPALIVE_DISABLE_MSIE6);
     inherit(c, p, 'satisfy', 'all');
+    inherit(c, p, 'authDelay', 0);
     inherit(c, p, 'sendTimeout', 60_000);
     inherit(c, p, 'lingeringClose', 'on');
     inherit(c, p, 'lingeringTime', 30_000);
