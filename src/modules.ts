@@ -17,6 +17,9 @@ import { mapModule } from './http/map-module.js';
 import { headersModule } from './http/headers-module.js';
 import { limitRateModule } from './http/limit-rate-module.js';
 import { realipModule } from './http/realip-module.js';
+import { additionModule } from './http/addition-module.js';
+import { subFilterModule } from './http/sub-filter-module.js';
+import { charsetModule } from './http/charset-module.js';
 import { ssiModule } from './http/ssi/ssi-module.js';
 import { accessLogModule } from './observability/access-log.js';
 import { memcachedModule } from './protocols/memcached/memcached-module.js';
@@ -38,6 +41,12 @@ export const builtinModules: Module[] = [
   headersModule,
   limitRateModule,
   realipModule,
+  // Body filters: their header filters run in this order, and so do the body
+  // filters they add (nginx's ... gunzip, addition, sub, charset, ssi, postpone,
+  // gzip). gunzip goes before addition; gzip is an encoder, after postpone.
+  additionModule,
+  subFilterModule,
+  charsetModule,
   ssiModule,
   accessLogModule,
   memcachedModule,

@@ -526,6 +526,8 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
     this.session.notify?.(this.pc);
     // Before X-Accel-Redirect: the rate stays with the request wherever it goes, as nginx's limit_rate_set.
     this.acceptLimitRate();
+    // X-Accel-Charset: the charset filter recodes to it (ngx_http_upstream_process_charset).
+    if (this.xAccelCharset !== null && !(this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Charset'])) this.r.overrideCharset = this.xAccelCharset;
     if (this.xAccelRedirect !== null && !(this.conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Redirect'])) {
       this.accelRedirect(this.xAccelRedirect);
       return;
@@ -674,6 +676,7 @@ export class Upstream implements ConnectionOwner, BalancerRequest {
   xAccelBuffering: string | null = null;
   xAccelRedirect: string | null = null;
   xAccelLimitRate: string | null = null;
+  xAccelCharset: string | null = null;
 
   /** The facts of this try for the retry rules (retry.ts). */
   private tryFacts(ft: number): TryFacts {

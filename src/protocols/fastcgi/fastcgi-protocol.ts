@@ -167,6 +167,7 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
       if (lname === 'x-accel-redirect') this.u!.xAccelRedirect = value;
       else if (lname === 'x-accel-buffering') this.u!.xAccelBuffering = value.toLowerCase();
       else if (lname === 'x-accel-limit-rate') this.u!.xAccelLimitRate = value;
+      else if (lname === 'x-accel-charset') this.u!.xAccelCharset = value;
       if (hide.has(lname) || ALWAYS_DROP.has(lname)) continue;
       out.push(name, value);
     }

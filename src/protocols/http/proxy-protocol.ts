@@ -182,6 +182,7 @@ export class ProxyProtocol implements UpstreamProtocol {
       if (lname === 'x-accel-buffering') u.xAccelBuffering = head.values[i].toLowerCase();
       else if (lname === 'x-accel-redirect') u.xAccelRedirect = head.values[i];
       else if (lname === 'x-accel-limit-rate') u.xAccelLimitRate = head.values[i];
+      else if (lname === 'x-accel-charset') u.xAccelCharset = head.values[i];
       if (hidden.has(lname)) continue;
       // A 101's own Connection goes: the header filter writes `Connection: upgrade`.
       if (HOP_BY_HOP_RESPONSE.has(lname) && !(upgrading && lname === 'upgrade')) continue;
