@@ -203,9 +203,11 @@ function respond(r: HttpRequest, fh: FileHandle, size: number, mtime: number, he
   const rangeHeader = h.range;
   const headers = ['Content-Type', type, 'Last-Modified', lastModified];
   if (etag) headers.push('ETag', etag);
-  if (rangeHeader !== undefined && r.errStatus === 0 && r.req.httpVersionMajor >= 1
+  const maxRanges = r.locConf.maxRanges!;
+  // max_ranges 0: no ranges, and none offered (nginx's range filter steps aside).
+  if (rangeHeader !== undefined && maxRanges > 0 && r.errStatus === 0 && r.req.httpVersionMajor >= 1
     && (typeof h['if-range'] !== 'string' || ifRangeAllows(h['if-range'], mtime, etag))) {
-    const parsed = parseRange(rangeHeader, size);
+    const parsed = parseRange(rangeHeader, size, maxRanges);
     if (parsed.kind === 'unsatisfiable') {
       close();
       r.headersOut.push('Content-Range', `bytes */${size}`);
@@ -215,7 +217,7 @@ function respond(r: HttpRequest, fh: FileHandle, size: number, mtime: number, he
     if (parsed.kind === 'ranges') ranges = parsed.ranges;
   }
   if (ranges === null) {
-    headers.push('Accept-Ranges', 'bytes');
+    if (maxRanges > 0) headers.push('Accept-Ranges', 'bytes');
     if (!sendHeader(r, 200, headers, size) || head || size === 0) { close(); if (!r.res.writableEnded && !r.res.destroyed) r.res.end(); return; }
     streamParts(r, fh, [{ prefix: null, start: 0, end: size }], null);
     return;
