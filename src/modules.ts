@@ -25,6 +25,9 @@ import { useridModule } from './http/userid-module.js';
 import { headersModule } from './http/headers-module.js';
 import { limitRateModule } from './http/limit-rate-module.js';
 import { realipModule } from './http/realip-module.js';
+import { additionModule } from './http/addition-module.js';
+import { subFilterModule } from './http/sub-filter-module.js';
+import { charsetModule } from './http/charset-module.js';
 import { ssiModule } from './http/ssi/ssi-module.js';
 import { limitReqModule } from './http/limit-req-module.js';
 import { limitConnModule } from './http/limit-conn-module.js';
@@ -69,10 +72,14 @@ export const builtinModules: Module[] = [
   // run in nginx (it runs a phase's handlers last-registered first).
   limitReqModule,
   limitConnModule,
-  // Header filters run in this order, as nginx's: gunzip before the content
-  // filters (addition, sub, charset, ssi), gzip after them.
+  // Body filters: their header filters run in this order, and so do the body
+  // filters they add (nginx's gunzip, addition, sub, charset, ssi, postpone,
+  // gzip). gzip is an encoder, after postpone.
   gzipCommonModule,
   gunzipModule,
+  additionModule,
+  subFilterModule,
+  charsetModule,
   ssiModule,
   gzipModule,
   accessLogModule,

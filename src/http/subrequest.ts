@@ -44,6 +44,12 @@ export interface SubrequestOptions {
    * client's response finishing or its connection closing does not end it.
    */
   background?: boolean;
+  /**
+   * The output goes after all of the parent's own, once that ends, rather
+   * than after what the parent wrote so far (add_after_body: what the
+   * filters below it still hold comes first).
+   */
+  atEnd?: boolean;
 }
 
 /**
@@ -60,7 +66,7 @@ export function startSubrequest(r: HttpRequest, uri: string, args: string, optio
     return null;
   }
   const headerOnly = options.headerOnly === true || options.background === true;
-  const out = options.inMemory === true || headerOnly ? null : outputOf(r).child();
+  const out = options.inMemory === true || headerOnly ? null : options.atEnd === true ? outputOf(r).childAtEnd() : outputOf(r).child();
   const res = new SubrequestReply(r.main.res, out, headerOnly, options.background === true);
   const sr = new HttpRequest(r.req, res, r.conn, r.server, r.errorLog, r.requestUri, uri, args, args !== '', r.host, r);
   sr.method = 'GET';
@@ -102,7 +108,8 @@ export function filteredOutput(r: HttpRequest): BodyWriter {
 
 /**
  * Builds the response's body filter chains as its header goes (the header
- * filters have added their filters); true when a filter changes the body.
+ * filters have added their filters); true when a filter may change the
+ * body's length.
  */
 export function buildBodyFilters(r: HttpRequest): boolean {
   const res = r.res;
@@ -110,7 +117,7 @@ export function buildBodyFilters(r: HttpRequest): boolean {
   if (res.bodyFilters.size === 0 && (encoders === null || encoders.size === 0)) return false;
   if (encoders !== null) (res as ServerReply).unfiltered();
   if (res.bodyFilters.size > 0) res.bodyFilters.build(filteredOutput(r));
-  return true;
+  return res.bodyFilters.changesLength || (encoders !== null && encoders.size > 0);
 }
 
 function outputOf(r: HttpRequest): PostponedOutput {
@@ -156,6 +163,8 @@ class OutputRoot {
 /** One request's output in order: its own bytes and its subrequests' places (nginx's r->postponed). */
 export class PostponedOutput implements BodyWriter {
   private readonly parts: Array<Buffer | PostponedOutput> = [];
+  /** Places (childAtEnd) that go in as this output ends. */
+  private atEnd: PostponedOutput[] | null = null;
   private ended = false;
 
   constructor(private readonly root: OutputRoot) {
@@ -169,6 +178,14 @@ export class PostponedOutput implements BodyWriter {
     return c;
   }
 
+  /** A place for a subrequest's output after all of this request's own, put in as it ends. */
+  childAtEnd(): PostponedOutput {
+    if (this.ended) return this.child();
+    const c = new PostponedOutput(this.root);
+    (this.atEnd ??= []).push(c);
+    return c;
+  }
+
   write(chunk: Buffer): boolean {
     if (chunk.length > 0) this.parts.push(chunk);
     this.root.flush();
@@ -176,6 +193,8 @@ export class PostponedOutput implements BodyWriter {
   }
 
   end(): void {
+    if (this.atEnd !== null) for (const c of this.atEnd) this.parts.push(c);
+    this.atEnd = null;
     this.ended = true;
     this.root.flush();
   }

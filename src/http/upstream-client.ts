@@ -104,6 +104,8 @@ export class HttpUpstreamClient implements UpstreamClient {
     return sendHeader(this.r, status, headers, contentLength, absoluteLocation);
   }
 
+  setCharset(charset: string): void { this.r.overrideCharset = charset; }
+
   closeAfter(): void { this.r.keepalive = false; }
   finalize(status: number): void { finalize(this.r, status); }
 
