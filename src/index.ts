@@ -55,15 +55,7 @@ export { upstreamDirectives, mergeUpstreamConf, type UpstreamLocConf } from './u
 export { upstreamModule, addUpstreamReference, UpstreamGroup } from './upstream/upstream-module.js';
 export { FT, NEXT_UPSTREAM_WORDS } from './upstream/failure.js';
 export type { PeerStats, PeerStatus, UpstreamStats } from './upstream/stats.js';
-export { registerBalancer, getBalancer, balancerNames } from './balancer/registry.js';
-export {
-  initRoundRobin, RoundRobinSession, RoundRobinUpstream, TriedSet, peerFailed, peerFull, peerUsable, type RoundRobinPeer,
-} from './balancer/round-robin.js';
-export {
-  GetResult, PeerState,
-  type BalancerContext, type BalancerModule, type BalancerRequest, type CompiledValue, type Peer, type PeerAddress,
-  type PeerConnection, type PeerFactory, type PeerSession, type UpstreamGroupConf, type UpstreamServerConf,
-} from './balancer/types.js';
+export * from './api/balancer.js';
 export { KeepaliveCache, type KeepaliveStats } from './keepalive/cache.js';
 export { PoolKeys, SHARED_SCOPE, type PoolScope } from './keepalive/session.js';
 export { ErrorLog, type ErrorLogTarget, type LogLevel } from './observability/error-log.js';

@@ -11,7 +11,10 @@ import { httpIndexModule } from './http/index-module.js';
 import { autoindexModule } from './http/autoindex-module.js';
 import { httpStaticModule } from './http/static-module.js';
 import { httpTryFilesModule } from './http/try-files.js';
+import { mirrorModule } from './http/mirror-module.js';
 import { accessModule } from './http/access-module.js';
+import { authBasicModule } from './http/auth-basic-module.js';
+import { authRequestModule } from './http/auth-request-module.js';
 import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
 import { sslModule } from './http/tls/ssl-module.js';
@@ -23,9 +26,13 @@ import { useridModule } from './http/userid-module.js';
 import { headersModule } from './http/headers-module.js';
 import { limitRateModule } from './http/limit-rate-module.js';
 import { realipModule } from './http/realip-module.js';
+import { additionModule } from './http/addition-module.js';
+import { subFilterModule } from './http/sub-filter-module.js';
+import { charsetModule } from './http/charset-module.js';
 import { ssiModule } from './http/ssi/ssi-module.js';
 import { limitReqModule } from './http/limit-req-module.js';
 import { limitConnModule } from './http/limit-conn-module.js';
+import { stubStatusModule } from './http/stub-status-module.js';
 import { gzipCommonModule } from './http/gzip/gzip-ok.js';
 import { gzipModule } from './http/gzip/gzip-module.js';
 import { gunzipModule } from './http/gzip/gunzip-module.js';
@@ -46,7 +53,12 @@ export const builtinModules: Module[] = [
   httpStaticModule,
   gzipStaticModule,
   httpTryFilesModule,
+  // Precontent: try_files, then mirror (nginx's order, its list run backwards).
+  mirrorModule,
   accessModule,
+  // Access handlers run in the order pushed: allow/deny, auth_basic, auth_request (nginx runs its list backwards).
+  authBasicModule,
+  authRequestModule,
   httpVariablesModule,
   rewriteModule,
   sslModule,
@@ -63,10 +75,15 @@ export const builtinModules: Module[] = [
   // run in nginx (it runs a phase's handlers last-registered first).
   limitReqModule,
   limitConnModule,
-  // Header filters run in this order, as nginx's: gunzip before the content
-  // filters (addition, sub, charset, ssi), gzip after them.
+  stubStatusModule,
+  // Body filters: their header filters run in this order, and so do the body
+  // filters they add (nginx's gunzip, addition, sub, charset, ssi, postpone,
+  // gzip). gzip is an encoder, after postpone.
   gzipCommonModule,
   gunzipModule,
+  additionModule,
+  subFilterModule,
+  charsetModule,
   ssiModule,
   gzipModule,
   accessLogModule,

@@ -8,7 +8,9 @@
  * Deliberate differences from nginx:
  * - Times are milliseconds from context.now(), not ngx_time() seconds, so `fail_timeout=10s`
  *   ends 10 000 ms after the last failure rather than at the next whole-second boundary.
- * - No shared-memory zone, locks or peer refcounts: a worker owns its tables (zone is later work).
+ * - No shared-memory zone, locks or peer refcounts: a worker owns its tables. With an upstream
+ *   `zone`, the connection counts are shared (connsObserver): each worker counts its own at once
+ *   and hears the others' one IPC hop later (docs/design.md, "Replicated zones").
  * - No `resolve` peers: addresses are fixed at start-up (UpstreamServerConf.addresses).
  * - free() clears the session's current peer, so a second free() for one get() is a no-op
  *   instead of corrupting conns.
@@ -60,6 +62,8 @@ export class RoundRobinPeer implements Peer {
   inflightLast = 0;
   inflightReqsChanged = 0;
   inflightTime = 0;
+  /** Position in the upstream (primary peers, then backup): its slot in a shared `zone`. */
+  slot = 0;
 
   constructor(
     readonly address: PeerAddress,
@@ -166,8 +170,15 @@ export function peerUsable(peer: RoundRobinPeer, now: number): boolean {
   return !peer.down && !peer.server.drain && !peerFailed(peer, now) && !peerFull(peer);
 }
 
+/** Hears every change of a peer's connection count made by this worker (an upstream `zone` shares them). */
+export interface ConnsObserver {
+  add(slot: number, delta: number): void;
+}
+
 /** The upstream's peer tables, made once at config time: nginx's us->peer.data. */
 export class RoundRobinUpstream implements PeerFactory {
+  /** Set when the upstream has a `zone`: the counts go to the other workers. */
+  connsObserver: ConnsObserver | null = null;
   readonly primary: PeerTable;
   readonly backup: PeerTable | null;
   readonly peers: readonly RoundRobinPeer[];
@@ -190,6 +201,9 @@ export class RoundRobinUpstream implements PeerFactory {
     this.primary = primary;
     this.peers = primary.peers;
     this.backupPeers = backup.peers;
+    let slot = 0;
+    for (const p of primary.peers) p.slot = slot++;
+    for (const p of backup.peers) p.slot = slot++;
   }
 
   createSession(_request: BalancerRequest): PeerSession {
@@ -298,6 +312,8 @@ export class RoundRobinSession implements PeerSession {
     pc.address = peer.address;
     pc.peer = peer;
     peer.conns++;
+    const o = this.upstream.connsObserver;
+    if (o !== null) o.add(peer.slot, 1);
     return GetResult.Ok;
   }
 
@@ -324,7 +340,7 @@ export class RoundRobinSession implements PeerSession {
 
     if (this.table.single) {
       if (peer.fails) peer.fails = 0;
-      peer.conns--;
+      this.released(peer);
       pc.tries = 0;
       return;
     }
@@ -347,8 +363,15 @@ export class RoundRobinSession implements PeerSession {
       peer.fails = 0;
     }
 
-    peer.conns--;
+    this.released(peer);
     if (pc.tries) pc.tries--;
+  }
+
+  /** The try on `peer` is over: one connection less. */
+  protected released(peer: RoundRobinPeer): void {
+    peer.conns--;
+    const o = this.upstream.connsObserver;
+    if (o !== null) o.add(peer.slot, -1);
   }
 }
 

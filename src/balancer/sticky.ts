@@ -13,12 +13,13 @@
  *       `create` is evaluated when a response arrives and remembered for its peer;
  *       `lookup` finds the peer for the next requests (idle entries expire after `timeout`)
  *
- * Differences: the learned table is per worker process (nginx shares it through the
- * zone); `sync` is accepted. `header` learns as the response head arrives (the
+ * The learned sessions live in a SessionStore the upstream layer gives: shared by the
+ * workers and kept across reloads, as nginx's zone (src/process/shared-client.ts).
+ * Differences: `sync` is accepted. `header` learns as the response head arrives (the
  * session's notify), else when the try ends.
  */
 import { createHash } from 'node:crypto';
-import { parseTime } from '../config/units.js';
+import { parseSize, parseTime } from '../config/units.js';
 import { RoundRobinSession, peerUsable, type RoundRobinPeer } from './round-robin.js';
 import {
   GetResult, PeerState, type BalancerRequest, type CompiledValue, type Peer, type PeerConnection, type PeerSession,
@@ -31,7 +32,19 @@ export type StickyOptions =
     readonly kind: 'learn'; readonly create: CompiledValue; readonly lookup: CompiledValue; readonly timeout: number;
     /** Learn as the response head arrives (`header`), not when the try ends. */
     readonly header: boolean;
+    readonly zone: { readonly name: string; readonly size: number };
   };
+
+/**
+ * Where `learn` keeps its sessions: session key → the peer's id (its sid).
+ * The upstream layer gives one shared by every worker and kept across
+ * reloads (nginx's zone); absent, a table of this process.
+ */
+export interface SessionStore {
+  lookup(key: string, timeout: number): string | null;
+  /** ngx_http_upstream_sticky_learn_peer: refresh (and rebind) a known key; make a new one only when `create`. */
+  learn(key: string, sid: string, create: boolean, timeout: number): void;
+}
 
 /** Parses the `sticky` directive's arguments; `compile` turns `$var` text into a CompiledValue. */
 export function parseStickyArgs(args: readonly string[], compile: (text: string) => CompiledValue): StickyOptions {
@@ -67,23 +80,39 @@ export function parseStickyArgs(args: readonly string[], compile: (text: string)
   if (kind === 'learn') {
     let create: CompiledValue | null = null;
     let lookup: CompiledValue | null = null;
-    let zone = false;
-    let timeout = 600_000;
+    let zone: { name: string; size: number } | null = null;
+    let timeout: number | null = null;
     let header = false;
+    // ngx_http_upstream_sticky_learn's checks and messages.
     for (const a of args.slice(1)) {
-      if (a.startsWith('create=')) create = compile(a.slice(7));
-      else if (a.startsWith('lookup=')) lookup = compile(a.slice(7));
-      else if (a.startsWith('zone=')) zone = /^zone=[^:]+:\d+[kKmM]?$/.test(a);
-      else if (a.startsWith('timeout=')) {
+      if (a.startsWith('zone=')) {
+        if (zone !== null) throw new Error('duplicate zone');
+        const colon = a.indexOf(':');
+        if (colon < 0) throw new Error('zone size is not specified');
+        const name = a.slice(5, colon);
+        if (name === '') throw new Error('zone name is not specified');
+        const size = parseSize(a.slice(colon + 1));
+        if (size === null) throw new Error('invalid zone size');
+        if (size < 8 * 4096) throw new Error('zone is too small');
+        zone = { name, size };
+      } else if (a.startsWith('timeout=')) {
+        if (timeout !== null) throw new Error('duplicate timeout');
         const t = parseTime(a.slice(8));
-        if (t === null) throw new Error(`invalid value "${a}"`);
+        if (t === null || t === 0) throw new Error('invalid timeout');
         timeout = t;
+      } else if (a.startsWith('create=')) {
+        if (a[7] !== '$') throw new Error('missing variable in the "create" parameter');
+        create = compile(a.slice(7));
+      } else if (a.startsWith('lookup=')) {
+        if (a[7] !== '$') throw new Error('missing variable in the "lookup" parameter');
+        lookup = compile(a.slice(7));
       } else if (a === 'header') header = true;
-      else if (a !== 'sync') throw new Error(`invalid parameter "${a}"`);
+      else if (a !== 'sync') throw new Error(`unknown parameter "${a}"`);
     }
-    if (!create || !lookup) throw new Error('"create" and "lookup" are required in "sticky learn"');
-    if (!zone) throw new Error('"zone" is required in "sticky learn"');
-    return { kind, create, lookup, timeout, header };
+    if (!lookup) throw new Error('"lookup" parameter is not specified');
+    if (!create) throw new Error('"create" parameter is not specified');
+    if (!zone) throw new Error('"zone" parameter is not specified');
+    return { kind, create, lookup, timeout: timeout ?? 600_000, header, zone };
   }
   throw new Error(`invalid parameter "${kind ?? ''}"`);
 }
@@ -93,19 +122,39 @@ export function stickyId(peer: Peer): string {
   return peer.server.route || createHash('md5').update(peer.address.name).digest('hex');
 }
 
-/** Per upstream group: the ids of its peers and, for `learn`, what was learned. */
+/** A store of this process alone (no zone host given): nginx's semantics, not shared. */
+class ProcessSessions implements SessionStore {
+  private readonly learned = new Map<string, { sid: string; at: number }>();
+  constructor(private readonly now: () => number) {}
+  lookup(key: string, timeout: number): string | null {
+    const hit = this.learned.get(key);
+    if (hit === undefined) return null;
+    if (hit.at + timeout <= this.now()) { this.learned.delete(key); return null; }
+    return hit.sid;
+  }
+  learn(key: string, sid: string, create: boolean, timeout: number): void {
+    const hit = this.learned.get(key);
+    if (hit !== undefined && hit.at + timeout > this.now()) { hit.sid = sid; hit.at = this.now(); return; }
+    if (create) this.learned.set(key, { sid, at: this.now() });
+    else if (hit !== undefined) this.learned.delete(key);
+  }
+}
+
+/** Per upstream group: the ids of its peers and, for `learn`, where sessions are kept. */
 export class StickyTable {
   /** Peers by id: one per table at most matters (a backup may share a primary's route). */
   private readonly byId = new Map<string, RoundRobinPeer[]>();
-  private readonly learned = new Map<string, { peer: RoundRobinPeer; at: number }>();
+  private readonly store: SessionStore | null;
 
-  constructor(readonly options: StickyOptions, peers: readonly RoundRobinPeer[], private readonly now: () => number) {
+  constructor(readonly options: StickyOptions, peers: readonly RoundRobinPeer[], now: () => number, store?: SessionStore) {
     for (const p of peers) {
-      const id = options.kind === 'cookie' ? stickyId(p) : p.server.route;
+      // learn binds by the peer's sid, as nginx's (its route, else the MD5 of its address): stable across reloads.
+      const id = options.kind === 'route' ? p.server.route : stickyId(p);
       if (!id) continue;
       const list = this.byId.get(id);
       if (list) list.push(p); else this.byId.set(id, [p]);
     }
+    this.store = options.kind === 'learn' ? store ?? new ProcessSessions(now) : null;
   }
 
   /** The peers the request is bound to (nginx's hint, a server id), or null. */
@@ -121,15 +170,21 @@ export class StickyTable {
     }
     const key = request.evaluate(o.lookup);
     if (key === '') return null;
-    const hit = this.learned.get(key);
-    if (!hit) return null;
-    if (this.now() - hit.at > o.timeout) { this.learned.delete(key); return null; }
-    hit.at = this.now();
-    return [hit.peer];
+    const sid = this.store!.lookup(key, o.timeout);
+    return sid === null ? null : this.byId.get(sid) ?? null;
   }
 
-  learn(key: string, peer: RoundRobinPeer): void {
-    if (key !== '') this.learned.set(key, { peer, at: this.now() });
+  /**
+   * ngx_http_upstream_sticky_learn_peer: the session is the `create` value
+   * (a new one may be made), else the request's `lookup` value (only an
+   * existing one is refreshed).
+   */
+  learn(request: BalancerRequest, peer: RoundRobinPeer): void {
+    const o = this.options;
+    if (o.kind !== 'learn') return;
+    const created = request.evaluate(o.create);
+    const key = created !== '' ? created : request.evaluate(o.lookup);
+    if (key !== '') this.store!.learn(key, stickyId(peer), created !== '', o.timeout);
   }
 }
 
@@ -168,14 +223,14 @@ export class StickySession implements PeerSession {
   free(pc: PeerConnection, state: PeerState): void {
     const o = this.table.options;
     const peer = pc.peer as RoundRobinPeer | null;
-    if (o.kind === 'learn' && !o.header && peer && state === PeerState.Ok) this.table.learn(this.request.evaluate(o.create), peer);
+    if (o.kind === 'learn' && !o.header && peer && state === PeerState.Ok) this.table.learn(this.request, peer);
     this.inner.free(pc, state);
   }
 
   notify(pc: PeerConnection): void {
     const o = this.table.options;
     const peer = pc.peer as RoundRobinPeer | null;
-    if (o.kind === 'learn' && o.header && peer) this.table.learn(this.request.evaluate(o.create), peer);
+    if (o.kind === 'learn' && o.header && peer) this.table.learn(this.request, peer);
     (this.inner as PeerSession).notify?.(pc);
   }
 }

@@ -67,6 +67,15 @@ export function setNumber<T>(cf: ConfContext, node: ConfNode, conf: T, key: Keys
   assign<T, number>(cf, conf, key, v);
 }
 
+/** ngx_conf_set_num_slot with ngx_conf_check_num_bounds as its post handler (the *_status directives: 400..599). */
+export function setNumberInRange<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>, min: number, max: number): void {
+  checkUnset(cf, conf, key);
+  const v = parseNumber(node.args[0]);
+  if (v === null) return cf.invalid('invalid number');
+  if (v < min || v > max) return cf.error(`value must be between ${min} and ${max}`);
+  assign<T, number>(cf, conf, key, v);
+}
+
 export function setString<T>(cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, string | undefined>): void {
   assign<T, string>(cf, conf, key, node.args[0]);
 }

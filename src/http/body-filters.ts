@@ -19,15 +19,27 @@ export class BodyFilterChain {
   private readonly factories: BodyFilterFactory[] = [];
   /** The first filter, once built; null before, or with no filters. */
   head: BodyWriter | null = null;
+  /** Filters that may change the body's length (most: all but a byte-for-byte recoder). */
+  private resizing = 0;
 
   get size(): number {
     return this.factories.length;
   }
 
-  /** Adds a filter after those added before it. */
-  add(make: BodyFilterFactory): void {
+  /** True when a filter may change the body's length: it is then not known ahead. */
+  get changesLength(): boolean {
+    return this.resizing > 0;
+  }
+
+  /**
+   * Adds a filter after those added before it. `keepsLength`: it writes as
+   * many bytes as it takes (charset's one-byte recoding), so a length known
+   * ahead (Content-Length, a range) stays true.
+   */
+  add(make: BodyFilterFactory, keepsLength = false): void {
     if (this.head !== null) throw new Error('a body filter was added after the body began');
     this.factories.push(make);
+    if (!keepsLength) this.resizing++;
   }
 
   /** Builds the chain over `tail` (once); the writer to give the body to. */

@@ -160,6 +160,8 @@ export interface CoreLocConf {
   clientBodyBufferSize?: number;
   /** An in-memory subrequest's body at most (subrequest_output_buffer_size; nginx: a page). */
   subrequestOutputBufferSize?: number;
+  /** max_ranges: how many ranges a request may ask for (Infinity: any). */
+  maxRanges?: number;
   clientBodyTimeout?: number;
   clientBodyTempPath?: string;
   /** client_body_in_file_only: `on` keeps the file after the request, `clean` removes it. */
@@ -199,6 +201,8 @@ export interface CoreLocConf {
   /** keepalive_disable bits (KEEPALIVE_DISABLE_*); 0 while unset. */
   keepaliveDisable: number;
   satisfy?: 'all' | 'any';
+  /** auth_delay: a 401 (407) of the access phase waits this long (ms) before it is sent. */
+  authDelay?: number;
   /** This location's limit_except (not inherited, as nginx's clcf->limit_except). */
   limitExcept?: LimitExcept;
 }
@@ -462,6 +466,7 @@ const directives: DirectiveSpec[] = [
   { name: 'client_max_body_size', contexts: HTTP_ANY_LOC, args: [1, 1], set: (cf, d) => setOffset(cf, d, core(cf), 'clientMaxBodySize') },
   sizeLoc('client_body_buffer_size', 'clientBodyBufferSize'),
   sizeLoc('subrequest_output_buffer_size', 'subrequestOutputBufferSize'),
+  { name: 'max_ranges', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: (cf, d) => setNumber(cf, d, core(cf), 'maxRanges') },
   timeLoc('client_body_timeout', 'clientBodyTimeout'),
   {
     name: 'client_body_temp_path', contexts: HTTP_MAIN_SRV_LOC, args: [1, 4],
@@ -623,6 +628,7 @@ const directives: DirectiveSpec[] = [
   flagLoc('tcp_nodelay', 'tcpNodelay'),
   flagLoc('log_not_found', 'logNotFound'),
   flagLoc('log_subrequest', 'logSubrequest'),
+  timeLoc('auth_delay', 'authDelay'),
   flagLoc('etag', 'etag'),
   flagLoc('chunked_transfer_encoding', 'chunkedTransferEncoding'),
   flagLoc('msie_padding', 'msiePadding'),
@@ -720,6 +726,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'clientMaxBodySize', 1024 * 1024);
     inherit(c, p, 'clientBodyBufferSize', 16 * 1024);
     inherit(c, p, 'subrequestOutputBufferSize', 4096);
+    inherit(c, p, 'maxRanges', Infinity);
     inherit(c, p, 'clientBodyTimeout', 60_000);
     // ngx_conf_merge_path_value: the default is registered with the cycle once a level needs it.
     inherit(c, p, 'clientBodyTempPath', cf.fullPath('client_body_temp'));
@@ -732,6 +739,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     // ngx_conf_merge_bitmask_value: 0 is unset.
     if (c.keepaliveDisable === 0) c.keepaliveDisable = p.keepaliveDisable || (KEEPALIVE_DISABLE_SET | KEEPALIVE_DISABLE_MSIE6);
     inherit(c, p, 'satisfy', 'all');
+    inherit(c, p, 'authDelay', 0);
     inherit(c, p, 'sendTimeout', 60_000);
     inherit(c, p, 'lingeringClose', 'on');
     inherit(c, p, 'lingeringTime', 30_000);

@@ -19,7 +19,7 @@
 import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
-import { setEnum, setFlag } from '../config/slots.js';
+import { setEnum, setFlag, setNumberInRange } from '../config/slots.js';
 import { zoneClient } from '../process/zone-client.js';
 import { LIMIT_CONN_NOMEM, LIMIT_CONN_PASSED, type LimitConnDecision, type LimitConnLimit } from '../process/zone-host.js';
 import { httpCoreModule, PHASE_AGAIN, PHASE_NEXT, type PhaseHandler } from './core-module.js';
@@ -84,19 +84,10 @@ function limitDirective(cf: ConfContext, d: ConfNode): void {
   limits.push({ zone, conn: n });
 }
 
-function statusDirective(cf: ConfContext, d: ConfNode): void {
-  const conf = cf.loc(limitConnModule);
-  if (conf.status !== undefined) return cf.duplicate();
-  const n = /^[0-9]+$/.test(d.args[0]) ? Number(d.args[0]) : NaN;
-  if (Number.isNaN(n)) return cf.invalid('invalid number');
-  if (n < 400 || n > 599) return cf.error('value must be between 400 and 599');
-  conf.status = n;
-}
-
 const directives: DirectiveSpec[] = [
   { name: 'limit_conn_zone', contexts: Ctx.Http, args: [2, 2], set: zoneDirective },
   { name: 'limit_conn', contexts: HTTP_MAIN_SRV_LOC, args: [2, 2], set: limitDirective },
-  { name: 'limit_conn_status', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: statusDirective },
+  { name: 'limit_conn_status', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: (cf, d) => setNumberInRange(cf, d, cf.loc(limitConnModule), 'status', 400, 599) },
   {
     name: 'limit_conn_log_level', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
     set: (cf, d) => setEnum(cf, d, cf.loc(limitConnModule), 'logLevel', LOG_LEVELS),

@@ -24,7 +24,7 @@
 import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
-import { setEnum, setFlag } from '../config/slots.js';
+import { setEnum, setFlag, setNumberInRange } from '../config/slots.js';
 import { zoneClient } from '../process/zone-client.js';
 import {
   LIMIT_REQ_BUSY, LIMIT_REQ_DECLINED, LIMIT_REQ_NOMEM, type LimitReqDecision, type LimitReqLimit,
@@ -130,19 +130,10 @@ function limitDirective(cf: ConfContext, d: ConfNode): void {
   limits.push({ zone, burst: burst * 1000, delay: delay === NODELAY ? NODELAY : delay * 1000 });
 }
 
-function statusDirective(cf: ConfContext, d: ConfNode): void {
-  const conf = cf.loc(limitReqModule);
-  if (conf.status !== undefined) return cf.duplicate();
-  const n = /^[0-9]+$/.test(d.args[0]) ? Number(d.args[0]) : NaN;
-  if (Number.isNaN(n)) return cf.invalid('invalid number');
-  if (n < 400 || n > 599) return cf.error('value must be between 400 and 599');
-  conf.status = n;
-}
-
 const directives: DirectiveSpec[] = [
   { name: 'limit_req_zone', contexts: Ctx.Http, args: [3, 3], set: zoneDirective },
   { name: 'limit_req', contexts: HTTP_MAIN_SRV_LOC, args: [1, 3], set: limitDirective },
-  { name: 'limit_req_status', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: statusDirective },
+  { name: 'limit_req_status', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1], set: (cf, d) => setNumberInRange(cf, d, cf.loc(limitReqModule), 'status', 400, 599) },
   {
     name: 'limit_req_log_level', contexts: HTTP_MAIN_SRV_LOC, args: [1, 1],
     set: (cf, d) => setEnum(cf, d, cf.loc(limitReqModule), 'logLevel', LOG_LEVELS),

@@ -113,6 +113,8 @@ function runList(r: HttpRequest, list: readonly PhaseHandler[]): number {
  * and returned only when none allowed (a 401 or 407 is kept over a later 403).
  */
 function runAccess(r: HttpRequest, list: readonly PhaseHandler[]): number {
+  // A subrequest is not access-checked: its parent was (ngx_http_core_access_phase).
+  if (r !== r.main) return PHASE_NEXT;
   const any = r.locConf.satisfy === 'any';
   for (let i = r.phaseHandler; i < list.length; i++) {
     r.phaseHandler = i;
@@ -121,6 +123,8 @@ function runAccess(r: HttpRequest, list: readonly PhaseHandler[]): number {
     if (rc === PHASE_OK) {
       if (!any) continue;
       r.accessCode = 0;
+      // The challenges of handlers that refused go: the request is allowed.
+      removeChallenges(r);
       break;
     }
     if (any && (rc === 403 || rc === 401 || rc === 407)) {
@@ -134,6 +138,31 @@ function runAccess(r: HttpRequest, list: readonly PhaseHandler[]): number {
   r.accessCode = 0;
   if (code === 403) r.log('error', 'access forbidden by rule');
   return code;
+}
+
+function removeChallenges(r: HttpRequest): void {
+  const h = r.headersOut;
+  for (let i = h.length - 2; i >= 0; i -= 2) {
+    if (h[i].length === 16 && h[i].toLowerCase() === 'www-authenticate') h.splice(i, 2);
+  }
+}
+
+/**
+ * The access phase's refusal (ngx_http_core_auth_delay): a 401 or 407 waits
+ * auth_delay first, so that a guess costs time whatever it was; the wait
+ * ends with the client if it goes away.
+ */
+function finalizeAccess(r: HttpRequest, code: number): void {
+  const delay = r.locConf.authDelay ?? 0;
+  if ((code !== 401 && code !== 407) || delay === 0) { finalize(r, code); return; }
+  r.log('info', 'delaying unauthorized request');
+  const res = r.res;
+  const onClose = (): void => clearTimeout(timer);
+  const timer = setTimeout(() => {
+    res.off('close', onClose);
+    if (!res.destroyed && !res.headersSent) finalize(r, code);
+  }, delay);
+  res.once('close', onClose);
 }
 
 /** Runs the phases from the start of `phase` on; any handler may end the run. */
@@ -150,7 +179,24 @@ export function runPhases(r: HttpRequest, phase: Phase): void {
  */
 export function resumePhases(r: HttpRequest): void {
   if (r.finalized || r.res.headersSent || r.res.destroyed) return;
-  run(r, r.phase);
+  // Called from a timer or an I/O callback: nothing above it would catch a throw.
+  try {
+    run(r, r.phase);
+  } catch (err) {
+    r.log('alert', `request processing failed: ${(err as Error).stack ?? err}`);
+    if (!r.res.headersSent) sendSpecial(r, 500, null);
+    else r.res.destroy();
+  }
+}
+
+/**
+ * Goes on with the handler after the one that waited (nginx's r->phase_handler++
+ * and a run of the phases): for a handler that finished its work
+ * asynchronously and declines the rest, as try_files does once it found a file.
+ */
+export function continuePhases(r: HttpRequest): void {
+  r.phaseHandler++;
+  resumePhases(r);
 }
 
 function run(r: HttpRequest, phase: Phase): void {
@@ -223,7 +269,7 @@ function run(r: HttpRequest, phase: Phase): void {
       case Phase.Access: {
         const rc = runAccess(r, main(r).access);
         if (rc === PHASE_DONE || rc === PHASE_AGAIN) return;
-        if (rc >= 100) { finalize(r, rc); return; }
+        if (rc >= 100) { finalizeAccess(r, rc); return; }
         phase = Phase.Precontent;
         continue;
       }

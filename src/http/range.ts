@@ -16,7 +16,7 @@
  *     is nginx's defence against overlapping-range amplification;
  *   - If-Range holding an ETag must match exactly (strong), a date must equal
  *     Last-Modified exactly; otherwise the full entity is sent.
- * Difference: no `max_ranges` directive here (nginx's default is unlimited).
+ *   - past `max_ranges` ranges the Range header is ignored (200).
  */
 
 export interface ByteRange {
@@ -40,8 +40,9 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
-/** Parses a Range header value against an entity of `size` bytes. */
-export function parseRange(value: string, size: number): RangeResult {
+/** Parses a Range header value against an entity of `size` bytes, allowing `maxRanges` ranges. */
+export function parseRange(value: string, size: number, maxRanges = Infinity): RangeResult {
+  let left = maxRanges;
   if (value.length < 7 || value.slice(0, 6).toLowerCase() !== 'bytes=') return IGNORE;
   const ranges: ByteRange[] = [];
   let total = 0;
@@ -87,6 +88,7 @@ export function parseRange(value: string, size: number): RangeResult {
     if (start < end) {
       ranges.push({ start, end });
       total += end - start;
+      if (left-- === 0) return IGNORE;
     } else if (start === 0) {
       return IGNORE;
     }

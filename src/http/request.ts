@@ -153,6 +153,8 @@ export class HttpRequest {
   /** $limit_rate: the client's rate in bytes/s (0: none), once set or evaluated (limit_rate, X-Accel-Limit-Rate). */
   limitRate = 0;
   limitRateSet = false;
+  /** An upstream's X-Accel-Charset: the charset the charset filter recodes to (r->headers_out.override_charset). */
+  overrideCharset: string | null = null;
   /** The trailer fields as they are computed, then as sent ($sent_trailer_*). */
   responseTrailers: string[] | null = null;
   /** The body once read (proxy_request_buffering on), else null. */

@@ -10,6 +10,7 @@ import { httpBlockModule, httpCoreModule, type CoreMainConf } from './core-modul
 import { upstreamModule, type UpstreamMainConf } from '../upstream/upstream-module.js';
 import { upstreamStats, type UpstreamStats } from '../upstream/stats.js';
 import { HttpServers } from './server.js';
+import { sharedStateReady } from '../process/shared-client.js';
 
 export interface HttpRuntime {
   /** Binds/listens every `listen` of the config; resolves once all accept connections. */
@@ -47,7 +48,8 @@ export function createHttpRuntime(loaded: LoadedConfig, log: ErrorLog): HttpRunt
   // The balancers make their peer tables now, as nginx's init_upstream runs at config time, not at a first request.
   for (const g of groups.values()) g.init((lvl, msg) => log.log(lvl, msg));
   return {
-    start: async () => { await servers?.listen(); },
+    // The sticky sessions the master kept across a reload are here before the first request.
+    start: async () => { await sharedStateReady(); await servers?.listen(); },
     stop: async (graceful) => {
       await servers?.stop(graceful);
       if (main) await Promise.all(main.stopHooks.map((h) => h(graceful)));

@@ -212,9 +212,11 @@ export function respondWithFile(r: HttpRequest, fh: FileHandle, size: number, mt
   const headers = ['Content-Type', type, 'Last-Modified', lastModified];
   if (etag) headers.push('ETag', etag);
   if (encoding !== null) headers.push('Content-Encoding', encoding);
-  if (rangeHeader !== undefined && r.errStatus === 0 && r.req.httpVersionMajor >= 1
+  const maxRanges = r.locConf.maxRanges!;
+  // max_ranges 0: no ranges, and none offered (nginx's range filter steps aside).
+  if (rangeHeader !== undefined && maxRanges > 0 && r.errStatus === 0 && r.req.httpVersionMajor >= 1
     && (typeof h['if-range'] !== 'string' || ifRangeMatches(r, h['if-range'], mtime, etag))) {
-    const parsed = parseRange(rangeHeader, size);
+    const parsed = parseRange(rangeHeader, size, maxRanges);
     if (parsed.kind === 'unsatisfiable') {
       close();
       r.headersOut.push('Content-Range', `bytes */${size}`);
@@ -224,7 +226,7 @@ export function respondWithFile(r: HttpRequest, fh: FileHandle, size: number, mt
     if (parsed.kind === 'ranges') ranges = parsed.ranges;
   }
   if (ranges === null) {
-    headers.push('Accept-Ranges', 'bytes');
+    if (maxRanges > 0) headers.push('Accept-Ranges', 'bytes');
     if (!sendHeader(r, 200, headers, size) || head || size === 0) { close(); if (!r.res.writableEnded && !r.res.destroyed) r.res.end(); return; }
     streamParts(r, fh, [{ prefix: null, start: 0, end: size }], null);
     return;

@@ -20,7 +20,7 @@ import { EventEmitter } from 'node:events';
 import { BodyFilterChain } from './body-filters.js';
 import type { BodyWriter, ClientReply } from './client-reply.js';
 import type { ServerReply } from './h1/reply.js';
-import { Phase, runPhases, sendSpecial } from './phases.js';
+import { logRequest, Phase, runPhases, sendSpecial } from './phases.js';
 import { HttpRequest } from './request.js';
 
 export interface SubrequestOptions {
@@ -33,6 +33,23 @@ export interface SubrequestOptions {
    * (nginx's post_subrequest handler): true when it answered instead.
    */
   onError?: (sr: HttpRequest, status: number) => boolean;
+  /**
+   * Only the status and headers matter (nginx's sr->header_only): the body is
+   * dropped, nothing waits for it in the output, and a failure of it does not
+   * cut the client's response. `done` gets null.
+   */
+  headerOnly?: boolean;
+  /**
+   * Fire and forget (NGX_HTTP_SUBREQUEST_BACKGROUND, with headerOnly): the
+   * client's response finishing or its connection closing does not end it.
+   */
+  background?: boolean;
+  /**
+   * The output goes after all of the parent's own, once that ends, rather
+   * than after what the parent wrote so far (add_after_body: what the
+   * filters below it still hold comes first).
+   */
+  atEnd?: boolean;
 }
 
 /**
@@ -48,8 +65,9 @@ export function startSubrequest(r: HttpRequest, uri: string, args: string, optio
     r.log('error', `nested in-memory subrequest "${uri}"`);
     return null;
   }
-  const out = options.inMemory === true ? null : outputOf(r).child();
-  const res = new SubrequestReply(r.main.res, out);
+  const headerOnly = options.headerOnly === true || options.background === true;
+  const out = options.inMemory === true || headerOnly ? null : options.atEnd === true ? outputOf(r).childAtEnd() : outputOf(r).child();
+  const res = new SubrequestReply(r.main.res, out, headerOnly, options.background === true);
   const sr = new HttpRequest(r.req, res, r.conn, r.server, r.errorLog, r.requestUri, uri, args, args !== '', r.host, r);
   sr.method = 'GET';
   sr.internal = true;
@@ -90,7 +108,8 @@ export function filteredOutput(r: HttpRequest): BodyWriter {
 
 /**
  * Builds the response's body filter chains as its header goes (the header
- * filters have added their filters); true when a filter changes the body.
+ * filters have added their filters); true when a filter may change the
+ * body's length.
  */
 export function buildBodyFilters(r: HttpRequest): boolean {
   const res = r.res;
@@ -98,7 +117,7 @@ export function buildBodyFilters(r: HttpRequest): boolean {
   if (res.bodyFilters.size === 0 && (encoders === null || encoders.size === 0)) return false;
   if (encoders !== null) (res as ServerReply).unfiltered();
   if (res.bodyFilters.size > 0) res.bodyFilters.build(filteredOutput(r));
-  return true;
+  return res.bodyFilters.changesLength || (encoders !== null && encoders.size > 0);
 }
 
 function outputOf(r: HttpRequest): PostponedOutput {
@@ -144,6 +163,8 @@ class OutputRoot {
 /** One request's output in order: its own bytes and its subrequests' places (nginx's r->postponed). */
 export class PostponedOutput implements BodyWriter {
   private readonly parts: Array<Buffer | PostponedOutput> = [];
+  /** Places (childAtEnd) that go in as this output ends. */
+  private atEnd: PostponedOutput[] | null = null;
   private ended = false;
 
   constructor(private readonly root: OutputRoot) {
@@ -157,6 +178,14 @@ export class PostponedOutput implements BodyWriter {
     return c;
   }
 
+  /** A place for a subrequest's output after all of this request's own, put in as it ends. */
+  childAtEnd(): PostponedOutput {
+    if (this.ended) return this.child();
+    const c = new PostponedOutput(this.root);
+    (this.atEnd ??= []).push(c);
+    return c;
+  }
+
   write(chunk: Buffer): boolean {
     if (chunk.length > 0) this.parts.push(chunk);
     this.root.flush();
@@ -164,6 +193,8 @@ export class PostponedOutput implements BodyWriter {
   }
 
   end(): void {
+    if (this.atEnd !== null) for (const c of this.atEnd) this.parts.push(c);
+    this.atEnd = null;
     this.ended = true;
     this.root.flush();
   }
@@ -209,10 +240,16 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
   private waitingDrain = false;
   private readonly onClientDrain = (): void => { this.waitingDrain = false; this.emit('drain'); };
 
-  constructor(private readonly client: ClientReply, private readonly out: PostponedOutput | null) {
+  constructor(
+    private readonly client: ClientReply,
+    private readonly out: PostponedOutput | null,
+    /** Only the head counts (SubrequestOptions.headerOnly): the body is dropped, a cut ends only this reply. */
+    readonly headerOnly = false,
+    background = false,
+  ) {
     super();
-    this.collected = out === null ? [] : null;
-    client.on('close', this.onClientClose);
+    this.collected = out === null && !headerOnly ? [] : null;
+    if (!background) client.on('close', this.onClientClose);
   }
 
   get shouldKeepAlive(): boolean {
@@ -252,7 +289,7 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
 
   private writeOut(chunk: Buffer): boolean {
     if (this.destroyed) return false;
-    if (this.request!.method === 'HEAD' || chunk.length === 0) return true;
+    if (this.request!.method === 'HEAD' || chunk.length === 0 || this.headerOnly) return true;
     if (this.out !== null) return this.out.write(chunk);
     const limit = this.request!.locConf.subrequestOutputBufferSize!;
     this.collectedSize += chunk.length;
@@ -285,8 +322,11 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
     const body = this.collected === null ? null : Buffer.concat(this.collected);
     this.collected = null;
     this.writableFinished = true;
+    const sr = this.request!;
+    // log_subrequest (nginx logs a subrequest as it is finalized).
+    if (sr.locConf.logSubrequest) logRequest(sr);
     // The parent learns of it before its later output is let through.
-    this.done?.(this.request!, body);
+    this.done?.(sr, body);
     this.out?.end();
     this.emit('finish');
     this.emit('close');
@@ -295,6 +335,11 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
   /** Cuts the client's response: a subrequest cannot fail on its own once output began. */
   destroy(): this {
     if (this.destroyed) return this;
+    // A header-only subrequest's body is nobody's: cutting it ends it, as complete.
+    if (this.headerOnly && !this.writableEnded) {
+      this.end();
+      return this;
+    }
     this.destroyed = true;
     this.client.off('close', this.onClientClose);
     this.emit('close');

@@ -18,7 +18,7 @@ import { stat } from 'node:fs/promises';
 import type { HttpModule } from '../config/module.js';
 import { httpCoreModule, PHASE_DONE, PHASE_NEXT, type PhaseHandler, type TryFiles } from './core-module.js';
 import { errnoText } from '../errno.js';
-import { finalize, internalRedirect, namedLocation, Phase, runPhases } from './phases.js';
+import { continuePhases, finalize, internalRedirect, namedLocation } from './phases.js';
 import type { HttpRequest } from './request.js';
 import { mapUriToPath, markAddUriToAlias } from './static-module.js';
 
@@ -51,7 +51,8 @@ async function tryFiles(r: HttpRequest, tf: TryFiles): Promise<void> {
     if (!alias) r.uri = name;
     else if (alias.regex) { if (!testDir) { r.uri = name; markAddUriToAlias(r); } }
     else r.uri = r.uri.slice(0, alias.prefixLength) + stripped;
-    runPhases(r, Phase.Content);
+    // The precontent handlers after try_files (mirror) still run, as nginx's declined handler lets them.
+    continuePhases(r);
     return;
   }
   if (tf.fallback === null) { finalize(r, tf.fallbackCode); return; }

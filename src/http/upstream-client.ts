@@ -14,6 +14,7 @@ import type { PoolKeys } from '../keepalive/session.js';
 import { sendContinue, streamRequestBody } from './body.js';
 import { finalize, internalRedirectTo, namedLocation, sendHeader } from './phases.js';
 import type { HttpRequest, RequestBody } from './request.js';
+import { SubrequestReply } from './subrequest.js';
 import { sizeFor } from './size-value.js';
 import { parseUnsafeUri } from './uri.js';
 import type { ComplexValue } from './variables.js';
@@ -34,6 +35,8 @@ class ReplyWriter implements ClientBodyWriter {
   cut(): void {
     const res = this.r.res;
     if (res.writableEnded) return;
+    // A header-only subrequest (auth_request, mirror) has no body in the client's response: only it ends.
+    if (res instanceof SubrequestReply && res.headerOnly) { res.destroy(); return; }
     const socket = res.socket;
     if (socket && !socket.destroyed) {
       // nginx flushes what it has, then closes without completing the framing.
@@ -100,6 +103,8 @@ export class HttpUpstreamClient implements UpstreamClient {
     this.r.statusLine = statusLine;
     return sendHeader(this.r, status, headers, contentLength, absoluteLocation);
   }
+
+  setCharset(charset: string): void { this.r.overrideCharset = charset; }
 
   closeAfter(): void { this.r.keepalive = false; }
   finalize(status: number): void { finalize(this.r, status); }

@@ -29,6 +29,7 @@
  *     since 1.23, reading rawHeaders; headers the validator dropped are skipped.
  *   - $nginx_version reports the nginx version weir follows (1.31.0).
  */
+import { basicCredentials } from './basic-credentials.js';
 import { mapUriToPath } from './static-module.js';
 import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -217,12 +218,9 @@ export function requestFilename(r: HttpRequest): string {
   return mapUriToPath(r).path;
 }
 
+/** $remote_user: the user of Basic credentials, parsed as auth_basic parses them (ngx_http_auth_basic_user). */
 function remoteUser(r: HttpRequest): string | undefined {
-  const auth = r.req.headers.authorization;
-  if (auth === undefined || auth.length < 7 || auth.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
-  const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('latin1');
-  const colon = decoded.indexOf(':');
-  return colon === -1 ? undefined : decoded.slice(0, colon);
+  return basicCredentials(r)?.user;
 }
 
 const requestIds = new WeakMap<HttpRequest, string>();
@@ -320,7 +318,8 @@ export const BUILTIN_VARIABLE_NAMES: ReadonlySet<string> = new Set(BUILTIN_VARIA
  * NGX_HTTP_VAR_CHANGEABLE ones with a set_handler).
  */
 export const BUILTIN_SETTERS: ReadonlyMap<string, (r: HttpRequest, value: string) => void> = new Map([
-  ['args', (r: HttpRequest, v: string) => { r.args = v; }],
+  // A value set is the query a proxy passes on (nginx looks at r->args.len).
+  ['args', (r: HttpRequest, v: string) => { r.args = v; r.hasArgs = v !== ''; }],
   ['limit_rate', (r: HttpRequest, v: string) => {
     const n = parseSize(v);
     if (n === null) { r.log('error', `invalid $limit_rate "${v}"`); return; }

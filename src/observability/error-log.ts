@@ -7,7 +7,7 @@
  * `reopen()` implements USR1. A log with several targets (error_log given twice
  * in one context) writes each line to every target whose level admits it.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 
 export const LOG_LEVELS = ['emerg', 'alert', 'crit', 'error', 'warn', 'notice', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -50,40 +50,63 @@ export function errorLogLine(level: LogLevel, message: string, pid = process.pid
   return `${errorLogTime()} [${level}] ${pid}#0: ${message}\n`;
 }
 
+/**
+ * One log file. Lines are written at once, as nginx's ngx_log_error does
+ * (a write(2) per line, O_APPEND): a line is in the file before the
+ * response it is about reaches the client, and none is lost if the process
+ * dies. An error line is rare enough that the syscall is not a cost on the
+ * hot path (and info lines are off by default).
+ */
 class Sink {
-  stream: WriteStream | null = null;
+  private fd = -1;
+  private failed = false;
   constructor(readonly path: string) {}
 
   write(line: string): void {
     if (this.path === 'stderr') { process.stderr.write(line); return; }
-    if (!this.stream) this.open();
-    this.stream!.write(line);
+    if (this.fd === -1 && !this.open()) return;
+    try {
+      writeSync(this.fd, line);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
-  open(): void {
-    const s = createWriteStream(this.path, { flags: 'a' });
+  /** false: the file could not be opened (said once on stderr; the line is lost, the process goes on). */
+  open(): boolean {
+    try {
+      this.fd = openSync(this.path, 'a');
+      this.failed = false;
+      return true;
+    } catch (err) {
+      this.fail(err);
+      return false;
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
     // A log that cannot be written must not take the process down.
-    s.on('error', (err) => { process.stderr.write(`weir: [alert] could not write "${this.path}": ${err.message}\n`); });
-    this.stream = s;
+    process.stderr.write(`weir: [alert] could not write "${this.path}": ${(err as Error).message}\n`);
   }
 
   reopen(): void {
     if (this.path === 'stderr') return;
-    const old = this.stream;
-    this.stream = null;
+    const old = this.fd;
+    this.fd = -1;
     this.open();
-    old?.end();
+    if (old !== -1) closeSync(old);
   }
 
   close(): Promise<void> {
-    const s = this.stream;
-    this.stream = null;
-    if (!s) return Promise.resolve();
-    return new Promise((resolve) => s.end(resolve));
+    if (this.fd !== -1) closeSync(this.fd);
+    this.fd = -1;
+    return Promise.resolve();
   }
 }
 
-/** Shared sinks per path, so that several contexts logging to one file share one stream. */
+/** Shared sinks per path, so that several contexts logging to one file share one descriptor. */
 const sinks = new Map<string, Sink>();
 
 function sinkFor(path: string): Sink {

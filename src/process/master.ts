@@ -55,6 +55,7 @@ import { LOG_FLUSH_TIMEOUT, withTimeout } from './shutdown.js';
 import { signalNotice, signalNumber } from './signals.js';
 import { answerZoneRequest, isZoneRequest } from './zone-client.js';
 import { ZoneHost } from './zone-host.js';
+import { isSharedRequest, SharedStateHost } from './shared-state.js';
 
 /** After a fast stop was asked, workers still alive this long later get SIGKILL. */
 const TERMINATE_KILL_DELAY = 3000;
@@ -83,6 +84,11 @@ export class Master {
   private readonly workers = new Map<number, WorkerRecord>();
   /** The shared zones (zone-host.ts): kept here so that they outlive workers and reloads. */
   private readonly zones = new ZoneHost();
+  /** The replicated zones (shared-state.ts): upstream peer counts, stub_status counters, sticky sessions. */
+  private readonly shared = new SharedStateHost((id, m) => {
+    const rec = this.workers.get(id);
+    if (rec !== undefined && rec.worker.isConnected()) rec.worker.send(m);
+  });
   private exiting: 'quit' | 'terminate' | null = null;
   private finishing = false;
   private exitCode = 0;
@@ -209,6 +215,7 @@ export class Master {
       if (reply !== null && rec.worker.isConnected()) rec.worker.send(reply);
       return;
     }
+    if (isSharedRequest(m)) { this.shared.handle(rec.worker.id, rec.generation, m); return; }
     if (!isWorkerMessage(m)) return;
     if (m.weir === 'hello') {
       const held = rec.held ?? [];
@@ -230,6 +237,7 @@ export class Master {
     this.workers.delete(rec.worker.id);
     // What its requests held in limit_conn zones is given back (nginx's would stay counted).
     this.zones.holderGone(rec.worker.id);
+    this.shared.holderGone(rec.worker.id);
     if (signal) {
       this.log.log('alert', `worker process ${rec.pid} exited on signal ${signalNumber(signal)}`);
     } else if (code === EXIT_FATAL && rec.failure === null) {
@@ -241,6 +249,10 @@ export class Master {
       rec.started?.(rec.failure ?? `worker process ${rec.pid} exited before it listened`);
     } else if (rec.state === 'ready' && !this.exiting && this.isLive(rec.generation)) {
       this.fork(rec.cycle, rec.generation);
+    }
+    // A generation that ends leaves its counters (nginx frees the old cycle's zones with it).
+    if (!this.isLive(rec.generation) && ![...this.workers.values()].some((w) => w.generation === rec.generation)) {
+      this.shared.dropGeneration(rec.generation);
     }
     this.maybeFinish();
   }

@@ -98,6 +98,8 @@ export interface UpstreamClient extends BalancerRequest {
   hasErrorPage(status: number): boolean;
   /** X-Accel-Limit-Rate: the client's rate for the rest of the request. */
   setLimitRate(rate: number): void;
+  /** X-Accel-Charset: the charset the response is recoded to (the charset filter's override). */
+  setCharset(charset: string): void;
   /**
    * Sends the response head (header filters run). `statusLine` follows
    * "HTTP/1.1 " when the upstream's is passed on; `absoluteLocation` false

@@ -1,7 +1,7 @@
 /**
  * The upstream's control headers (nginx's ngx_http_upstream_headers_in
- * entries with a handler of their own): X-Accel-Redirect, X-Accel-Buffering
- * and X-Accel-Limit-Rate, each honoured unless proxy_ignore_headers names
+ * entries with a handler of their own): X-Accel-Redirect, X-Accel-Buffering,
+ * X-Accel-Limit-Rate and X-Accel-Charset, each honoured unless proxy_ignore_headers names
  * it. A protocol hands every field of the head to take(); what the client
  * sees of them is the protocol's hide/pass rules, as in nginx.
  */
@@ -16,6 +16,7 @@ export class ControlHeaders {
   private buffering: string | null = null;
   private redirect: string | null = null;
   private limitRate: string | null = null;
+  private charsetName: string | null = null;
 
   /** A field of the response head (`lname` lower-cased). */
   take(lname: string, value: string): void {
@@ -23,16 +24,22 @@ export class ControlHeaders {
     if (lname === 'x-accel-redirect') this.redirect = value;
     else if (lname === 'x-accel-buffering') this.buffering = value.toLowerCase();
     else if (lname === 'x-accel-limit-rate') this.limitRate = value;
+    else if (lname === 'x-accel-charset') this.charsetName = value;
   }
 
   /** A new try's head replaces the last one's. */
   reset(): void {
-    this.buffering = this.redirect = this.limitRate = null;
+    this.buffering = this.redirect = this.limitRate = this.charsetName = null;
   }
 
   /** Where the response really comes from, unless ignored; null: here. */
   redirectTarget(conf: UpstreamLocConf): string | null {
     return this.redirect !== null && !(conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Redirect']) ? this.redirect : null;
+  }
+
+  /** The charset the client's body is recoded to (ngx_http_upstream_process_charset), unless ignored; null: none. */
+  charset(conf: UpstreamLocConf): string | null {
+    return this.charsetName !== null && !(conf.ignoreHeaders! & IGNORE_HEADERS['X-Accel-Charset']) ? this.charsetName : null;
   }
 
   /** proxy_buffering, unless the upstream said `X-Accel-Buffering: no|yes` (and it is not ignored). */

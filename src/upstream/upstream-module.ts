@@ -25,7 +25,10 @@ import { ConfigError, atPosition } from '../config/errors.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import { httpCoreModule } from '../http/core-module.js';
 import { KeepaliveCache } from '../keepalive/cache.js';
-import { RoundRobinSession, type RoundRobinPeer } from '../balancer/round-robin.js';
+import { RoundRobinSession, RoundRobinUpstream, type RoundRobinPeer } from '../balancer/round-robin.js';
+import { finishShmZones, sharedZone, type ShmZone } from '../http/shm-zone.js';
+import { parseSize } from '../config/units.js';
+import { sharedCounters, stickyStore } from '../process/shared-client.js';
 import { parseStickyArgs, StickySession, StickyTable, type StickyOptions } from '../balancer/sticky.js';
 import type { ErrorLog } from '../observability/error-log.js';
 import { defineUpstreamVariables } from './state.js';
@@ -33,6 +36,13 @@ import {
   applyKeepaliveDirective, KEEPALIVE_DIRECTIVES, resolveKeepalive, type KeepaliveDirectives, type KeepaliveSettings,
 } from '../keepalive/directives.js';
 import { KeepalivePeerSession, PoolKeys } from '../keepalive/session.js';
+
+/**
+ * How long a worker's peer connection changes wait (netted) before they go to
+ * the other workers: a request shorter than this is never seen by them, and
+ * one message carries a window's worth of changes (docs/design.md, "Replicated zones").
+ */
+const PEER_COUNTS_DELAY = 2;
 
 /** A `server` line before its name is resolved. */
 interface PendingServer {
@@ -58,6 +68,8 @@ export class UpstreamGroup {
   file = '';
   line = 0;
   zone = '';
+  /** The `zone` directive's shared zone (nginx's uscf->shm_zone). */
+  zoneShm: ShmZone | null = null;
   /** For `proxy_pass http://name` with no `upstream name {}`: the port the URL implies. */
   implicitDefaultPort = 80;
   /** A `server` that is not `backup` was given (round robin needs one: "no servers in upstream"). */
@@ -82,9 +94,18 @@ export class UpstreamGroup {
   init(log: (level: 'warn' | 'error' | 'info', msg: string) => void): void {
     if (this.factory) return;
     this.factory = this.balancer.initUpstream(this.conf, this.balancerOptions, { now: Date.now, random: Math.random });
+    const peers = [...this.factory.peers, ...this.factory.backupPeers] as RoundRobinPeer[];
+    // A zone shares the peers' connection counts between workers (docs/design.md, "Replicated zones").
+    if (this.zoneShm !== null && this.factory instanceof RoundRobinUpstream) {
+      this.factory.connsObserver = sharedCounters(`peers:${this.zoneShm.id}:${this.name}`, peers.length, 0, (slot, delta) => {
+        const p = peers[slot];
+        if (p !== undefined) p.conns += delta;
+      }, PEER_COUNTS_DELAY);
+    }
     if (this.sticky) {
-      const peers = [...this.factory.peers, ...this.factory.backupPeers] as RoundRobinPeer[];
-      this.stickyTable = new StickyTable(this.sticky, peers, Date.now);
+      const o = this.sticky;
+      const store = o.kind === 'learn' ? stickyStore(o.zone.name, o.zone.size) : undefined;
+      this.stickyTable = new StickyTable(o, peers, Date.now, store);
     }
     this.keepalive = resolveKeepalive(this.keepaliveDirectives, { implicit: !this.defined });
     if (this.keepalive) {
@@ -315,11 +336,31 @@ const staticDirectives: DirectiveSpec[] = [
       if (g.sticky) return cf.duplicate();
       const vars = cf.main(httpCoreModule).variables;
       try { g.sticky = parseStickyArgs(d.args, (text) => vars.compile(text, cf.position)); } catch (e) { throw atPosition(e, cf.position!); }
+      if (g.sticky.kind === 'learn') {
+        // ngx_shared_memory_add with the sticky module's tag; one upstream per zone.
+        const z = sharedZone(cf, g.sticky.zone.name, g.sticky.zone.size, 'sticky');
+        if (z.data !== null) return cf.error(`sticky zone "${z.name}" is already used in upstream "${String(z.data)}"`);
+        z.data = g.name;
+      }
     },
   },
   {
+    // ngx_http_upstream_zone: several upstreams may share one zone.
     name: 'zone', contexts: Ctx.Upstream, args: [1, 2],
-    set(cf, d) { group(cf).zone = d.args[0]; },
+    set(cf, d) {
+      const g = group(cf);
+      const name = d.args[0];
+      if (name === '') return cf.error(`invalid zone name "${name}"`);
+      let size = 0;
+      if (d.args.length === 2) {
+        const s = parseSize(d.args[1]);
+        if (s === null) return cf.error(`invalid zone size "${d.args[1]}"`);
+        if (s < 8 * 4096) return cf.error(`zone "${name}" is too small`);
+        size = s;
+      }
+      g.zone = name;
+      g.zoneShm = sharedZone(cf, name, size, 'upstream');
+    },
   },
 ];
 
@@ -332,6 +373,8 @@ export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> 
   createMain: () => ({ groups: new Map(), unresolved: [] }),
   initMain(main, cf) {
     defineUpstreamVariables(cf.main(httpCoreModule).variables);
+    // Every zone was named with its size somewhere ("zero size shared memory zone" otherwise).
+    finishShmZones(cf);
     // ngx_http_upstream_init_round_robin's check, at config time as in nginx (not at the first request).
     for (const g of main.groups.values()) {
       if (g.defined && g.slots.length > 0 && !g.hasPrimary) throw new ConfigError(`no servers in upstream "${g.name}"`, { file: g.file, line: g.line });

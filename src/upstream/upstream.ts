@@ -357,6 +357,9 @@ export class Upstream implements ConnectionOwner {
     // Before X-Accel-Redirect: the rate stays with the request wherever it goes, as nginx's limit_rate_set.
     const rate = this.control.clientRate(this.conf);
     if (rate >= 0) client.setLimitRate(rate);
+    // X-Accel-Charset: the charset filter recodes to it (ngx_http_upstream_process_charset).
+    const charset = this.control.charset(this.conf);
+    if (charset !== null) client.setCharset(charset);
     const target = this.control.redirectTarget(this.conf);
     if (target !== null) {
       // The upstream is released, its body unread; the request goes on there with some of its fields.

@@ -163,5 +163,5 @@ test('sticky config errors', async () => {
   await assert.rejects(startProxy(`upstream be { server 127.0.0.1:1; sticky cookie srv bogus; }
     server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /invalid parameter "bogus"/);
   await assert.rejects(startProxy(`upstream be { server 127.0.0.1:1; sticky learn create=$upstream_cookie_a lookup=$cookie_a; }
-    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /"zone" is required/);
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /"zone" parameter is not specified/);
 });

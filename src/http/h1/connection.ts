@@ -15,6 +15,7 @@ import { ChunkedDecoder } from '../../codec/chunked.js';
 import { HEAD_AGAIN, HEAD_ERROR, RequestHeadParser, type RequestHeadLimits } from './request-head.js';
 import { IncomingRequest, type BodySource } from './incoming.js';
 import { ServerReply, type ReplyOwner } from './reply.js';
+import { statAccepted, statClosed, statMove, STAT_READING, STAT_WAITING, STAT_WRITING, type ConnStat } from '../connection-stats.js';
 
 export interface H1Handler {
   /** A head was parsed: validate it, call setBodyFraming when valid, and answer. */
@@ -79,8 +80,13 @@ export class H1Connection implements BodySource, ReplyOwner {
   /** keepalive_timeout of the location that served the last request (ms). */
   private keepaliveTimeout = 0;
   private readonly onDataBound = (chunk: Buffer): void => this.onData(chunk);
+  /** Where stub_status counts this connection (connection-stats.ts). */
+  private stat: ConnStat;
+  /** Still counted as active. */
+  private counted = true;
 
   constructor(readonly socket: Socket, private readonly handler: H1Handler, private readonly options: H1Options) {
+    this.stat = statAccepted();
     this.parser = new RequestHeadParser(options);
     socket.on('data', this.onDataBound);
     socket.on('end', () => this.onEnd());
@@ -162,6 +168,8 @@ export class H1Connection implements BodySource, ReplyOwner {
           const rc = this.parser.execute(chunk, pos);
           // The first byte of a head on a kept-alive connection starts client_header_timeout.
           if (!started && this.parser.started) this.socket.setTimeout(this.options.headerTimeout);
+          // nginx allocates the request at its first bytes: reading, one request more.
+          if (!started && this.stat === STAT_WAITING) this.stat = statMove(this.stat, STAT_READING);
           if (rc === HEAD_AGAIN) return;
           if (rc === HEAD_ERROR) {
             this.state = State.Gone;
@@ -199,6 +207,7 @@ export class H1Connection implements BodySource, ReplyOwner {
   private startRequest(): void {
     const p = this.parser;
     this.socket.setTimeout(0);
+    this.stat = statMove(this.stat, STAT_WRITING);
     const req = new IncomingRequest(p.method, p.url, p.versionMajor, p.versionMinor, p.rawHeaders, p.headLength, this.socket, p.sentLine);
     req.pipelined = this.nextPipelined;
     this.nextPipelined = false;
@@ -300,6 +309,7 @@ export class H1Connection implements BodySource, ReplyOwner {
     this.parser.reset();
     req.close();
     if (this.socket.destroyed) return;
+    if (this.counted) this.stat = statMove(this.stat, STAT_WAITING);
     // Idle until the next request: keepalive_timeout (client_header_timeout once its first byte comes).
     this.socket.setTimeout(this.keepaliveTimeout);
     const held = this.held;
@@ -316,6 +326,8 @@ export class H1Connection implements BodySource, ReplyOwner {
    * turn our FIN into a reset that could destroy the response in flight.
    */
   close(): void {
+    // Out of the counters when the close starts: nginx lingers only when more bytes may come, weir always.
+    this.uncount();
     if (this.socket.destroyed || this.lingerUntil > 0) return;
     this.state = State.Gone;
     if (this.lingeringClose === 'off') {
@@ -351,7 +363,14 @@ export class H1Connection implements BodySource, ReplyOwner {
     this.close();
   }
 
+  private uncount(): void {
+    if (!this.counted) return;
+    this.counted = false;
+    this.stat = statClosed(this.stat);
+  }
+
   private onClose(): void {
+    this.uncount();
     const req = this.req;
     const res = this.res;
     this.state = State.Gone;

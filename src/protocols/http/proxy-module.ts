@@ -103,7 +103,9 @@ const proxyHandler: ContentHandler = {
       return;
     }
     let uri: string;
-    if (pass.uri !== null && !pass.locationIsRegex && !r.uriChangedByRewrite()) {
+    // A subrequest's location part is replaced unless a rewrite changed its URI (nginx's valid_location).
+    const changed = r.parent !== null ? r.uri !== r.originalUri : r.uriChangedByRewrite();
+    if (pass.uri !== null && !pass.locationIsRegex && !changed) {
       uri = replacePrefix(r, pass.locationName, pass.uri);
     } else {
       uri = unchangedUri(r);

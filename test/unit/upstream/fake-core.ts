@@ -207,6 +207,7 @@ export class FakeClient implements UpstreamClient {
   addTryStates(states: UpstreamTryState[]): void { this.states = states; }
   hasErrorPage(): boolean { return false; }
   setLimitRate(): void {}
+  setCharset(): void {}
   sendHeader(status: number): boolean { this.headerStatus = status; return true; }
   closeAfter(): void {}
   finalize(status: number): void { this.finalizedWith.push(status); this.finish(); }
