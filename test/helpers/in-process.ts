@@ -17,6 +17,8 @@ export interface RequestOptions {
   readonly host?: string;
   readonly version?: string;
   readonly body?: string;
+  /** How long the connection may be silent before the answer counts as complete (a slow first byte needs more). */
+  readonly idleMs?: number;
 }
 
 /** Builds the request bytes (Connection: close unless a Connection header is given). */
@@ -38,7 +40,7 @@ export interface OneResponse extends RawResponse {
 
 /** One request on a fresh connection; resolves with its response. */
 export async function request(port: number, path: string, o: RequestOptions = {}): Promise<OneResponse> {
-  const ex = await exchange(port, requestBytes(path, o), { methods: [o.method ?? 'GET'], idleMs: 300 });
+  const ex = await exchange(port, requestBytes(path, o), { methods: [o.method ?? 'GET'], idleMs: o.idleMs ?? 300 });
   const r = ex.responses[0];
   if (!r) return { status: 0, statusLine: '', headers: {}, body: Buffer.alloc(0), closedEmpty: ex.raw.length === 0 && ex.closed, text: '' };
   return { ...r, closedEmpty: false, text: r.body.toString('latin1') };
