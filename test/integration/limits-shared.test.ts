@@ -102,10 +102,12 @@ describe('shared zones across workers', { concurrency: true }, () => {
       await waitFor('respawned workers', () => { const w = weir.workers(); return w.length === 2 && w.every((p) => !workers.includes(p)); });
       // Killed workers take the listening socket with them until the new ones listen.
       await weir.waitForLog(/start worker process \d+[\s\S]*start worker process \d+[\s\S]*start worker process \d+[\s\S]*start worker process \d+/);
+      // Each worker's death is its own exit event: a replacement may answer (503) before the
+      // master has handled the other worker's exit, so the count is awaited, within 2 s.
       let status = 0;
-      for (let i = 0; i < 100 && status === 0; i++) {
-        status = await httpGet(weir.port, '/c/f').then((r) => r.status, () => 0);
-        if (status === 0) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        status = await httpGet(weir.port, '/c/f', { timeoutMs: 2000 }).then((r) => r.status, () => 0);
+        if (status !== 200) await new Promise((r) => setTimeout(r, 20));
       }
       // The held client is still connected: only the master's cleanup can have freed its count.
       assert.equal(status, 200);
