@@ -17,7 +17,7 @@ const debtPath = join(repo, 'scripts', 'layer-debt.txt');
 
 /** Lowest first. A root file is placed by its name; the rest by their folder. */
 const LAYERS = [
-  ['errors.ts', 'errno.ts', 'version.ts'],
+  ['errors.ts', 'errno.ts', 'time-format.ts', 'version.ts'],
   ['config'],
   ['observability'],
   ['balancer'],

@@ -4,9 +4,9 @@
  * before the configured balancer, which stays the fallback when the bound peer
  * is unusable (down, failed, full, already tried).
  *
- *   sticky cookie NAME [expires=TIME|max] [domain=D] [httponly] [samesite=strict|lax|none] [secure] [path=P]
+ *   sticky cookie NAME [expires=TIME|max] [domain=D] [httponly] [samesite=strict|lax|none|$var] [secure] [path=P]
  *       the cookie holds the peer's id: its `route=` value, else the MD5 of its address;
- *       it is set on the response whenever the request did not already carry it
+ *       it is set on every response that went to a peer, as nginx does
  *   sticky route $var ...
  *       the first non-empty value names the peer by its `route=`
  *   sticky learn create=$var lookup=$var zone=NAME:SIZE [timeout=TIME] [header] [sync]
@@ -20,13 +20,30 @@
  */
 import { createHash } from 'node:crypto';
 import { parseSize, parseTime } from '../config/units.js';
+import { cookieTime } from '../time-format.js';
 import { RoundRobinSession, peerUsable, type RoundRobinPeer } from './round-robin.js';
 import {
   GetResult, PeerState, type BalancerRequest, type CompiledValue, type Peer, type PeerConnection, type PeerSession,
 } from './types.js';
 
+/** `sticky cookie`: the cookie's name and attributes as configured. */
+export interface StickyCookie {
+  readonly kind: 'cookie';
+  readonly name: string;
+  /** `$cookie_NAME`: the id the request carries. */
+  readonly cookieValue: CompiledValue;
+  readonly domain: CompiledValue | null;
+  /** `; path=P`, or empty: nginx adds no path of its own. */
+  readonly path: string;
+  /** Seconds, or the fixed text of `expires=max`, or null: a session cookie. */
+  readonly expires: number | string | null;
+  readonly httpOnly: boolean;
+  readonly secure: boolean;
+  readonly sameSite: CompiledValue | null;
+}
+
 export type StickyOptions =
-  | { readonly kind: 'cookie'; readonly name: string; readonly cookieValue: CompiledValue; readonly attributes: string }
+  | StickyCookie
   | { readonly kind: 'route'; readonly routes: readonly CompiledValue[] }
   | {
     readonly kind: 'learn'; readonly create: CompiledValue; readonly lookup: CompiledValue; readonly timeout: number;
@@ -49,32 +66,10 @@ export interface SessionStore {
 /** Parses the `sticky` directive's arguments; `compile` turns `$var` text into a CompiledValue. */
 export function parseStickyArgs(args: readonly string[], compile: (text: string) => CompiledValue): StickyOptions {
   const kind = args[0];
-  if (kind === 'cookie') {
-    const name = args[1];
-    if (!name || name.includes('=')) throw new Error('invalid number of arguments in "sticky" directive');
-    let attributes = '';
-    for (const a of args.slice(2)) {
-      const lower = a.toLowerCase();
-      if (lower.startsWith('expires=')) {
-        const v = a.slice(8);
-        if (v === 'max') attributes += '; Expires=Thu, 31 Dec 2037 23:55:55 GMT; Max-Age=315360000';
-        else {
-          const ms = parseTime(v, false);
-          if (ms === null) throw new Error(`invalid value "${a}"`);
-          attributes += `; Max-Age=${Math.floor(ms / 1000)}`;
-        }
-      } else if (lower.startsWith('domain=')) attributes += `; Domain=${a.slice(7)}`;
-      else if (lower.startsWith('path=')) attributes += `; Path=${a.slice(5)}`;
-      else if (lower === 'httponly') attributes += '; HttpOnly';
-      else if (lower === 'secure') attributes += '; Secure';
-      else if (/^samesite=(strict|lax|none)$/.test(lower)) attributes += `; SameSite=${lower[9].toUpperCase()}${lower.slice(10)}`;
-      else throw new Error(`invalid parameter "${a}"`);
-    }
-    if (!/; Path=/.test(attributes)) attributes += '; Path=/';
-    return { kind, name, cookieValue: compile(`$cookie_${name}`), attributes };
-  }
+  if (kind === 'cookie') return parseCookieArgs(args, compile);
   if (kind === 'route') {
     if (args.length < 2) throw new Error('invalid number of arguments in "sticky" directive');
+    for (const a of args.slice(1)) if (a[0] !== '$') throw new Error(`invalid variable name "${a}"`);
     return { kind, routes: args.slice(1).map(compile) };
   }
   if (kind === 'learn') {
@@ -114,7 +109,81 @@ export function parseStickyArgs(args: readonly string[], compile: (text: string)
     if (!zone) throw new Error('"zone" parameter is not specified');
     return { kind, create, lookup, timeout: timeout ?? 600_000, header, zone };
   }
-  throw new Error(`invalid parameter "${kind ?? ''}"`);
+  throw new Error(`unknown parameter "${kind ?? ''}"`);
+}
+
+/** nginx's `expires=max`: the cookie's expiry and max-age, fixed (NGX_HTTP_STICKY_COOKIE_MAX_EXPIRES). */
+const MAX_EXPIRES = '; expires=Thu, 31-Dec-37 23:55:55 GMT; max-age=315360000';
+const SAMESITE = /^(strict|lax|none)$/i;
+
+/** ngx_http_upstream_sticky_cookie: each parameter once, in any order; the messages are nginx's. */
+function parseCookieArgs(args: readonly string[], compile: (text: string) => CompiledValue): StickyCookie {
+  const name = args[1] ?? '';
+  if (name === '') throw new Error('"sticky" directive empty cookie name');
+  let domain: CompiledValue | null = null;
+  let path = '';
+  let expires: number | 'max' | null = null;
+  let httpOnly = false;
+  let secure = false;
+  let sameSite: CompiledValue | null = null;
+  const duplicate = (p: string): Error => new Error(`"sticky" directive parameter "${p}" is duplicate`);
+  for (const a of args.slice(2)) {
+    if (a.startsWith('domain=')) {
+      if (domain !== null) throw duplicate('domain');
+      if (a.length === 7) throw new Error('"sticky" directive no value for "domain"');
+      domain = compile(a.slice(7));
+    } else if (a.startsWith('path=')) {
+      if (path !== '') throw duplicate('path');
+      if (a.length === 5) throw new Error('"sticky" directive no value for "path"');
+      path = '; path=' + a.slice(5);
+    } else if (a.startsWith('expires=')) {
+      if (expires !== null) throw duplicate('expires');
+      if (a === 'expires=max') expires = 'max';
+      else {
+        const ms = parseTime(a.slice(8), false);
+        if (ms === null) throw new Error('"sticky" directive invalid "expires" parameter value');
+        expires = Math.floor(ms / 1000);
+      }
+    } else if (a === 'httponly') {
+      if (httpOnly) throw duplicate('httponly');
+      httpOnly = true;
+    } else if (a === 'secure') {
+      if (secure) throw duplicate('secure');
+      secure = true;
+    } else if (a.startsWith('samesite=')) {
+      if (sameSite !== null) throw duplicate('samesite');
+      const v = a.slice(9);
+      if (!v.includes('$') && !SAMESITE.test(v)) throw new Error('"sticky" directive invalid "samesite" parameter value');
+      sameSite = compile(v);
+    } else throw new Error(`unknown parameter "${a}"`);
+  }
+  return {
+    kind: 'cookie', name, cookieValue: compile(`$cookie_${name}`), domain, path, httpOnly, secure, sameSite,
+    expires: expires === 'max' ? MAX_EXPIRES : expires,
+  };
+}
+
+/**
+ * ngx_http_upstream_sticky_cookie_insert: NAME=ID, then expires, domain,
+ * httponly, secure, samesite and path, in nginx's order and spelling. A
+ * samesite from a variable that is no known value becomes `strict`.
+ */
+function stickyCookie(o: StickyCookie, id: string, request: BalancerRequest): string {
+  let cookie = `${o.name}=${id}`;
+  if (typeof o.expires === 'string') cookie += o.expires;
+  else if (o.expires !== null) cookie += `; expires=${cookieTime(Math.floor(Date.now() / 1000) + o.expires)}; max-age=${o.expires}`;
+  if (o.domain !== null) {
+    const domain = request.evaluate(o.domain);
+    if (domain !== '') cookie += '; domain=' + domain;
+  }
+  if (o.httpOnly) cookie += '; httponly';
+  if (o.secure) cookie += '; secure';
+  if (o.sameSite !== null) {
+    let sameSite = request.evaluate(o.sameSite);
+    if (sameSite !== '' && !SAMESITE.test(sameSite)) sameSite = 'strict';
+    if (sameSite !== '') cookie += '; samesite=' + sameSite;
+  }
+  return cookie + o.path;
 }
 
 /** The id a cookie carries for a peer: its route, else the MD5 of its address (nginx's choice). */
@@ -210,12 +279,10 @@ export class StickySession implements PeerSession {
       rc = this.inner.get(pc);
       this.inner.hint = null;
     }
+    // nginx sets the cookie on every pick, the one header rewritten by each try.
     const o = this.table.options;
     if (rc !== GetResult.Busy && o.kind === 'cookie' && pc.peer) {
-      const id = stickyId(pc.peer);
-      if (this.request.evaluate(o.cookieValue) !== id) {
-        this.request.addResponseHeader?.('Set-Cookie', `${o.name}=${id}${o.attributes}`);
-      }
+      this.request.addResponseHeader?.('Set-Cookie', stickyCookie(o, stickyId(pc.peer), this.request));
     }
     return rc;
   }

@@ -35,6 +35,7 @@ import type { HttpRequest } from './request.js';
 import { mapUriToPath } from './static-module.js';
 import { EscapeType, escapeUri } from './uri.js';
 import { queryArg } from './variables-core.js';
+import { MONTHS, pad2 } from '../time-format.js';
 
 type Format = 'html' | 'json' | 'jsonp' | 'xml';
 
@@ -289,8 +290,6 @@ function utf8Prefix(s: string, chars: number): string {
 }
 
 const NAME_LEN = 50;
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const two = (n: number): string => (n < 10 ? '0' + n : String(n));
 
 /** The html page's name cell: link, the name cut at 50 characters, padding (ngx_http_autoindex_html). */
 export function htmlName(e: Entry, utf8: boolean): string {
@@ -324,7 +323,7 @@ export function htmlSize(e: Entry, exact: boolean): string {
 
 function htmlDate(mtime: number, offsetMinutes: number): string {
   const d = new Date((mtime + offsetMinutes * 60) * 1000);
-  return `${two(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())} `;
+  return `${pad2(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())} `;
 }
 
 async function writeHtml(out: Output, r: HttpRequest, conf: AutoindexLocConf, entries: readonly Entry[]): Promise<void> {
@@ -366,8 +365,8 @@ async function writeXml(out: Output, entries: readonly Entry[]): Promise<void> {
   for (const e of entries) {
     const type = e.dir ? 'directory' : e.file ? 'file' : 'other';
     const d = new Date(e.mtime * 1000);
-    const time = `${String(d.getUTCFullYear()).padStart(4, '0')}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}`
-      + `T${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}Z`;
+    const time = `${String(d.getUTCFullYear()).padStart(4, '0')}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`
+      + `T${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}Z`;
     const size = e.file ? `" size="${e.size}` : '';
     const wait = out.push(`<${type} mtime="${time}${size}">${escapeHtml(e.name)}</${type}>\r\n`);
     if (wait) await wait;

@@ -33,6 +33,7 @@ import { HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../confi
 import type { ConfNode } from '../config/parser.js';
 import { inherit, setEnum, setNumber, setString } from '../config/slots.js';
 import { parseTime } from '../config/units.js';
+import { cookieTime } from '../time-format.js';
 import { httpCoreModule } from './core-module.js';
 import { inet6Addr, inetAddr, INADDR_NONE } from './inet.js';
 import { decodeBase64, encodeBase64 } from './ngx-base64.js';
@@ -103,18 +104,6 @@ const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0'
 function uidText(name: string, b: Uint8Array): string {
   const view = new DataView(b.buffer, b.byteOffset, 16);
   return `${name}=${hex8(view.getUint32(0, LE))}${hex8(view.getUint32(4, LE))}${hex8(view.getUint32(8, LE))}${hex8(view.getUint32(12, LE))}`;
-}
-
-const WEEK = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const pad2 = (n: number): string => (n < 10 ? '0' : '') + n;
-
-/** ngx_http_cookie_time: `Thu, 31-Dec-37 23:55:55 GMT`, a 4-digit year after 2037. */
-export function cookieTime(seconds: number): string {
-  const d = new Date(seconds * 1000);
-  const y = d.getUTCFullYear();
-  return `${WEEK[d.getUTCDay()]}, ${pad2(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${y > 2037 ? y : pad2(y % 100)} `
-    + `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())} GMT`;
 }
 
 /**

@@ -43,11 +43,10 @@ import { joinedHeader } from './header-list.js';
 import { pcreGroupNames } from './pcre.js';
 import { parseSize } from '../config/units.js';
 import type { VariableGetter, VariableRegistry } from './variables.js';
+import { MONTHS, pad2 } from '../time-format.js';
 
 export const NGINX_VERSION = `${NGINX_COMPAT}.0`;
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const pad2 = (n: number): string => (n < 10 ? '0' + n : String(n));
 
 function tzOffset(d: Date, sep: string): string {
   const off = -d.getTimezoneOffset();

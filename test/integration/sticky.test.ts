@@ -18,22 +18,26 @@ async function backend(name: string, setCookie = false): Promise<Backend> {
 }
 const close = (b: Backend): Promise<void> => new Promise((r) => { b.server.closeAllConnections(); b.server.close(() => r()); });
 
-test('sticky cookie: the cookie names the peer (MD5 of its address); set once; falls back when the peer is down', async () => {
+test('sticky cookie: the cookie names the peer (MD5 of its address), in nginx\'s spelling, on every response; falls back when the peer is down', async () => {
   const a = await backend('a');
   const b = await backend('b');
   const w = await startProxy(`
-    upstream be { server ${a.addr}; server ${b.addr}; sticky cookie srv expires=1h domain=.example.com path=/ httponly; }
+    upstream be { server ${a.addr}; server ${b.addr}; sticky cookie srv path=/ expires=1h domain=.$arg_d httponly samesite=$arg_s; }
     server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`);
   try {
-    const first = await GET(w.port, '/');
+    const first = await GET(w.port, '/?d=example.com&s=Lax');
     const who = first.res!.body.toString();
     const peer = who === 'a' ? a : b;
     const id = createHash('md5').update(peer.addr).digest('hex');
-    assert.equal(first.res!.headers['set-cookie'], `srv=${id}; Max-Age=3600; Domain=.example.com; Path=/; HttpOnly`);
+    // ngx_http_upstream_sticky_cookie_insert's order: expires (with max-age), domain, httponly, secure, samesite, path.
+    assert.match(first.res!.headers['set-cookie'] as unknown as string,
+      new RegExp(`^srv=${id}; expires=\\w{3}, \\d\\d-\\w{3}-\\d\\d \\d\\d:\\d\\d:\\d\\d GMT; max-age=3600; domain=\\.example\\.com; httponly; samesite=Lax; path=/$`));
     for (let i = 0; i < 6; i++) {
-      const again = await GET(w.port, '/', { headers: { Cookie: `srv=${id}` } });
+      // A samesite variable with no known value is "strict", as nginx's.
+      const again = await GET(w.port, '/?s=bogus', { headers: { Cookie: `srv=${id}` } });
       assert.equal(again.res!.body.toString(), who);
-      assert.equal(again.res!.headers['set-cookie'], undefined, 'no new cookie while it matches');
+      assert.match(again.res!.headers['set-cookie'] as unknown as string, new RegExp(`^srv=${id}; expires=.*; domain=\\.; httponly; samesite=strict; path=/$`),
+        'set again on every response, as nginx does');
     }
     // The bound peer goes away: the balancer chooses, and the cookie follows the new peer.
     await close(peer);
@@ -161,7 +165,13 @@ test('drain: a draining server gets only requests bound to it', async () => {
 
 test('sticky config errors', async () => {
   await assert.rejects(startProxy(`upstream be { server 127.0.0.1:1; sticky cookie srv bogus; }
-    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /invalid parameter "bogus"/);
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /unknown parameter "bogus"/);
+  await assert.rejects(startProxy(`upstream be { server 127.0.0.1:1; sticky cookie srv secure secure; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /"sticky" directive parameter "secure" is duplicate/);
+  await assert.rejects(startProxy(`upstream be { server 127.0.0.1:1; sticky cookie srv samesite=always; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /invalid "samesite" parameter value/);
+  await assert.rejects(startProxy(`upstream be { server 127.0.0.1:1; sticky route arg_r; }
+    server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /invalid variable name "arg_r"/);
   await assert.rejects(startProxy(`upstream be { server 127.0.0.1:1; sticky learn create=$upstream_cookie_a lookup=$cookie_a; }
     server { listen 127.0.0.1:%PORT%; location / { proxy_pass http://be; } }`), /"zone" parameter is not specified/);
 });

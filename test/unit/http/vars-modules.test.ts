@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { RadixTree } from '../../../src/http/geo-module.js';
 import { decodeBase64, decodeBase64Url, encodeBase64 } from '../../../src/http/ngx-base64.js';
 import { murmurHash2, parsePercent } from '../../../src/http/split-clients-module.js';
-import { cookieTime, findCookie } from '../../../src/http/userid-module.js';
+import { findCookie } from '../../../src/http/userid-module.js';
+import { cookieTime } from '../../../src/time-format.js';
 
 test('murmurHash2 is ngx_murmur_hash2 (values from nginx\'s C code), bytes above 0x7f included', () => {
   const cases: Array<[string, number]> = [
