@@ -210,6 +210,9 @@ export class Master {
   }
 
   private onMessage(rec: WorkerRecord, m: unknown): void {
+    // A dead worker's last messages may still be read after its 'exit': what it would take
+    // now could never be given back, so a zone or shared request of it is dropped.
+    if (this.workers.get(rec.worker.id) !== rec && (isZoneRequest(m) || isSharedRequest(m))) return;
     if (isZoneRequest(m)) {
       const reply = answerZoneRequest(this.zones, rec.worker.id, m);
       if (reply !== null && rec.worker.isConnected()) rec.worker.send(reply);
