@@ -25,11 +25,9 @@ import { LIMIT_CONN_NOMEM, LIMIT_CONN_PASSED, type LimitConnDecision, type Limit
 import { httpCoreModule, PHASE_AGAIN, PHASE_NEXT, type PhaseHandler } from './core-module.js';
 import { resumePhases } from './phases.js';
 import type { HttpRequest } from './request.js';
-import { finishShmZones, parseZoneArg, sharedZone, type ShmZone } from './shm-zone.js';
+import { finishShmZones, parseZoneArg, sharedZone, type ShmZone, mergeLimitLoc, LIMIT_LOG_LEVELS as LOG_LEVELS, type LimitLocConf } from './shm-zone.js';
 import type { ComplexValue } from './variables.js';
 
-type LogLevel = 'info' | 'notice' | 'warn' | 'error';
-const LOG_LEVELS: readonly LogLevel[] = ['info', 'notice', 'warn', 'error'];
 
 interface ConnZoneData {
   readonly key: ComplexValue;
@@ -41,12 +39,7 @@ interface ConnLimit {
   readonly conn: number;
 }
 
-export interface LimitConnLocConf {
-  limits?: ConnLimit[];
-  status?: number;
-  logLevel?: LogLevel;
-  dryRun?: boolean;
-}
+export type LimitConnLocConf = LimitLocConf<ConnLimit>;
 
 const PASSED = 'PASSED';
 const REJECTED = 'REJECTED';
@@ -167,12 +160,7 @@ export const limitConnModule: HttpModule<unknown, unknown, LimitConnLocConf> = {
   name: 'http_limit_conn',
   directives,
   createLoc: () => ({}),
-  mergeLoc(p, c) {
-    c.limits ??= p.limits ?? [];
-    c.status ??= p.status ?? 503;
-    c.logLevel ??= p.logLevel ?? 'error';
-    c.dryRun ??= p.dryRun ?? false;
-  },
+  mergeLoc: mergeLimitLoc,
   initMain(_conf, cf) {
     cf.main(httpCoreModule).variables.define('limit_conn_status', (r) => statusOf.get(r.main));
   },

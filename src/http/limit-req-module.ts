@@ -32,11 +32,9 @@ import {
 import { httpCoreModule, PHASE_AGAIN, PHASE_NEXT, type PhaseHandler } from './core-module.js';
 import { resumePhases } from './phases.js';
 import type { HttpRequest } from './request.js';
-import { finishShmZones, parseZoneArg, sharedZone, type ShmZone } from './shm-zone.js';
+import { finishShmZones, parseZoneArg, sharedZone, type ShmZone, mergeLimitLoc, LIMIT_LOG_LEVELS as LOG_LEVELS, type LimitLocConf, type LimitLogLevel as LogLevel } from './shm-zone.js';
 import type { ComplexValue } from './variables.js';
 
-type LogLevel = 'info' | 'notice' | 'warn' | 'error';
-const LOG_LEVELS: readonly LogLevel[] = ['info', 'notice', 'warn', 'error'];
 /** The delay line's level: one less severe than the limit's (nginx's delay_log_level). */
 const DELAY_LEVEL: Record<LogLevel, LogLevel> = { info: 'info', notice: 'info', warn: 'notice', error: 'warn' };
 
@@ -54,12 +52,7 @@ interface ReqLimit {
   readonly delay: number;
 }
 
-export interface LimitReqLocConf {
-  limits?: ReqLimit[];
-  status?: number;
-  logLevel?: LogLevel;
-  dryRun?: boolean;
-}
+export type LimitReqLocConf = LimitLocConf<ReqLimit>;
 
 /** $limit_req_status values (index = nginx's NGX_HTTP_LIMIT_REQ_* - 1). */
 const PASSED = 'PASSED';
@@ -236,12 +229,7 @@ export const limitReqModule: HttpModule<unknown, unknown, LimitReqLocConf> = {
   name: 'http_limit_req',
   directives,
   createLoc: () => ({}),
-  mergeLoc(p, c) {
-    c.limits ??= p.limits ?? [];
-    c.status ??= p.status ?? 503;
-    c.logLevel ??= p.logLevel ?? 'error';
-    c.dryRun ??= p.dryRun ?? false;
-  },
+  mergeLoc: mergeLimitLoc,
   initMain(_conf, cf) {
     cf.main(httpCoreModule).variables.define('limit_req_status', (r) => statusOf.get(r.main));
   },

@@ -75,3 +75,23 @@ export function finishShmZones(cf: ConfContext): void {
     z.id = zoneId(z.kind, z.name, z.size);
   }
 }
+
+/** The levels `limit_req_log_level` and `limit_conn_log_level` take. */
+export type LimitLogLevel = 'info' | 'notice' | 'warn' | 'error';
+export const LIMIT_LOG_LEVELS: readonly LimitLogLevel[] = ['info', 'notice', 'warn', 'error'];
+
+/** The location settings limit_req and limit_conn share: their limits, refusal status, log level, dry run. */
+export interface LimitLocConf<L> {
+  limits?: L[];
+  status?: number;
+  logLevel?: LimitLogLevel;
+  dryRun?: boolean;
+}
+
+/** Both modules inherit each setting whole, with nginx's defaults (503, `error`, off). */
+export function mergeLimitLoc<L>(p: LimitLocConf<L>, c: LimitLocConf<L>): void {
+  c.limits ??= p.limits ?? [];
+  c.status ??= p.status ?? 503;
+  c.logLevel ??= p.logLevel ?? 'error';
+  c.dryRun ??= p.dryRun ?? false;
+}
