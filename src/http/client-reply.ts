@@ -49,6 +49,12 @@ export interface ClientReply extends EventEmitter {
   end(chunk?: Buffer | string): this;
   /** Cuts the response (and the connection). */
   destroy(): this;
+  /**
+   * The response ends unfinished (an upstream cut mid-body): what was written
+   * still goes, then the connection closes without completing the framing,
+   * as nginx does. A header-only subrequest has no body to cut: it just ends.
+   */
+  cut(): void;
   flushHeaders(): void;
   limitRate(rate: number, after: number, startMs: number): void;
   writeContinue(): void;

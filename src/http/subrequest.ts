@@ -333,6 +333,12 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
   }
 
   /** Cuts the client's response: a subrequest cannot fail on its own once output began. */
+  cut(): void {
+    if (this.writableEnded || this.destroyed) return;
+    if (this.headerOnly) this.destroy();
+    else this.client.cut();
+  }
+
   destroy(): this {
     if (this.destroyed) return this;
     // A header-only subrequest's body is nobody's: cutting it ends it, as complete.

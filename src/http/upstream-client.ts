@@ -14,7 +14,6 @@ import type { PoolKeys } from '../keepalive/session.js';
 import { sendContinue, streamRequestBody } from './body.js';
 import { finalize, internalRedirectTo, namedLocation, sendHeader } from './phases.js';
 import type { HttpRequest, RequestBody } from './request.js';
-import { SubrequestReply } from './subrequest.js';
 import { sizeFor } from './size-value.js';
 import { parseUnsafeUri } from './uri.js';
 import type { ComplexValue } from './variables.js';
@@ -33,18 +32,8 @@ class ReplyWriter implements ClientBodyWriter {
   flushHeaders(): void { this.r.res.flushHeaders(); }
 
   cut(): void {
-    const res = this.r.res;
-    if (res.writableEnded) return;
-    // A header-only subrequest (auth_request, mirror) has no body in the client's response: only it ends.
-    if (res instanceof SubrequestReply && res.headerOnly) { res.destroy(); return; }
-    const socket = res.socket;
-    if (socket && !socket.destroyed) {
-      // nginx flushes what it has, then closes without completing the framing.
-      res.flushHeaders();
-      this.r.keepalive = false;
-      socket.uncork();
-      socket.destroySoon();
-    } else res.destroy();
+    this.r.keepalive = false;
+    this.r.res.cut();
   }
 }
 

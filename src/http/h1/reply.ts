@@ -259,6 +259,15 @@ export class ServerReply extends EventEmitter implements ClientReply {
     this.socket.write(head + CRLF, 'latin1');
   }
 
+  cut(): void {
+    if (this.writableEnded || this.destroyed) return;
+    if (this.socket.destroyed) { this.destroy(); return; }
+    this.flushHeaders();
+    this.last = true;
+    this.uncorkNow();
+    this.socket.destroySoon();
+  }
+
   /** Cuts the response: the connection is closed at once. */
   destroy(): this {
     if (this.destroyed) return this;
