@@ -1,9 +1,11 @@
 /**
  * `weir/balancer`: what a balancer author needs (nginx's init_upstream /
  * init_peer / get / free): the contract, the round-robin table every
- * built-in balancer reuses, and the registry a new method is added to.
+ * built-in balancer reuses, and `balancerModule()`, which makes a new method a
+ * module of one weir instance (`startWeir({ modules: [balancerModule(mine)] })`).
  */
-export { registerBalancer, getBalancer, balancerNames } from '../balancer/registry.js';
+export { builtinBalancers } from '../balancer/registry.js';
+export { balancerModule } from '../upstream/upstream-module.js';
 export {
   initRoundRobin, RoundRobinSession, RoundRobinUpstream, TriedSet, peerFailed, peerFull, peerUsable, type RoundRobinPeer,
 } from '../balancer/round-robin.js';

@@ -15,7 +15,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { getBalancer, balancerNames, defaultBalancer } from '../balancer/registry.js';
+import { builtinBalancers, defaultBalancer } from '../balancer/registry.js';
 import { parseServerParameters } from '../balancer/server-params.js';
 import type {
   BalancerModule, BalancerRequest, BalancerSupports, PeerAddress, PeerFactory, PeerSession, UpstreamGroupConf, UpstreamServerConf,
@@ -266,14 +266,14 @@ function keepaliveDirective(name: (typeof KEEPALIVE_DIRECTIVES)[number]): Direct
   };
 }
 
-function balancerDirective(name: string): DirectiveSpec {
+function balancerDirective(module: BalancerModule<unknown>): DirectiveSpec {
+  const name = module.name;
   return {
     name, contexts: Ctx.Upstream, args: [0, Infinity],
     set(cf, d) {
       const g = group(cf);
       // nginx warns and takes the later one.
       if (g.balancerDirective) cf.warn('load balancing method redefined');
-      const module = getBalancer(name)!;
       const vars = cf.main(httpCoreModule).variables;
       try {
         g.balancerOptions = module.parseArgs
@@ -367,9 +367,7 @@ const staticDirectives: DirectiveSpec[] = [
 export const upstreamModule: HttpModule<UpstreamMainConf, undefined, undefined> = {
   kind: 'http',
   name: 'http_upstream',
-  get directives(): DirectiveSpec[] {
-    return [...staticDirectives, ...balancerNames().map(balancerDirective)];
-  },
+  directives: [...staticDirectives, ...[...builtinBalancers.values()].map(balancerDirective)],
   createMain: () => ({ groups: new Map(), unresolved: [] }),
   initMain(main, cf) {
     defineUpstreamVariables(cf.main(httpCoreModule).variables);
@@ -430,4 +428,15 @@ async function resolveServer(group: UpstreamGroup, server: PendingServer): Promi
     if (!seen.has(p.name)) { seen.add(p.name); addresses.push(p); }
   }
   addServer(group, server, addresses);
+}
+
+/**
+ * A balancer of the user's own as a module of one weir instance
+ * (`startWeir({ modules: [balancerModule(mine)] })`): its name is a directive
+ * of `upstream { }`, as a built-in balancer's is.
+ */
+export function balancerModule<Options>(balancer: BalancerModule<Options>): HttpModule {
+  if (balancer.name.length === 0) throw new Error('a balancer needs a directive name');
+  if (builtinBalancers.has(balancer.name)) throw new Error(`"${balancer.name}" is a built-in balancer`);
+  return { kind: 'http', name: `upstream_${balancer.name}`, directives: [balancerDirective(balancer as BalancerModule<unknown>)] };
 }

@@ -61,11 +61,11 @@ for (const [n, code] of examples.entries()) {
 
 test('the subpath exports load as plain JavaScript, through the package name', async () => {
   const code = [
-    "import { GetResult, PeerState, registerBalancer, initRoundRobin } from 'weir/balancer';",
+    "import { GetResult, PeerState, balancerModule, initRoundRobin } from 'weir/balancer';",
     "import { Upstream, FT, WeirErrorCode, upstreamFor } from 'weir/protocol';",
     "import { PHASE_AGAIN, resumePhases, Ctx, BodyFilterChain } from 'weir/module';",
     "import { startWeir } from 'weir';",
-    'console.log([GetResult.Busy, PeerState.Failed, typeof registerBalancer, typeof initRoundRobin, typeof Upstream, FT.error,',
+    'console.log([GetResult.Busy, PeerState.Failed, typeof balancerModule, typeof initRoundRobin, typeof Upstream, FT.error,',
     '  WeirErrorCode.Config, typeof upstreamFor, PHASE_AGAIN, typeof resumePhases, typeof Ctx, typeof BodyFilterChain, typeof startWeir].join(" "));',
   ].join('\n');
   const out = await new Promise<string>((resolve, reject) => {

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { balancerNames, defaultBalancer, getBalancer, registerBalancer } from '../../../src/balancer/registry.js';
+import { builtinBalancers, defaultBalancer } from '../../../src/balancer/registry.js';
+import { loadConfigText } from '../../../src/config/loader.js';
+import { builtinModules } from '../../../src/modules.js';
+import { balancerModule } from '../../../src/upstream/upstream-module.js';
 import {
   RoundRobinSession,
   RoundRobinUpstream,
@@ -48,19 +51,25 @@ const firstAvailable: BalancerModule<RoundRobinOptions> = {
   initUpstream: (g: UpstreamGroupConf, _o: RoundRobinOptions, c: BalancerContext) => new FirstAvailableUpstream(g, c),
 };
 
-test('built-in balancers are registered by directive name', () => {
-  for (const name of ['ip_hash', 'hash', 'least_conn', 'random', 'least_time']) {
-    assert.equal(getBalancer(name)?.name, name);
-  }
-  assert.equal(getBalancer('round_robin'), undefined);
+test('built-in balancers are known by directive name', () => {
+  assert.deepEqual([...builtinBalancers.keys()], ['ip_hash', 'hash', 'least_conn', 'random', 'least_time']);
+  for (const [name, m] of builtinBalancers) assert.equal(m.name, name);
+  assert.equal(builtinBalancers.get('round_robin'), undefined);
   assert.equal(defaultBalancer.name, 'round_robin');
-  assert.equal(getBalancer('nope'), undefined);
 });
 
-test('a registered balancer is found and works with the RR accounting', () => {
-  registerBalancer(firstAvailable);
-  assert.ok(balancerNames().includes('first_available'));
-  const module = getBalancer('first_available')!;
+test('a balancer of the user\'s own belongs to the instance that loads it as a module', () => {
+  const conf = 'events {} http { upstream u { first_available; server 127.0.0.1:1; } }';
+  const mine = balancerModule(firstAvailable);
+  const loaded = loadConfigText(conf, '/', [...builtinModules, mine]);
+  assert.ok(loaded);
+  // Another instance in the same process, without the module: the directive is unknown there.
+  assert.throws(() => loadConfigText(conf, '/', builtinModules), /unknown directive "first_available"/);
+  assert.throws(() => balancerModule({ ...firstAvailable, name: 'least_conn' }), /"least_conn" is a built-in balancer/);
+});
+
+test('a balancer of the user\'s own works with the RR accounting', () => {
+  const module = firstAvailable;
   const options = module.parseArgs!([], compile);
   const clock = new Clock();
   const f = module.initUpstream(group('a:80', 'b:80', { name: 'z:80', backup: true }), options, clock);
