@@ -642,7 +642,7 @@ const directives: DirectiveSpec[] = [
     },
   },
   {
-    name: 'error_log', contexts: HTTP_MAIN_SRV_LOC, args: [1, 2],
+    name: 'error_log', contexts: HTTP_MAIN_SRV_LOC, args: [1, Infinity],
     set: (cf, d) => { (core(cf).errorLog ??= []).push(parseErrorLogTarget(cf, d)); },
   },
   {
