@@ -392,7 +392,8 @@ function logHandler(index: number, main: LogMainConf) {
       }
       if (t.path !== null) { main.sinks.get(t.path)!.write(t.format.render(r)); continue; }
       if (t.syslog !== undefined) {
-        syslogSend(t.syslog, t.syslog.severity, t.format.render(r), 'latin1', (message) => r.log('warn', message));
+        // The line without the newline the format ends with (nginx leaves NGX_LINEFEED out for syslog).
+        syslogSend(t.syslog, t.syslog.severity, t.format.render(r).slice(0, -1), 'latin1', (message) => r.log('warn', message));
         continue;
       }
       let p = t.pathValue!.evaluate(r);
