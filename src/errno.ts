@@ -13,6 +13,7 @@ const STRERROR: Readonly<Record<string, string>> = {
   EIO: 'Input/output error',
   EBADF: 'Bad file descriptor',
   EACCES: 'Permission denied',
+  ELOOP: 'Too many levels of symbolic links',
   EEXIST: 'File exists',
   ENOTDIR: 'Not a directory',
   EISDIR: 'Is a directory',

@@ -15,6 +15,7 @@ import { blockEnd, type ConfNode } from '../config/parser.js';
 import { inherit, setFlag, setMsec, setNumber, setOffset, setSize } from '../config/slots.js';
 import { parseErrorLogTarget } from '../process/core-module.js';
 import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
+import { parseDisableSymlinks, SYMLINKS_OFF, type DisableSymlinks } from './symlinks.js';
 import { parseSize } from '../config/units.js';
 import { expandPorts, listenText, parseListenAddress, parseListenParams, type ListenConf } from './listen.js';
 import { compileNginxRegex } from './pcre.js';
@@ -175,6 +176,7 @@ export interface CoreLocConf {
   lingeringTime?: number;
   lingeringTimeout?: number;
   serverTokens?: 'on' | 'off' | 'build';
+  disableSymlinks?: DisableSymlinks;
   defaultType?: string;
   types?: Map<string, string>;
   errorPages?: ErrorPage[];
@@ -642,7 +644,7 @@ const directives: DirectiveSpec[] = [
     },
   },
   {
-    name: 'error_log', contexts: HTTP_MAIN_SRV_LOC, args: [1, 2],
+    name: 'error_log', contexts: HTTP_MAIN_SRV_LOC, args: [1, Infinity],
     set: (cf, d) => { (core(cf).errorLog ??= []).push(parseErrorLogTarget(cf, d)); },
   },
   {
@@ -661,6 +663,14 @@ const directives: DirectiveSpec[] = [
   noop('tcp_nopush', HTTP_MAIN_SRV_LOC, [1, 1]),
   noop('postpone_output', HTTP_MAIN_SRV_LOC, [1, 1]),
   noop('output_buffers', HTTP_MAIN_SRV_LOC, [2, 2]),
+  {
+    name: 'disable_symlinks', contexts: HTTP_MAIN_SRV_LOC, args: [1, 2],
+    set(cf, d) {
+      if (core(cf).disableSymlinks) return cf.duplicate();
+      const vars = cf.main(httpCoreModule).variables;
+      core(cf).disableSymlinks = parseDisableSymlinks(d.args, (t) => vars.compile(t, cf.position), (m) => cf.error(m));
+    },
+  },
   noop('open_file_cache', HTTP_MAIN_SRV_LOC, [1, 2]),
   noop('open_file_cache_valid', HTTP_MAIN_SRV_LOC, [1, 1]),
   noop('open_file_cache_min_uses', HTTP_MAIN_SRV_LOC, [1, 1]),
@@ -745,6 +755,7 @@ export const httpCoreModule: HttpModule<CoreMainConf, CoreSrvConf, CoreLocConf> 
     inherit(c, p, 'lingeringTime', 30_000);
     inherit(c, p, 'lingeringTimeout', 5_000);
     inherit(c, p, 'serverTokens', 'on');
+    inherit(c, p, 'disableSymlinks', SYMLINKS_OFF);
     inherit(c, p, 'defaultType', 'text/plain');
     inherit(c, p, 'types', MIME_DEFAULT as Map<string, string>);
     inherit(c, p, 'errorPages', []);

@@ -18,6 +18,7 @@
  * forbidden" as nginx's core content phase does.
  */
 import { stat } from 'node:fs/promises';
+import { checkSymlinks } from './symlinks.js';
 import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, type HttpModule } from '../config/module.js';
 import { httpCoreModule, PHASE_AGAIN, PHASE_NEXT, type PhaseHandler } from './core-module.js';
@@ -52,6 +53,8 @@ async function findIndex(r: HttpRequest, indices: readonly ComplexValue[]): Prom
     if (name === '') continue;
     if (name.startsWith('/')) { internalRedirect(r, name); return; }
     const file = dir + name;
+    // disable_symlinks: a refused link in the file's path, or in the directory's, is a 403 without a log line (as nginx).
+    if (await checkSymlinks(r, r.locConf.disableSymlinks!, file) !== null) { finalize(r, 403); return; }
     try {
       await stat(file);
     } catch (err) {

@@ -475,10 +475,13 @@ function absolutizeLocation(r: HttpRequest, headers: string[]): void {
     const v = headers[i + 1];
     if (!v.startsWith('/')) return;
     const lc = r.locConf;
-    const host = lc.serverNameInRedirect ? r.server.name : (r.host || r.server.name || r.conn.localAddress);
+    // ngx_http_header_filter: the server's name, else the client's valid Host,
+    // else the local address (never the server name: `Host: .` is not valid).
+    const host = lc.serverNameInRedirect ? r.server.name : (r.host || r.conn.localAddress);
     const port = r.conn.localPort;
-    const portPart = lc.portInRedirect && port !== 80 ? `:${port}` : '';
-    headers[i + 1] = `http://${host}${portPart}${v}`;
+    const tls = (r.conn.socket as { encrypted?: boolean }).encrypted === true;
+    const portPart = lc.portInRedirect && port !== (tls ? 443 : 80) ? `:${port}` : '';
+    headers[i + 1] = `${tls ? 'https' : 'http'}://${host}${portPart}${v}`;
     return;
   }
 }

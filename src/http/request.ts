@@ -14,6 +14,7 @@ import type { PostponedOutput } from './subrequest.js';
 import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog, LogRequestContext } from '../observability/error-log.js';
 import type { ContentHandler, CoreLocConf, CoreMainConf, CoreSrvConf, LocationEntry } from './core-module.js';
+import { loopTimeMs } from './loop-clock.js';
 
 /** Per client connection (ngx_connection_t + ngx_http_connection_t). */
 export interface ConnectionState {
@@ -173,8 +174,10 @@ export class HttpRequest {
   logged = false;
   /** The client went away before the response was complete (499 in the log). */
   clientAborted = false;
-  /** ms, from process.hrtime (request_time). */
+  /** ns, from process.hrtime (the requestFinish channel's exact duration). */
   readonly startHr: bigint = process.hrtime.bigint();
+  /** ms of the loop turn that made the request (nginx's r->start_sec/msec, from the cached time). */
+  private readonly startLoopMs: number = loopTimeMs();
   readonly startMs: number = Date.now();
   /** $request_length once known: head bytes + body bytes. */
   requestLength = 0;
@@ -268,9 +271,9 @@ export class HttpRequest {
     return this.parent !== null || this.uri !== this.originalUri;
   }
 
-  /** $request_time in seconds with millisecond resolution. */
+  /** $request_time: seconds.milliseconds between the loop turns that made and that read it (nginx's cached clock). */
   requestTime(): string {
-    const ms = Number(process.hrtime.bigint() - this.startHr) / 1e6;
+    const ms = Math.max(0, loopTimeMs() - this.startLoopMs);
     return (ms / 1000).toFixed(3);
   }
 }

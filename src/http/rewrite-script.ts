@@ -21,6 +21,7 @@
  *     carry no per-name warning hook).
  */
 import { statSync } from 'node:fs';
+import { checkSymlinksSync } from './symlinks.js';
 import type { HttpConfLevel } from '../config/module.js';
 import { PHASE_DONE, PHASE_NEXT, PHASE_RELOCATE } from './core-module.js';
 import { discardRequestBody } from './body.js';
@@ -302,6 +303,12 @@ function testCondition(r: HttpRequest, c: Condition, e: Engine): boolean {
     case 'file': {
       const path = c.path.evaluate(r);
       let st;
+      // disable_symlinks: a refused link is logged (nginx's crit for any error but "not found") and tests false.
+      const links = checkSymlinksSync(r, r.locConf.disableSymlinks!, path);
+      if (links !== null) {
+        r.log('crit', `openat() "${path}" failed (40: Too many levels of symbolic links)`);
+        return c.negative;
+      }
       try {
         st = statSync(path, { throwIfNoEntry: false });
       } catch (err) {

@@ -305,7 +305,9 @@ export class HttpServers {
     setLocation(r, def.level);
     r.log('info', reason);
     r.keepalive = false;
-    sendSpecial(r, status, null);
+    // ngx_http_finalize_request: a broken head still goes through the default
+    // server's error_page (`error_page 400 /x` answers an invalid Host too).
+    finalize(r, status);
   }
 
   /** The request body's chunked framing is broken: 400 if nothing was answered yet, and close. */
@@ -358,7 +360,7 @@ export class HttpServers {
       setLocation(r, server.level);
       r.log('info', `${uri.reason} while reading client request line`);
       r.keepalive = false;
-      sendSpecial(r, 400, null);
+      finalize(r, 400);
       return;
     }
     const r = new HttpRequest(req, res, conn, server, this.errorLog, head.target, uri.uri, uri.args, uri.hasArgs, head.host);

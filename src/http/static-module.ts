@@ -29,6 +29,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
+import { checkSymlinks } from './symlinks.js';
 import type { ConfContext } from '../config/conf-context.js';
 import type { HttpModule } from '../config/module.js';
 import { errnoText } from '../errno.js';
@@ -117,7 +118,7 @@ export function fileErrorStatus(r: HttpRequest, call: string, path: string, err:
   let status: number;
   let level: 'error' | 'crit' = 'error';
   if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') status = 404;
-  else if (code === 'EACCES') status = 403;
+  else if (code === 'EACCES' || code === 'ELOOP') status = 403; // ELOOP: a link disable_symlinks refuses
   else { status = 500; level = 'crit'; }
   if (status !== 404 || r.locConf.logNotFound) r.log(level, `${call} "${path}" failed (${errnoText(err)})`);
   return status;
@@ -143,6 +144,11 @@ async function serveFile(r: HttpRequest, method: Method): Promise<void> {
   const mapped = mapUriToPath(r);
   const path = mapped.path;
   let fh: FileHandle;
+  const links = await checkSymlinks(r, r.locConf.disableSymlinks!, path);
+  if (links !== null) {
+    finalize(r, fileErrorStatus(r, 'openat()', path, links));
+    return;
+  }
   try {
     fh = await open(path, 'r');
   } catch (err) {

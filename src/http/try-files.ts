@@ -15,6 +15,7 @@
  * open_file_cache test_only does the same).
  */
 import { stat } from 'node:fs/promises';
+import { checkSymlinks } from './symlinks.js';
 import type { HttpModule } from '../config/module.js';
 import { httpCoreModule, PHASE_DONE, PHASE_NEXT, type PhaseHandler, type TryFiles } from './core-module.js';
 import { errnoText } from '../errno.js';
@@ -36,6 +37,13 @@ async function tryFiles(r: HttpRequest, tf: TryFiles): Promise<void> {
     }
     const path = probe.path.slice(0, probe.rootLength) + (alias && !alias.regex ? stripped : name);
     let isDir: boolean;
+    const links = await checkSymlinks(r, r.locConf.disableSymlinks!, testDir ? path + '/' : path);
+    if (links !== null) {
+      // nginx: any error but "not found" is logged at crit, and the next file is tried.
+      if (r.res.destroyed) return;
+      r.log('crit', `openat() "${path}" failed (${errnoText(links)})`);
+      continue;
+    }
     try {
       isDir = (await stat(path)).isDirectory();
     } catch (err) {

@@ -33,8 +33,11 @@
  * path with variables is opened per line, or kept open by open_log_file_cache
  * (log-file-cache.ts); such a log cannot be buffered (nginx's [emerg]).
  *
- * Deliberate differences: `syslog:` targets are rejected with an [emerg] (not
- * supported); a path with variables skips nginx's test that the root directory
+ * `syslog:...` sends each line as one datagram (syslog.ts) with the target's
+ * severity; such a log cannot be buffered (nginx's [emerg]), and a failed send
+ * is a [warn] "send() to syslog failed" in the request's error log.
+ *
+ * Deliberate differences: a path with variables skips nginx's test that the root directory
  * exists; $bytes_sent and friends are read through the variable registry
  * (nginx has dedicated ops; the output is the same).
  */
@@ -50,6 +53,7 @@ import type { HttpRequest } from '../http/request.js';
 import { toByteString } from '../http/uri.js';
 import { scanValue, type ComplexValue, type VariableGetter, type VariableRegistry } from '../http/variables.js';
 import { LogFileCache, parseOpenLogFileCache, writeUncached } from './log-file-cache.js';
+import { parseSyslog, syslogSend, type SyslogPeerConf } from './syslog.js';
 
 export type LogEscape = 'default' | 'json' | 'none';
 
@@ -231,6 +235,8 @@ export interface AccessLogTarget {
   readonly flushMs: number;
   readonly gzip: number;
   readonly condition: ComplexValue | null;
+  /** `syslog:` target: no path, no sink. */
+  readonly syslog?: SyslogPeerConf;
 }
 
 export interface LogMainConf {
@@ -295,7 +301,7 @@ function parseAccessLog(cf: ConfContext, d: ConfNode): void {
     conf.off = true;
     return;
   }
-  if (pathText.startsWith('syslog:')) return cf.error('syslog access logs are not supported');
+  const syslog = pathText.startsWith('syslog:') ? parseSyslog(cf, pathText) : undefined;
   const fmtName = d.args[1] ?? 'combined';
   const format = main.formats.get(fmtName);
   if (!format) return cf.error(`unknown log format "${fmtName}"`);
@@ -329,6 +335,11 @@ function parseAccessLog(cf: ConfContext, d: ConfNode): void {
   // nginx: gzip without a buffer size gets 64k; flush needs a buffer.
   if (gzip > 0 && bufferSize === 0) bufferSize = 64 * 1024;
   if (flushMs > 0 && bufferSize === 0) return cf.error(`no buffer is defined for access_log "${pathText}"`);
+  if (syslog !== undefined) {
+    if (bufferSize > 0) return cf.error('logs to syslog cannot be buffered');
+    (conf.logs ??= []).push({ path: null, pathValue: null, format, bufferSize: 0, flushMs: 0, gzip: 0, condition, syslog });
+    return;
+  }
   const pathValue = vars.compile(pathText, cf.position);
   if (bufferSize > 0 && pathValue.constant === null) return cf.error('buffered logs cannot have variables in name');
   const target: AccessLogTarget = {
@@ -380,6 +391,11 @@ function logHandler(index: number, main: LogMainConf) {
         if (v.length === 0 || v === '0') continue;
       }
       if (t.path !== null) { main.sinks.get(t.path)!.write(t.format.render(r)); continue; }
+      if (t.syslog !== undefined) {
+        // The line without the newline the format ends with (nginx leaves NGX_LINEFEED out for syslog).
+        syslogSend(t.syslog, t.syslog.severity, t.format.render(r).slice(0, -1), 'latin1', (message) => r.log('warn', message));
+        continue;
+      }
       let p = t.pathValue!.evaluate(r);
       if (!p.startsWith('/')) p = main.prefix.value + '/' + p;
       const data = Buffer.from(t.format.render(r), 'latin1');

@@ -5,9 +5,13 @@
  *
  * Writes go through a WriteStream (buffered, never blocking the event loop);
  * `reopen()` implements USR1. A log with several targets (error_log given twice
- * in one context) writes each line to every target whose level admits it.
+ * in one context) writes each line to every target whose level admits it, as
+ * nginx's list of logs sorted by level (ngx_log_insert) does. A `syslog:`
+ * target sends the same line, without its newline, as one datagram whose
+ * severity is the line's level (ngx_syslog_writer; syslog.ts).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { syslogSend, type SyslogPeerConf } from './syslog.js';
 
 export const LOG_LEVELS = ['emerg', 'alert', 'crit', 'error', 'warn', 'notice', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -20,10 +24,12 @@ export function isLogLevel(s: string): s is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(s);
 }
 
-/** One `error_log` target: a path (or `stderr`) and the most verbose level written. */
+/** One `error_log` target: a path (or `stderr`, or the `syslog:...` text) and the most verbose level written. */
 export interface ErrorLogTarget {
   readonly path: string;
   readonly level: LogLevel;
+  /** Set for `syslog:` targets: where the lines go instead of a file. */
+  readonly syslog?: SyslogPeerConf;
 }
 
 /** Request context that nginx appends to a line (ngx_http_log_error). */
@@ -57,7 +63,12 @@ export function errorLogLine(level: LogLevel, message: string, pid = process.pid
  * dies. An error line is rare enough that the syscall is not a cost on the
  * hot path (and info lines are off by default).
  */
-class Sink {
+interface LineSink {
+  /** `rank`: the line's level (syslog's severity). */
+  write(line: string, rank: number): void;
+}
+
+class Sink implements LineSink {
   private fd = -1;
   private failed = false;
   constructor(readonly path: string) {}
@@ -106,6 +117,16 @@ class Sink {
   }
 }
 
+/** A `syslog:` target: each line one datagram, its level the severity. Nothing to open, reopen or close. */
+class SyslogSink implements LineSink {
+  constructor(private readonly peer: SyslogPeerConf) {}
+
+  write(line: string, rank: number): void {
+    // Send failures are not logged: that would be an error line about the error log.
+    syslogSend(this.peer, rank, line.endsWith('\n') ? line.slice(0, -1) : line, 'utf8');
+  }
+}
+
 /** Shared sinks per path, so that several contexts logging to one file share one descriptor. */
 const sinks = new Map<string, Sink>();
 
@@ -116,13 +137,13 @@ function sinkFor(path: string): Sink {
 }
 
 export class ErrorLog {
-  private readonly sinks: Sink[];
+  private readonly sinks: LineSink[];
   private readonly ranks: number[];
   /** The most verbose level any target admits: a cheap check before formatting. */
   readonly maxRank: number;
 
   constructor(readonly targets: readonly ErrorLogTarget[], private readonly pid = process.pid) {
-    this.sinks = targets.map((t) => sinkFor(t.path));
+    this.sinks = targets.map((t) => (t.syslog ? new SyslogSink(t.syslog) : sinkFor(t.path)));
     this.ranks = targets.map((t) => levelRank(t.level));
     this.maxRank = Math.max(-1, ...this.ranks);
   }
@@ -144,7 +165,7 @@ export class ErrorLog {
       if (ctx.host) line += `, host: "${ctx.host}"`;
     }
     line += '\n';
-    for (let i = 0; i < this.sinks.length; i++) if (rank <= this.ranks[i]) this.sinks[i].write(line);
+    for (let i = 0; i < this.sinks.length; i++) if (rank <= this.ranks[i]) this.sinks[i].write(line, rank);
   }
 }
 

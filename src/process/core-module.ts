@@ -26,7 +26,8 @@ import { Ctx, type CoreModule, type DirectiveSpec } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
 import { setFlag, setMsec, setNumber } from '../config/slots.js';
 import { parseNumber } from '../config/units.js';
-import { isLogLevel, type ErrorLogTarget } from '../observability/error-log.js';
+import { isLogLevel, type ErrorLogTarget, type LogLevel } from '../observability/error-log.js';
+import { parseSyslog } from '../observability/syslog.js';
 import { getgrnam, getpwnam } from './user-db.js';
 
 export interface CoreConf {
@@ -48,17 +49,40 @@ export interface CoreConf {
   eventsSeen: boolean;
 }
 
-/** Parses `error_log file [level]` (all contexts share this syntax). */
+/**
+ * Parses `error_log file [level ...]` (all contexts share this syntax;
+ * ngx_log_set_log and ngx_log_set_levels). The file is a path, `stderr` or
+ * `syslog:...`; `memory:` needs a debug build of nginx, which weir is not.
+ * The `debug_*` levels select debug subsystems in nginx; weir has none, so
+ * any of them means `debug`, as it lets every level through in nginx.
+ */
 export function parseErrorLogTarget(cf: ConfContext, node: ConfNode): ErrorLogTarget {
-  const [file, level = 'error'] = node.args;
-  if (file.startsWith('syslog:')) return cf.error('syslog logging is not supported by weir');
-  if (file.startsWith('memory:')) return cf.error('memory logging is not supported by weir');
-  if (!isLogLevel(level)) return cf.error(`invalid log level "${level}"`);
-  if (file === 'stderr') return { path: 'stderr', level };
+  const file = node.args[0];
+  let level: LogLevel | undefined;
+  let debugBits = false;
+  for (const word of node.args.slice(1)) {
+    if (isLogLevel(word)) {
+      if (level !== undefined || debugBits) return cf.error(`duplicate log level "${word}"`);
+      level = word;
+    } else if (DEBUG_LEVELS.includes(word)) {
+      // nginx: debug subsystems go with no level at all.
+      if (level !== undefined) return cf.error(`invalid log level "${word}"`);
+      debugBits = true;
+    } else {
+      return cf.error(`invalid log level "${word}"`);
+    }
+  }
+  const lvl: LogLevel = debugBits ? 'debug' : level ?? 'error';
+  if (file.startsWith('memory:')) return cf.error('weir was built without debug support');
+  if (file.startsWith('syslog:')) return { path: file, level: lvl, syslog: parseSyslog(cf, file) };
+  if (file === 'stderr') return { path: 'stderr', level: lvl };
   const path = cf.fullPath(file);
   cf.cycle.openFile(path);
-  return { path, level };
+  return { path, level: lvl };
 }
+
+/** nginx's debug_levels[] (ngx_log.c). */
+const DEBUG_LEVELS = ['debug_core', 'debug_alloc', 'debug_mutex', 'debug_event', 'debug_http', 'debug_mail', 'debug_stream'];
 
 /** nginx's NGX_USER default (auto/options). */
 const DEFAULT_USER = 'nobody';
@@ -121,7 +145,7 @@ const directives: DirectiveSpec[] = [
   { name: 'user', contexts: Ctx.Main, args: [1, 2], set: setUser },
   { name: 'env', contexts: Ctx.Main, args: [1, 1], set: (cf, d) => { cf.core(coreModule).env.push(d.args[0]); } },
   {
-    name: 'error_log', contexts: Ctx.Main, args: [1, 2],
+    name: 'error_log', contexts: Ctx.Main, args: [1, Infinity],
     set: (cf, d) => { cf.core(coreModule).errorLog.push(parseErrorLogTarget(cf, d)); },
   },
   {
@@ -197,7 +221,9 @@ export const coreModule: CoreModule<CoreConf> = {
     // ngx_events_module's init_conf, after ngx_core_module's.
     if (!conf.eventsSeen) return cf.error('no "events" section in configuration', null);
     // Not registered as a file yet: the cycle opens the default (or -e) after the temp paths.
-    if (conf.errorLog.length === 0) {
+    // ngx_log_open_default: without a file among the error logs (none, or only
+    // syslog), the default file is added at level error, last.
+    if (!conf.errorLog.some((t) => t.syslog === undefined)) {
       conf.errorLogDefault = true;
       conf.errorLog.push({ path: cf.fullPath('logs/error.log'), level: 'error' });
     }

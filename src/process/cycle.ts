@@ -55,7 +55,8 @@ export async function loadCycle(options: CycleOptions, hooks: CycleHooks = {}): 
   const core = coreConf(loaded, coreModule);
   let errorLog: readonly ErrorLogTarget[] = core.errorLog;
   if (options.errorLog !== undefined && core.errorLogDefault) {
-    errorLog = [{ path: options.errorLog, level: 'error' }];
+    // `-e` replaces the default file (the last target), not the syslog ones before it.
+    errorLog = [...core.errorLog.slice(0, -1), { path: options.errorLog, level: 'error' }];
   }
   return { options, loaded, core, errorLog };
 }
@@ -90,7 +91,7 @@ export function prepareCycle(cycle: Cycle, test: boolean): void {
   }
   const files = [...cycle.loaded.cycle.openFiles];
   if (cycle.core.errorLogDefault) {
-    for (const t of cycle.errorLog) if (t.path !== 'stderr' && !files.includes(t.path)) files.push(t.path);
+    for (const t of cycle.errorLog) if (t.path !== 'stderr' && t.syslog === undefined && !files.includes(t.path)) files.push(t.path);
   }
   for (const file of files) touch(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT);
 }

@@ -62,7 +62,8 @@ test('log_format / access_log errors', () => {
   assert.match(e('log_format f "$nosuch"; access_log logs/a f;'), /unknown "nosuch" variable/);
   assert.match(e('access_log logs/a combined buffer=0;'), /invalid buffer size "0"/);
   assert.match(e('access_log logs/a combined gzip=0;'), /invalid compression level "0"/);
-  assert.match(e('access_log syslog:server=127.0.0.1 combined;'), /not supported/);
+  assert.equal(e('access_log syslog:server=127.0.0.1 combined;'), '');
+  assert.match(e('access_log syslog:server=127.0.0.1 combined buffer=4k;'), /logs to syslog cannot be buffered/);
 });
 
 test('unescapeRedirect keeps %XX of controls and `%` and below, stops at ?', () => {
