@@ -43,13 +43,27 @@ const PEER_REASONS: ReadonlySet<number> = new Set([
 /** node's text of an OpenSSL error: `<thread>:error:0A00010B:SSL routines:<func>:wrong version number:<file>:<line>:` */
 const OPENSSL_ERROR = /error:([0-9A-Fa-f]{8}):([^:]*):[^:]*:([^:\n]*)/;
 
+/** OpenSSL's error in nginx's words (`error:0A00010B:SSL routines::wrong version number`), or null when `err` is not one. */
+function sslErrorText(err: NodeJS.ErrnoException | null): { text: string; reason: number } | null {
+  const m = err !== null ? OPENSSL_ERROR.exec(err.message) : null;
+  if (m === null) return null;
+  return { text: `error:${m[1]!.toUpperCase()}:${m[2]}::${m[3]}`, reason: parseInt(m[1]!, 16) & 0x7fffff };
+}
+
+/** A TLS record error after the handshake (ngx_ssl_recv's "SSL_read() failed"); null: not an OpenSSL error. */
+export function sslReadFailureLine(err: NodeJS.ErrnoException | null, stageText: string): FailureLine | null {
+  const e = sslErrorText(err);
+  if (e === null) return null;
+  const level = PEER_REASONS.has(e.reason) || (e.reason >= 1000 && e.reason <= 1255) ? 'error' : 'crit';
+  return { level, message: `SSL_read() failed (SSL: ${e.text}) ${stageText}` };
+}
+
 /** The line for a handshake that failed: `err` null when the peer closed without an error. */
 export function handshakeFailureLine(err: NodeJS.ErrnoException | null): FailureLine {
-  const m = err !== null ? OPENSSL_ERROR.exec(err.message) : null;
-  if (m !== null) {
-    const reason = parseInt(m[1]!, 16) & 0x7fffff;
-    const level = PEER_REASONS.has(reason) || (reason >= 1000 && reason <= 1255) ? 'error' : 'crit';
-    return { level, message: `SSL_do_handshake() failed (SSL: error:${m[1]!.toUpperCase()}:${m[2]}::${m[3]}) while SSL handshaking to upstream` };
+  const e = sslErrorText(err);
+  if (e !== null) {
+    const level = PEER_REASONS.has(e.reason) || (e.reason >= 1000 && e.reason <= 1255) ? 'error' : 'crit';
+    return { level, message: `SSL_do_handshake() failed (SSL: ${e.text}) while SSL handshaking to upstream` };
   }
   // A close (node: "socket disconnected before secure TLS connection was established") or a reset.
   const errno = err?.errno !== undefined ? ` (${-err.errno}: ${strerror(err)})` : '';

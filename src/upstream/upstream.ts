@@ -34,7 +34,7 @@ import { channels } from '../observability/diagnostics.js';
 import type { UpstreamClient, UpstreamLogLevel } from './client.js';
 import { UpstreamConnection, type ConnectionOwner } from '../peer/connection.js';
 import { connectTls } from '../peer/tls-connect.js';
-import { handshakeFailureLine, type UpstreamTls } from './tls.js';
+import { handshakeFailureLine, sslReadFailureLine, type UpstreamTls } from './tls.js';
 import { ControlHeaders, redirectKept } from './control-headers.js';
 import type { UpstreamProtocol } from './protocol.js';
 import { FT, failureStatus, tryError } from './failure.js';
@@ -341,9 +341,11 @@ export class Upstream implements ConnectionOwner {
   private upstreamClosed(err: NodeJS.ErrnoException | null): void {
     const stage = this.stage;
     if (stage === Stage.Tunnel) { this.finalize(0); return; }
+    const sslLine = this.tls !== null && stage !== Stage.Handshaking ? sslReadFailureLine(err, STAGE_TEXT[stage]!) : null;
     if (stage === Stage.ReadingBody) {
       if (!err && this.protocol.inputEof(this) === 'complete') { this.finalize(0); return; }
-      this.log('error', bodyCutLine(err, this.control.bufferingFor(this.conf)));
+      if (sslLine !== null) this.log(sslLine.level, sslLine.message);
+      else this.log('error', bodyCutLine(err, this.control.bufferingFor(this.conf)));
       this.finalize(502);
       return;
     }
@@ -361,7 +363,7 @@ export class Upstream implements ConnectionOwner {
       return;
     }
     const address = this.pc.address;
-    const line = tryFailureLine(stage, err, address !== null && address.family === 0 ? address.name : null);
+    const line = sslLine ?? tryFailureLine(stage, err, address !== null && address.family === 0 ? address.name : null);
     this.log(line.level, line.message);
     this.next(FT.error, line.message, err);
   }
