@@ -10,10 +10,13 @@ export const Stage = {
   ReadingBody: 4,
   Tunnel: 5,
   Done: 6,
+  /** TLS upstreams: TCP is up, the handshake runs (still under connect_timeout). */
+  Handshaking: 7,
 } as const;
 export type Stage = (typeof Stage)[keyof typeof Stage];
 
 export const STAGE_TEXT: readonly string[] = [
   '', 'while connecting to upstream', 'while sending request to upstream',
   'while reading response header from upstream', 'while reading upstream', 'while proxying upgraded connection', '',
+  'while SSL handshaking to upstream',
 ];

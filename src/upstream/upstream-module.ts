@@ -63,6 +63,7 @@ export class UpstreamGroup {
   readonly keepaliveDirectives: KeepaliveDirectives = {};
   keepalive: KeepaliveSettings | null = null;
   private readonly sharedKeys = new PoolKeys();
+  private readonly sharedTlsKeys = new Map<string, PoolKeys>();
   /** Defined by an `upstream` block (false: made by proxy_pass host:port). */
   defined = false;
   file = '';
@@ -143,7 +144,15 @@ export class UpstreamGroup {
       else log.log('error', `"sticky" in upstream "${this.name}" needs a balancer built on round robin`);
     }
     if (!this.cache) return inner;
-    return new KeepalivePeerSession(inner, this.cache, this.keepalive!.local ? localKeys : this.sharedKeys);
+    return new KeepalivePeerSession(inner, this.cache, this.keepalive!.local ? localKeys : this.sharedKeysFor(localKeys.scope.tls));
+  }
+
+  /** Shared by every location, but never across TLS settings (nor between TLS and plain TCP). */
+  private sharedKeysFor(tls: string): PoolKeys {
+    if (tls === '') return this.sharedKeys;
+    let keys = this.sharedTlsKeys.get(tls);
+    if (keys === undefined) { keys = new PoolKeys({ tag: '', tls }); this.sharedTlsKeys.set(tls, keys); }
+    return keys;
   }
 }
 

@@ -26,12 +26,15 @@
  *     spool file is unlinked as soon as it is open, so none outlives weir.
  */
 import type { Channel } from 'node:diagnostics_channel';
+import type { TLSSocket } from 'node:tls';
 import { GetResult, PeerState, type PeerSession } from '../balancer/types.js';
 import type { WeirError } from '../errors.js';
 import { PoolKeys, type UpstreamPeerConnection } from '../keepalive/session.js';
 import { channels } from '../observability/diagnostics.js';
 import type { UpstreamClient, UpstreamLogLevel } from './client.js';
 import { UpstreamConnection, type ConnectionOwner } from '../peer/connection.js';
+import { connectTls } from '../peer/tls-connect.js';
+import { handshakeFailureLine, sslReadFailureLine, type UpstreamTls } from './tls.js';
 import { ControlHeaders, redirectKept } from './control-headers.js';
 import type { UpstreamProtocol } from './protocol.js';
 import { FT, failureStatus, tryError } from './failure.js';
@@ -80,6 +83,8 @@ export class Upstream implements ConnectionOwner {
   keepalive = false;
   /** The head's X-Accel-* fields: the protocol hands each field to control.take(). */
   readonly control = new ControlHeaders();
+  /** TLS to the peer (nginx's u->ssl), set by the protocol module before start(); null: plain TCP. */
+  tls: UpstreamTls | null = null;
 
   readonly pc: UpstreamPeerConnection;
   private readonly session: PeerSession;
@@ -139,7 +144,8 @@ export class Upstream implements ConnectionOwner {
   /** The upstream URL for log lines: `http://127.0.0.1:8081/uri`, `memcached://127.0.0.1:11211`. */
   upstreamUrl(): string {
     const name = this.pc.address ? this.pc.address.name : this.group.name;
-    return `${this.protocol.name}://${name}${this.protocol.name === 'http' ? this.client.uri : ''}`;
+    const http = this.protocol.name === 'http';
+    return `${http && this.tls !== null ? 'https' : this.protocol.name}://${name}${http ? this.client.uri : ''}`;
   }
 
   /**
@@ -202,17 +208,38 @@ export class Upstream implements ConnectionOwner {
   private openConnection(): void {
     this.stage = Stage.Connecting;
     if (channels.upstreamConnect.hasSubscribers) this.publishTry(channels.upstreamConnect, false);
+    // The handshake's settings come first: one that cannot be made is a 500, before any connect.
+    const tls = this.tls !== null ? this.tls.params(this.pc.address!) : null;
+    if (this.tls !== null && tls === null) { this.finalize(500); return; }
     this.group.cache?.noteConnect();
     if (this.local === undefined) this.local = this.client.localAddress();
-    const conn = UpstreamConnection.connect(this.pc.address!, this.local, () => this.onConnected());
+    const conn = tls === null
+      ? UpstreamConnection.connect(this.pc.address!, this.local, () => this.onConnected())
+      : connectTls(this.pc.address!, this.local, tls, () => this.onTcpConnected(), () => this.onConnected());
     conn.owner = this;
     this.conn = conn;
     this.pc.connection = conn;
     this.armTimer(Stage.Connecting, this.conf.connectTimeout!);
   }
 
-  private onConnected(): void {
+  /** TLS: TCP is up and the handshake runs, still under connect_timeout (nginx keeps the connect timer). */
+  private onTcpConnected(): void {
     if (this.finalized || this.stage !== Stage.Connecting) return;
+    this.stage = Stage.Handshaking;
+    this.timerStage = Stage.Handshaking;
+  }
+
+  private onConnected(): void {
+    if (this.finalized || (this.stage !== Stage.Connecting && this.stage !== Stage.Handshaking)) return;
+    if (this.tls !== null) {
+      // ngx_http_upstream_ssl_handshake: the certificate is judged before anything is sent.
+      const bad = this.tls.verify(this.conn!.socket as TLSSocket, this.pc.address!);
+      if (bad !== null) {
+        this.log('error', `${bad} while SSL handshaking to upstream`);
+        this.next(FT.error, bad);
+        return;
+      }
+    }
     this.state!.connectTime = Date.now() - this.tryStart;
     if (channels.upstreamConnected.hasSubscribers) this.publishTry(channels.upstreamConnected, false);
     if (this.conf.socketKeepalive) this.conn!.socket.setKeepAlive(true);
@@ -314,10 +341,18 @@ export class Upstream implements ConnectionOwner {
   private upstreamClosed(err: NodeJS.ErrnoException | null): void {
     const stage = this.stage;
     if (stage === Stage.Tunnel) { this.finalize(0); return; }
+    const sslLine = this.tls !== null && stage !== Stage.Handshaking ? sslReadFailureLine(err, STAGE_TEXT[stage]!) : null;
     if (stage === Stage.ReadingBody) {
       if (!err && this.protocol.inputEof(this) === 'complete') { this.finalize(0); return; }
-      this.log('error', bodyCutLine(err, this.control.bufferingFor(this.conf)));
+      if (sslLine !== null) this.log(sslLine.level, sslLine.message);
+      else this.log('error', bodyCutLine(err, this.control.bufferingFor(this.conf)));
       this.finalize(502);
+      return;
+    }
+    if (stage === Stage.Handshaking) {
+      const line = handshakeFailureLine(err);
+      this.log(line.level, line.message);
+      this.next(FT.error, line.message, err);
       return;
     }
     const local = stage === Stage.Connecting ? localFailure(err) : null;
@@ -328,7 +363,7 @@ export class Upstream implements ConnectionOwner {
       return;
     }
     const address = this.pc.address;
-    const line = tryFailureLine(stage, err, address !== null && address.family === 0 ? address.name : null);
+    const line = sslLine ?? tryFailureLine(stage, err, address !== null && address.family === 0 ? address.name : null);
     this.log(line.level, line.message);
     this.next(FT.error, line.message, err);
   }
@@ -493,7 +528,7 @@ export class Upstream implements ConnectionOwner {
     if (this.state && !this.state.status) this.state.status = status;
     if (this.client.aborted) { this.finalize(499); return; }
     const peer = this.pc.address !== null ? this.pc.address.name : '';
-    const connecting = this.stage === Stage.Connecting;
+    const connecting = this.stage === Stage.Connecting || this.stage === Stage.Handshaking;
     const decision = decideRetry(this.tryFacts(ft), (charge) => {
       if (this.pc.peer) this.freePeer(charge);
       return this.pc.tries;

@@ -11,7 +11,7 @@
  */
 import { constants, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 
 /** ssl_protocols bits (ngx_http_ssl_protocols). */
@@ -54,11 +54,41 @@ export interface CertPair {
 
 export class TlsConfigError extends Error {}
 
+/**
+ * Files that are not regular files (a FIFO fed once by another program) are
+ * read once per master and their contents kept, as nginx's SSL object cache
+ * keeps what it read by name: every server, location and worker that names
+ * one again gets the same bytes. Workers get them in their environment, as
+ * passwords below.
+ */
+const SPECIAL_FILES_ENV = 'WEIR_TLS_SPECIAL_FILES';
+let specialFiles: Map<string, Buffer> | null = null;
+
+function readTlsFile(full: string): Buffer {
+  if (statSync(full).isFile()) return readFileSync(full);
+  if (specialFiles === null) {
+    specialFiles = new Map();
+    try {
+      const raw = process.env[SPECIAL_FILES_ENV];
+      if (raw) for (const [k, v] of Object.entries(JSON.parse(raw) as Record<string, string>)) specialFiles.set(k, Buffer.from(v, 'base64'));
+    } catch { /* none inherited */ }
+  }
+  let data = specialFiles.get(full);
+  if (data === undefined) {
+    data = readFileSync(full);
+    specialFiles.set(full, data);
+    const out: Record<string, string> = {};
+    for (const [k, v] of specialFiles) out[k] = v.toString('base64');
+    process.env[SPECIAL_FILES_ENV] = JSON.stringify(out);
+  }
+  return data;
+}
+
 /** `data:...` is the value itself (nginx 1.23.1+), anything else a file. */
 function load(what: string, path: string, fullPath: (p: string) => string): Buffer {
   if (path.startsWith('data:')) return Buffer.from(path.slice(5));
   try {
-    return readFileSync(fullPath(path));
+    return readTlsFile(fullPath(path));
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const reason = err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EACCES' ? 'Permission denied' : err.message;

@@ -53,7 +53,8 @@ export function isOptionalNoCaError(code: string): boolean {
   return OPTIONAL_NO_CA.has(code);
 }
 
-function chainLength(s: TLSSocket): number {
+/** Certificates in the verified chain, leaf to anchor. */
+export function chainLength(s: TLSSocket): number {
   let c: DetailedPeerCertificate | null = s.getPeerCertificate(true);
   let n = 0;
   const seen = new Set<DetailedPeerCertificate>();

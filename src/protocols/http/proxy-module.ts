@@ -10,8 +10,10 @@
  *   proxy_redirect default|off|FROM TO (the rules: proxy-rewrite.ts)
  *   proxy_cookie_domain, proxy_cookie_path, proxy_cookie_flags (cookie-rewrite.ts)
  *
+ *   proxy_pass https://... and proxy_ssl_* (proxy-ssl.ts; the handshake is the core's connect)
+ *
  * Not supported yet (an [emerg] "unknown directive", never ignored):
- *   https upstreams and proxy_ssl_*, proxy_cache*, proxy_store*.
+ *   proxy_cache*, proxy_store*.
  */
 import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
@@ -33,6 +35,8 @@ import { PoolKeys } from '../../keepalive/session.js';
 import type { CookieFlagsRule } from './cookie-rewrite.js';
 import { compileConfRegex } from '../../http/conf-regex.js';
 import { compileRewriteRule, compileValue, type RewriteRule } from './proxy-rewrite.js';
+import { compileIn, mergeProxySsl, proxySslDirectives, type ProxySslConf } from './proxy-ssl.js';
+import { ProxyTlsTry } from './proxy-ssl-try.js';
 import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, upstreamField, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
 
 interface ProxyPass {
@@ -47,6 +51,10 @@ interface ProxyPass {
   /** $proxy_host and $proxy_port. */
   readonly host: string;
   readonly port: string;
+  /** https:// (static URLs; a URL with variables says per request). */
+  readonly ssl: boolean;
+  /** The URL's host as the upstream names it: proxy_ssl_name's default (nginx's uscf->host). */
+  readonly sslHost: string;
   /** The location's name, for prefix replacement. */
   readonly locationName: string;
   readonly locationIsRegex: boolean;
@@ -56,6 +64,7 @@ interface ProxyPass {
 
 export interface ProxyLocConf {
   readonly upstream: UpstreamLocConf;
+  readonly ssl: ProxySslConf;
   pass?: ProxyPass;
   setHeaders?: Array<[string, ComplexValue]>;
   method?: ComplexValue | null;
@@ -73,6 +82,8 @@ export interface ProxyLocConf {
   template?: ProxyRequestTemplate;
   /** This location's keep-alive pool scope (`keepalive ... local`). */
   poolKeys?: PoolKeys;
+  /** The same for https: connections of one TLS context only. */
+  tlsPoolKeys?: PoolKeys;
 }
 
 const DEFAULT_HIDE = ['date', 'server', 'x-pad', 'x-accel-expires', 'x-accel-redirect', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset'];
@@ -87,7 +98,7 @@ function loc(cf: ConfContext): ProxyLocConf {
 }
 
 const kProxyPass = Symbol('weir.proxyPass');
-type WithPass = HttpRequest & { [kProxyPass]?: ProxyPass; [kDynamicHost]?: string };
+type WithPass = HttpRequest & { [kProxyPass]?: ProxyPass; [kDynamicHost]?: string; [kDynamicSsl]?: boolean };
 
 const proxyHandler: ContentHandler = {
   name: 'proxy',
@@ -98,7 +109,7 @@ const proxyHandler: ContentHandler = {
     if (pass.group === null) {
       resolveDynamic(r, pass, (resolved) => {
         if (typeof resolved === 'number') finalize(r, resolved);
-        else proxy(r, conf, resolved.group, resolved.uri);
+        else proxy(r, conf, resolved.group, resolved.uri, (r as WithPass)[kDynamicSsl] ? resolved.host : null);
       });
       return;
     }
@@ -110,14 +121,15 @@ const proxyHandler: ContentHandler = {
     } else {
       uri = unchangedUri(r);
     }
-    proxy(r, conf, pass.group, uri);
+    proxy(r, conf, pass.group, uri, pass.ssl ? pass.sslHost : null);
   },
 };
 
 /** Starts the upstream for a request whose target is known. */
-function proxy(r: HttpRequest, conf: ProxyLocConf, group: UpstreamGroup, uri: string): void {
+function proxy(r: HttpRequest, conf: ProxyLocConf, group: UpstreamGroup, uri: string, sslHost: string | null): void {
   const protocol = new ProxyProtocol(r, conf.template!, { uri }, conf.upstream.bufferSize!);
-  const u = upstreamFor(r, conf.upstream, group, protocol, conf.poolKeys!);
+  const u = upstreamFor(r, conf.upstream, group, protocol, sslHost !== null ? conf.tlsPoolKeys! : conf.poolKeys!);
+  if (sslHost !== null) u.tls = new ProxyTlsTry(r, conf.ssl, sslHost);
   const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked) && conf.setBody === null;
   if (hasBody && !conf.upstream.requestBuffering && (r.contentLength >= 0 || conf.httpVersion === '1.1')) {
     u.start(true, r.contentLength < 0);
@@ -137,26 +149,30 @@ function proxy(r: HttpRequest, conf: ProxyLocConf, group: UpstreamGroup, uri: st
  * proxy_pass with variables: the URL evaluated for this request, its host
  * found as resolved-upstream.ts says.
  */
-function resolveDynamic(r: HttpRequest, pass: ProxyPass, done: (result: { group: UpstreamGroup; uri: string } | number) => void): void {
+function resolveDynamic(r: HttpRequest, pass: ProxyPass, done: (result: { group: UpstreamGroup; uri: string; host: string } | number) => void): void {
   const url = pass.url!.evaluate(r);
-  if (!/^http:\/\//i.test(url)) {
+  const ssl = /^https:\/\//i.test(url);
+  if (!ssl && !/^http:\/\//i.test(url)) {
     r.log('error', `invalid URL prefix in "${url}"`);
     done(500);
     return;
   }
-  const { hostPart: hostPort, uri: given } = splitUrlRest(url.slice(7));
+  const { hostPart: hostPort, uri: given } = splitUrlRest(url.slice(ssl ? 8 : 7));
   const uri = given === null || given === '' ? unchangedUri(r) : given;
   (r as WithPass)[kDynamicHost] = hostPort;
-  const addr = splitAddress(hostPort, 80);
+  (r as WithPass)[kDynamicSsl] = ssl;
+  const addr = splitAddress(hostPort, ssl ? 443 : 80);
   if (typeof addr === 'string' || addr.path === '') {
     r.log('error', `invalid host in "${url}"`);
     done(502);
     return;
   }
-  resolveUpstream(r, pass.ups, hostPort, addr, (group) => done(typeof group === 'number' ? group : { group, uri }));
+  const host = addr.path !== undefined ? 'localhost' : addr.host;
+  resolveUpstream(r, pass.ups, hostPort, addr, (group) => done(typeof group === 'number' ? group : { group, uri, host }));
 }
 
 const kDynamicHost = Symbol('weir.proxyDynamicHost');
+const kDynamicSsl = Symbol('weir.proxyDynamicSsl');
 
 /** $proxy_host: from the static URL, or the one evaluated for this request. */
 function proxyHost(r: HttpRequest): string | undefined {
@@ -166,7 +182,8 @@ function proxyHost(r: HttpRequest): string | undefined {
   const hp = (r as WithPass)[kDynamicHost];
   if (hp === undefined) return undefined;
   if (hp.startsWith('unix:')) return 'localhost';
-  return hp.endsWith(':80') ? hp.slice(0, -3) : hp;
+  const defaultPort = (r as WithPass)[kDynamicSsl] ? ':443' : ':80';
+  return hp.endsWith(defaultPort) ? hp.slice(0, -defaultPort.length) : hp;
 }
 
 function proxyPort(r: HttpRequest): string | undefined {
@@ -177,7 +194,7 @@ function proxyPort(r: HttpRequest): string | undefined {
   if (hp === undefined) return undefined;
   if (hp.startsWith('unix:')) return '';
   const colon = hp.lastIndexOf(':');
-  return colon > hp.lastIndexOf(']') && colon !== -1 ? hp.slice(colon + 1) : '80';
+  return colon > hp.lastIndexOf(']') && colon !== -1 ? hp.slice(colon + 1) : (r as WithPass)[kDynamicSsl] ? '443' : '80';
 }
 
 /** The client's X-Forwarded-For, unless the client declared it hop-by-hop (R29). */
@@ -215,26 +232,29 @@ function parseProxyPass(cf: ConfContext, text: string): ProxyPass {
   const locationIsRegex = entry?.modifier === '~' || entry?.modifier === '~*' || entry?.modifier === '@' || inIf;
   if (text.includes('$')) {
     return {
-      text, group: null, url: vars(cf).compile(text, cf.position), uri: null, host: '', port: '', locationName, locationIsRegex,
+      text, group: null, url: vars(cf).compile(text, cf.position), uri: null, host: '', port: '', ssl: false, sslHost: '', locationName, locationIsRegex,
       ups: cf.main(upstreamModule),
     };
   }
   let rest: string;
+  const ssl = /^https:\/\//i.test(text);
   if (/^http:\/\//i.test(text)) rest = text.slice(7);
-  else if (/^https:\/\//i.test(text)) return cf.error(`https upstreams are not supported by weir yet`);
+  else if (ssl) rest = text.slice(8);
   else return cf.error(`invalid URL prefix in "${text}"`);
+  const defaultPort = ssl ? 443 : 80;
   const { hostPart, uri } = splitUrlRest(rest);
   if (uri !== null && locationIsRegex) {
     return cf.error(`"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`);
   }
   const addr = splitAddress(hostPart, 0);
   if (typeof addr === 'string') return cf.error(addr.replace('upstream', `"${text}"`));
-  const group = addUpstreamReference(cf, addr.host, addr.port, 80, addr.path);
-  const port = addr.path !== undefined ? '' : String(addr.port || 80);
-  // As the URL names it (an IPv6 literal keeps its brackets), with a port other than 80.
+  const group = addUpstreamReference(cf, addr.host, addr.port, defaultPort, addr.path);
+  const port = addr.path !== undefined ? '' : String(addr.port || defaultPort);
+  // As the URL names it (an IPv6 literal keeps its brackets), with a port other than the scheme's.
   const name = hostPart.startsWith('[') ? `[${addr.host}]` : addr.host;
-  const host = addr.path !== undefined ? 'localhost' : addr.port && addr.port !== 80 ? `${name}:${addr.port}` : name;
-  return { text, group, url: null, uri, host, port, locationName, locationIsRegex, ups: cf.main(upstreamModule) };
+  const host = addr.path !== undefined ? 'localhost' : addr.port && addr.port !== defaultPort ? `${name}:${addr.port}` : name;
+  const sslHost = addr.path !== undefined ? 'localhost' : name;
+  return { text, group, url: null, uri, host, port, ssl, sslHost, locationName, locationIsRegex, ups: cf.main(upstreamModule) };
 }
 
 /**
@@ -275,6 +295,7 @@ function defaultRedirect(pass: ProxyPass): RewriteRule {
 
 const directives: DirectiveSpec[] = [
   ...upstreamDirectives('proxy_', (cf) => loc(cf).upstream),
+  ...proxySslDirectives((cf) => loc(cf).ssl, compileIn),
   {
     name: 'proxy_pass', contexts: Ctx.Location | Ctx.LocationIf | Ctx.LimitExcept, args: [1, 1],
     set(cf, d) {
@@ -358,7 +379,7 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   kind: 'http',
   name: 'http_proxy',
   directives,
-  createLoc: () => ({ upstream: {} }),
+  createLoc: () => ({ upstream: {}, ssl: {} }),
   initMain(_main, cf) {
     const v = vars(cf);
     proxyHostValue.set(v, v.compile('$proxy_host'));
@@ -393,6 +414,8 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
     // Harmless for nested locations: only a level whose handler is proxy's uses it.
     const ownPass = c.pass;
     if (c.pass === undefined) c.pass = p.pass;
+    // The context is built where https may be used: a static https URL or one with variables.
+    mergeProxySsl(p.ssl, c.ssl, cf, c.pass !== undefined && (c.pass.ssl || c.pass.group === null));
     inherit(c, p, 'setHeaders', []);
     if (c.method === undefined) c.method = p.method ?? null;
     inherit(c, p, 'httpVersion', '1.1');
@@ -412,7 +435,9 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
     const visit = (level: import('../../config/module.js').HttpConfLevel): void => {
       const c = level.loc[proxyIndex] as ProxyLocConf;
       c.template = compileTemplate(cf, c);
-      c.poolKeys = new PoolKeys({ tag: `proxy:${++locationSerial}`, tls: '' });
+      const tag = `proxy:${++locationSerial}`;
+      c.poolKeys = new PoolKeys({ tag, tls: '' });
+      c.tlsPoolKeys = new PoolKeys({ tag, tls: c.ssl.holder?.id ?? 'ssl' });
       const core = level.loc[cf.registry.indexOf(httpCoreModule)] as CoreLocConf;
       for (const nested of core.nestedLevels) visit(nested);
     };
