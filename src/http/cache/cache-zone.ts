@@ -34,6 +34,8 @@ export interface CacheNode {
   lastAccess: number;
   /** A request of this process is fetching it to store (nginx's fcn->updating). */
   updating: boolean;
+  /** Its body ended and the file is being put in place: a lookup waits for it (nginx renames before it answers). */
+  committing: boolean;
   /** When that fetch started (lock_age). */
   lockTime: number;
   /** Requests waiting for it (proxy_cache_lock). */
@@ -82,7 +84,7 @@ export class CacheZone {
   touch(md5: string, now: number): CacheNode {
     let n = this.nodes.get(md5);
     if (n === undefined) {
-      n = { uses: 0, exists: false, size: 0, lastAccess: now, updating: false, lockTime: 0, waiters: new Set() };
+      n = { uses: 0, exists: false, size: 0, lastAccess: now, updating: false, committing: false, lockTime: 0, waiters: new Set() };
     } else this.nodes.delete(md5);
     n.lastAccess = now;
     this.nodes.set(md5, n);
@@ -105,7 +107,6 @@ export class CacheZone {
     this.size -= n.size;
     n.size = 0;
     n.exists = false;
-    if (!n.updating && n.waiters.size === 0) this.nodes.delete(md5);
   }
 
   /** Wakes the requests waiting for `md5` (its update ended one way or another). */

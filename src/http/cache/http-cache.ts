@@ -134,6 +134,13 @@ export class HttpCache implements UpstreamCache {
     const node = zone.touch(this.md5, now);
     this.node = node;
     if (main && !this.counted) { node.uses++; this.counted = true; }
+    if (node.committing) {
+      // The entry is being renamed into place (a few ms): take it then, not a miss now.
+      const again = (): void => { this.waiter = null; if (!this.finished) void this.open(main); };
+      this.waiter = again;
+      node.waiters.add(again);
+      return;
+    }
     const path = zone.path(this.md5);
     let held: Held | null = null;
     let fh: FileHandle | null = null;
@@ -363,10 +370,11 @@ export class HttpCache implements UpstreamCache {
       if (!this.updater || node === null) return;
       this.updater = false;
       node.updating = false;
+      node.committing = false;
       this.zone!.wake(node);
     };
     if (writer !== null) {
-      if (rc === 0) writer.commit(release);
+      if (rc === 0) { if (this.node !== null) this.node.committing = true; writer.commit(release); }
       else writer.abort(release);
     } else release();
     if (this.stale !== null) { void this.stale.fh.close().catch(() => {}); this.stale = null; }
