@@ -68,9 +68,9 @@ function compile(cf: ConfContext, text: string): ComplexValue {
 function setValid(cf: ConfContext, n: ConfNode, c: CacheLocConf): void {
   const args = n.args;
   const last = args[args.length - 1];
-  const secs = parseTime(last, false);
-  if (secs === null) return cf.error(`invalid time value "${last}"`);
-  const ms = secs * 1000;
+  // ngx_parse_time(.., 1): whole seconds (parseTime gives ms).
+  const ms = parseTime(last, false);
+  if (ms === null) return cf.error(`invalid time value "${last}"`);
   const list = (c.valid ??= []);
   if (args.length === 1) {
     for (const status of [200, 301, 302]) list.push({ status, ms });

@@ -101,7 +101,7 @@ export function parseCachePath(cf: ConfContext, d: ConfNode): CachePathConf {
       // ngx_parse_time(.., 1): seconds, so `ms` is invalid.
       const t = parseTime(a.slice(9), false);
       if (t === null) return cf.error(`invalid inactive value "${a}"`);
-      inactive = t * 1000;
+      inactive = t;
       continue;
     }
     if (a.startsWith('max_size=')) {
