@@ -86,6 +86,8 @@ export class HttpCache implements UpstreamCache {
   private waiter: (() => void) | null = null;
   private waitStart = 0;
   private counted = false;
+  /** A HEAD sent upstream as GET. */
+  private converted = false;
 
   constructor(private readonly r: HttpRequest, private readonly setup: CacheSetup) {}
 
@@ -104,7 +106,7 @@ export class HttpCache implements UpstreamCache {
     const zoneConf = this.zoneConf();
     if (zoneConf === undefined) { this.cacheable = false; u.finalize(500); return; }
     if (zoneConf === null || !(methodBit(r.method) & this.conf.methods!)) { this.cacheable = false; proceed(); return; }
-    if (r.method === 'HEAD' && this.conf.convertHead) this.setup.convertHead();
+    if (r.method === 'HEAD' && this.conf.convertHead) { this.setup.convertHead(); this.converted = true; }
     this.zone = cacheZone(zoneConf, (level, message) => r.errorLog.log(level, message));
     this.key = this.conf.key!.evaluate(r);
     this.md5 = this.mainMd5 = md5Hex(this.key);
@@ -339,7 +341,9 @@ export class HttpCache implements UpstreamCache {
     };
     const z = this.zone;
     const tempDir = z.conf.useTempPath && this.setup.tempPath !== '' ? this.setup.tempPath : null;
-    this.writer = new EntryWriter(z, this.md5, z.path(this.md5), tempDir, encodeHead(meta, v.validUntil), u.contentLength,
+    this.writer = new EntryWriter(z, this.md5, z.path(this.md5), tempDir, encodeHead(meta, v.validUntil),
+      // A HEAD passed as HEAD (convert_head off) stores its head only, as nginx's.
+      this.r.method === 'HEAD' && !this.converted ? -1 : u.contentLength,
       (level, message) => this.r.log(level === 'notice' ? 'info' : level, message));
     this.storing = true;
     return false;
