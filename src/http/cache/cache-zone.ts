@@ -36,6 +36,8 @@ export interface CacheNode {
   updating: boolean;
   /** Its body ended and the file is being put in place: a lookup waits for it (nginx renames before it answers). */
   committing: boolean;
+  /** Which updater is the current one: a request past lock_age takes over and bumps it. */
+  lockSerial: number;
   /** When that fetch started (lock_age). */
   lockTime: number;
   /** Requests waiting for it (proxy_cache_lock). */
@@ -84,7 +86,7 @@ export class CacheZone {
   touch(md5: string, now: number): CacheNode {
     let n = this.nodes.get(md5);
     if (n === undefined) {
-      n = { uses: 0, exists: false, size: 0, lastAccess: now, updating: false, committing: false, lockTime: 0, waiters: new Set() };
+      n = { uses: 0, exists: false, size: 0, lastAccess: now, updating: false, committing: false, lockSerial: 0, lockTime: 0, waiters: new Set() };
     } else this.nodes.delete(md5);
     n.lastAccess = now;
     this.nodes.set(md5, n);

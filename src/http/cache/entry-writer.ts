@@ -43,6 +43,10 @@ export class EntryWriter {
     /** The body's length from the head; -1 unknown. */
     private readonly expected: number,
     private readonly log: ZoneLog,
+    /** This request took the entry over from a writer past proxy_cache_lock_age (in this process): its lock is ours. */
+    private readonly takeover = false,
+    /** Still the entry's writer (false once a later request took over: both copies are put in place, the last wins, as nginx). */
+    private readonly current: () => boolean = () => true,
   ) {
     this.lock = `${path}.lck`;
     this.temp = `${tempDir ?? dirname(path)}/${md5}.${process.pid}.${++tempSerial}.tmp`;
@@ -72,6 +76,7 @@ export class EntryWriter {
 
   /** true: this process writes the entry. */
   private async takeLock(): Promise<boolean> {
+    if (this.takeover) await unlink(this.lock).catch(() => {});
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fh = await open(this.lock, 'wx');
@@ -154,7 +159,8 @@ export class EntryWriter {
     const done = this.ended;
     this.ended = null;
     if (this.touchTimer !== null) { clearInterval(this.touchTimer); this.touchTimer = null; }
-    if (this.locked) { this.locked = false; unlink(this.lock).catch(() => {}); }
+    // A writer that was taken over from leaves the lock file to its successor.
+    if (this.locked) { this.locked = false; if (this.current()) unlink(this.lock).catch(() => {}); }
     done?.(ok);
   }
 }

@@ -86,6 +86,9 @@ export class HttpCache implements UpstreamCache {
   private waiter: (() => void) | null = null;
   private waitStart = 0;
   private counted = false;
+  /** This updater's turn (node.lockSerial), and whether it took over from one past lock_age. */
+  private serial = 0;
+  private tookOver = false;
   /** A HEAD sent upstream as GET. */
   private converted = false;
 
@@ -229,8 +232,10 @@ export class HttpCache implements UpstreamCache {
       // proxy_cache_lock_age passed (or no lock): this request goes too, and does not store.
       if (!(this.conf.lock && Date.now() - node.lockTime >= this.conf.lockAge!)) { this.cacheable = false; return; }
     }
+    this.tookOver = node.updating;
     node.updating = true;
     node.lockTime = Date.now();
+    this.serial = ++node.lockSerial;
     this.updater = true;
   }
 
@@ -260,6 +265,8 @@ export class HttpCache implements UpstreamCache {
       node.waiters.delete(wake);
       this.clearWait();
       if (this.finished) return;
+      // The updater passed lock_age: look again (this request may take over); else lock_timeout.
+      if (Date.now() - this.waitStart < this.conf.lockTimeout!) { this.md5 = this.mainMd5; void this.open(true); return; }
       this.cacheable = false;
       this.status = 'MISS';
       this.proceed!();
@@ -341,10 +348,13 @@ export class HttpCache implements UpstreamCache {
     };
     const z = this.zone;
     const tempDir = z.conf.useTempPath && this.setup.tempPath !== '' ? this.setup.tempPath : null;
+    const node = this.node!;
+    const serial = this.serial;
     this.writer = new EntryWriter(z, this.md5, z.path(this.md5), tempDir, encodeHead(meta, v.validUntil),
       // A HEAD passed as HEAD (convert_head off) stores its head only, as nginx's.
       this.r.method === 'HEAD' && !this.converted ? -1 : u.contentLength,
-      (level, message) => this.r.log(level === 'notice' ? 'info' : level, message));
+      (level, message) => this.r.log(level === 'notice' ? 'info' : level, message),
+      this.tookOver, () => node.lockSerial === serial);
     this.storing = true;
     return false;
   }
@@ -373,6 +383,8 @@ export class HttpCache implements UpstreamCache {
       const node = this.node;
       if (!this.updater || node === null) return;
       this.updater = false;
+      // An updater that was taken over from leaves the node to its successor.
+      if (node.lockSerial !== this.serial) return;
       node.updating = false;
       node.committing = false;
       this.zone!.wake(node);
