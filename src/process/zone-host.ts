@@ -229,7 +229,7 @@ export interface LimitConnDecision {
 }
 
 /** A zone's kind: a name used for two kinds is a config error (checked when the config is read). */
-export type ZoneKind = 'limit_req' | 'limit_conn' | 'upstream' | 'sticky';
+export type ZoneKind = 'limit_req' | 'limit_conn' | 'upstream' | 'sticky' | 'cache';
 
 /** The id a worker names a zone by: kind, name and size, so a reload that changes the size gets a new zone. */
 export function zoneId(kind: ZoneKind, name: string, size: number): string {

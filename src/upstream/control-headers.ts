@@ -17,6 +17,8 @@ export class ControlHeaders {
   private redirect: string | null = null;
   private limitRate: string | null = null;
   private charsetName: string | null = null;
+  /** X-Accel-Expires, the first one (nginx ignores a duplicate); the cache reads it. */
+  accelExpires: string | null = null;
 
   /** A field of the response head (`lname` lower-cased). */
   take(lname: string, value: string): void {
@@ -25,11 +27,12 @@ export class ControlHeaders {
     else if (lname === 'x-accel-buffering') this.buffering = value.toLowerCase();
     else if (lname === 'x-accel-limit-rate') this.limitRate = value;
     else if (lname === 'x-accel-charset') this.charsetName = value;
+    else if (lname === 'x-accel-expires') this.accelExpires ??= value;
   }
 
   /** A new try's head replaces the last one's. */
   reset(): void {
-    this.buffering = this.redirect = this.limitRate = this.charsetName = null;
+    this.buffering = this.redirect = this.limitRate = this.charsetName = this.accelExpires = null;
   }
 
   /** Where the response really comes from, unless ignored; null: here. */

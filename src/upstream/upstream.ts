@@ -31,6 +31,7 @@ import { GetResult, PeerState, type PeerSession } from '../balancer/types.js';
 import type { WeirError } from '../errors.js';
 import { PoolKeys, type UpstreamPeerConnection } from '../keepalive/session.js';
 import { channels } from '../observability/diagnostics.js';
+import type { UpstreamCache } from './cache-port.js';
 import type { UpstreamClient, UpstreamLogLevel } from './client.js';
 import { UpstreamConnection, type ConnectionOwner } from '../peer/connection.js';
 import { connectTls } from '../peer/tls-connect.js';
@@ -85,6 +86,8 @@ export class Upstream implements ConnectionOwner {
   readonly control = new ControlHeaders();
   /** TLS to the peer (nginx's u->ssl), set by the protocol module before start(); null: plain TCP. */
   tls: UpstreamTls | null = null;
+  /** The location's cache (cache-port.ts), set by the protocol's module before start(); null: none. */
+  cache: UpstreamCache | null = null;
 
   readonly pc: UpstreamPeerConnection;
   private readonly session: PeerSession;
@@ -158,7 +161,14 @@ export class Upstream implements ConnectionOwner {
     // nginx reads (or judges) the body before ngx_http_upstream_init: the 100 goes out first
     this.client.sendContinue();
     this.client.onAbort = () => this.clientAbort();
+    if (this.cache !== null) { this.cache.lookup(this, () => this.connect()); return; }
     this.connect();
+  }
+
+  /** The cache answers the client (a hit, a stale or revalidated entry): the core lets go of everything. */
+  cacheAnswers(): void {
+    this.keepalive = false;
+    this.finalize(HANDED_OVER);
   }
 
   /**
@@ -387,6 +397,7 @@ export class Upstream implements ConnectionOwner {
       this.finalize(this.status);
       return;
     }
+    if (this.cache !== null && this.cache.header(this)) { this.cacheAnswers(); return; }
     // The response will be this peer's: the balancer hears of it (nginx's NGX_HTTP_UPSTREAM_NOTIFY_HEADER).
     this.session.notify?.(this.pc);
     // Before X-Accel-Redirect: the rate stays with the request wherever it goes, as nginx's limit_rate_set.
@@ -416,7 +427,7 @@ export class Upstream implements ConnectionOwner {
       return;
     }
     if (this.finalized) return;
-    if (client.method === 'HEAD' || this.status === 204 || this.status === 304) {
+    if ((client.method === 'HEAD' && !(this.cache?.storing ?? false)) || this.status === 204 || this.status === 304) {
       // A header-only response is finalized once its header is sent, and no
       // body is read (ngx_http_upstream_send_response): the connection is kept
       // only when the protocol knew from the head that there was none.
@@ -472,7 +483,9 @@ export class Upstream implements ConnectionOwner {
 
   /** One piece of response body for the client (a view; written without copying). */
   sendToClient(view: Buffer): void {
-    if (view.length === 0 || this.finalized || this.client.method === 'HEAD') return;
+    if (view.length === 0 || this.finalized) return;
+    if (this.cache !== null && this.cache.storing) this.cache.body(view);
+    if (this.client.method === 'HEAD') return;
     this.sink.write(view);
   }
 
@@ -549,6 +562,7 @@ export class Upstream implements ConnectionOwner {
       return;
     }
     if (decision.action === 'finalize') {
+      if (this.cache !== null && !this.headerSentToClient && this.cache.failed(ft)) { this.cacheAnswers(); return; }
       this.finalize(decision.status);
       return;
     }
@@ -608,6 +622,7 @@ export class Upstream implements ConnectionOwner {
     }
     this.dropConnection();
     this.protocol.finalizeRequest(this, rc);
+    this.cache?.finish(rc);
     if (rc === HANDED_OVER) return;
     if (this.tunnel !== null) { this.tunnel.close(rc === 0); return; }
     if (this.headerSentToClient) {

@@ -12,8 +12,13 @@
  *
  *   proxy_pass https://... and proxy_ssl_* (proxy-ssl.ts; the handshake is the core's connect)
  *
+ * The cache (proxy_cache_path, proxy_cache*: src/http/cache/) hooks into the
+ * upstream core through its cache port; with a cache the client's
+ * conditional and Range fields are not passed (the whole response is what is
+ * stored), as nginx's ngx_http_proxy_cache_headers.
+ *
  * Not supported yet (an [emerg] "unknown directive", never ignored):
- *   proxy_cache*, proxy_store*.
+ *   proxy_store*.
  */
 import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../../config/module.js';
@@ -37,6 +42,10 @@ import { compileConfRegex } from '../../http/conf-regex.js';
 import { compileRewriteRule, compileValue, type RewriteRule } from './proxy-rewrite.js';
 import { compileIn, mergeProxySsl, proxySslDirectives, type ProxySslConf } from './proxy-ssl.js';
 import { ProxyTlsTry } from './proxy-ssl-try.js';
+import { cacheDirectives, mergeCacheConf, type CacheLocConf } from '../../http/cache/cache-conf.js';
+import { cachePaths, parseCachePath } from '../../http/cache/cache-path.js';
+import { defineCacheVariables } from '../../http/cache/cache-variables.js';
+import { HttpCache } from '../../http/cache/http-cache.js';
 import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, upstreamField, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
 
 interface ProxyPass {
@@ -65,6 +74,9 @@ interface ProxyPass {
 export interface ProxyLocConf {
   readonly upstream: UpstreamLocConf;
   readonly ssl: ProxySslConf;
+  readonly cache: CacheLocConf;
+  /** The config's cache paths by zone name (set at merge). */
+  cachePaths?: ReadonlyMap<string, import('../../http/cache/cache-path.js').CachePathConf>;
   pass?: ProxyPass;
   setHeaders?: Array<[string, ComplexValue]>;
   method?: ComplexValue | null;
@@ -87,6 +99,7 @@ export interface ProxyLocConf {
 }
 
 const DEFAULT_HIDE = ['date', 'server', 'x-pad', 'x-accel-expires', 'x-accel-redirect', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset'];
+const CACHE_SKIP_CLIENT = ['if-modified-since', 'if-unmodified-since', 'if-none-match', 'if-match', 'range', 'if-range'];
 const ALWAYS_SKIP_CLIENT = ['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'expect', 'transfer-encoding', 'content-length', 'trailer'];
 
 function vars(cf: ConfContext): VariableRegistry {
@@ -127,9 +140,16 @@ const proxyHandler: ContentHandler = {
 
 /** Starts the upstream for a request whose target is known. */
 function proxy(r: HttpRequest, conf: ProxyLocConf, group: UpstreamGroup, uri: string, sslHost: string | null): void {
-  const protocol = new ProxyProtocol(r, conf.template!, { uri }, conf.upstream.bufferSize!);
+  const target: { uri: string; method?: string } = { uri };
+  const protocol = new ProxyProtocol(r, conf.template!, target, conf.upstream.bufferSize!);
   const u = upstreamFor(r, conf.upstream, group, protocol, sslHost !== null ? conf.tlsPoolKeys! : conf.poolKeys!);
   if (sslHost !== null) u.tls = new ProxyTlsTry(r, conf.ssl, sslHost);
+  if (conf.cache.zone !== null) {
+    u.cache = new HttpCache(r, {
+      conf: conf.cache, paths: conf.cachePaths!, tempPath: conf.upstream.tempPath!,
+      convertHead: () => { target.method = 'GET'; },
+    });
+  }
   const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked) && conf.setBody === null;
   if (hasBody && !conf.upstream.requestBuffering && (r.contentLength >= 0 || conf.httpVersion === '1.1')) {
     u.start(true, r.contentLength < 0);
@@ -296,6 +316,8 @@ function defaultRedirect(pass: ProxyPass): RewriteRule {
 const directives: DirectiveSpec[] = [
   ...upstreamDirectives('proxy_', (cf) => loc(cf).upstream),
   ...proxySslDirectives((cf) => loc(cf).ssl, compileIn),
+  ...cacheDirectives('proxy_', (cf) => loc(cf).cache),
+  { name: 'proxy_cache_path', contexts: Ctx.Http, args: [2, Infinity], set(cf, d) { parseCachePath(cf, d); } },
   {
     name: 'proxy_pass', contexts: Ctx.Location | Ctx.LocationIf | Ctx.LimitExcept, args: [1, 1],
     set(cf, d) {
@@ -379,12 +401,15 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   kind: 'http',
   name: 'http_proxy',
   directives,
-  createLoc: () => ({ upstream: {}, ssl: {} }),
+  createLoc: () => ({ upstream: {}, ssl: {}, cache: {} }),
   initMain(_main, cf) {
     const v = vars(cf);
     proxyHostValue.set(v, v.compile('$proxy_host'));
     v.define('proxy_host', proxyHost);
     v.define('proxy_port', proxyPort);
+    defineCacheVariables(v);
+    cacheKeyValue.set(v, v.compile('$scheme$proxy_host$request_uri'));
+    revalidationValues.set(v, [v.compile('$upstream_cache_last_modified'), v.compile('$upstream_cache_etag')]);
     v.define('proxy_add_x_forwarded_for', (r) => {
       const xff = clientForwardedFor(r);
       return xff ? `${xff}, ${r.remoteAddress}` : r.remoteAddress;
@@ -408,6 +433,11 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   },
   mergeLoc(p, c, cf) {
     mergeUpstreamConf(p.upstream, c.upstream, cf.fullPath('proxy_temp'));
+    mergeCacheConf(p.cache, c.cache, cacheKeyValue.get(vars(cf))!);
+    c.cachePaths = cachePaths(cf);
+    const zone = c.cache.zone;
+    // Merging runs once the http block is read: every proxy_cache_path is known by now.
+    if (typeof zone === 'string' && !c.cachePaths.has(zone)) return cf.error(`"proxy_cache" zone "${zone}" is unknown`);
     // ngx_conf_merge_path_value: the default is registered with the cycle once a level needs it.
     if (c.upstream.tempPath) cf.cycle.addTempPath(c.upstream.tempPath);
     // `if` blocks proxy with their location's proxy_pass (nginx merges it into "noname" levels).
@@ -453,6 +483,10 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
 
 /** `$proxy_host`, compiled once per http block (before variables are resolved). */
 const proxyHostValue = new WeakMap<VariableRegistry, ComplexValue>();
+/** proxy_cache_key's default, compiled once per http block. */
+const cacheKeyValue = new WeakMap<VariableRegistry, ComplexValue>();
+/** What a revalidation sends (If-Modified-Since, If-None-Match), compiled once per http block. */
+const revalidationValues = new WeakMap<VariableRegistry, [ComplexValue, ComplexValue]>();
 function hostValue(cf: ConfContext): ComplexValue {
   return proxyHostValue.get(vars(cf))!;
 }
@@ -462,6 +496,15 @@ function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate
   const setHeaders = c.setHeaders!.slice();
   if (!setHeaders.some(([n]) => n.toLowerCase() === 'host')) setHeaders.unshift(['Host', hostValue(cf)]);
   const skip = new Set(ALWAYS_SKIP_CLIENT);
+  if (c.cache.zone !== null) {
+    // ngx_http_proxy_cache_headers: what is stored is the whole response, so
+    // the client's conditions and ranges stay here; a revalidation asks its own.
+    for (const h of CACHE_SKIP_CLIENT) skip.add(h);
+    const own = (name: string): boolean => setHeaders.some(([n]) => n.toLowerCase() === name);
+    const [lastModified, etag] = revalidationValues.get(vars(cf))!;
+    if (!own('if-modified-since')) setHeaders.push(['If-Modified-Since', lastModified]);
+    if (!own('if-none-match')) setHeaders.push(['If-None-Match', etag]);
+  }
   for (const [name] of setHeaders) skip.add(name.toLowerCase());
   skip.add('host');
   const hide = new Set(DEFAULT_HIDE);

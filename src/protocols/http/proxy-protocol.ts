@@ -47,6 +47,8 @@ export interface ProxyRequestTemplate {
 export interface ProxyTarget {
   /** The request target to send: path and query. */
   readonly uri: string;
+  /** The method sent instead of the client's and proxy_method (the cache's GET for a HEAD: nginx's u->method). */
+  method?: string;
 }
 
 const HOP_BY_HOP_RESPONSE = new Set([
@@ -106,7 +108,7 @@ export class ProxyProtocol implements UpstreamProtocol {
   createRequest(u: Upstream): Buffer[] {
     const r = this.r;
     const t = this.t;
-    const method = t.method ? t.method.evaluate(r) : r.method;
+    const method = this.target.method ?? (t.method ? t.method.evaluate(r) : r.method);
     let head = `${method} ${escapeTargetControls(this.target.uri)} HTTP/${t.httpVersion}\r\n`;
     for (const [name, value] of t.setHeaders) {
       const v = value.evaluate(r);
@@ -197,7 +199,7 @@ export class ProxyProtocol implements UpstreamProtocol {
       out.push(head.names[i], value);
     }
     u.headersOut = out;
-    this.reader = BodyReader.forHead(head, r.method === 'HEAD');
+    this.reader = BodyReader.forHead(head, (this.target.method ?? r.method) === 'HEAD');
     // No body to come (HEAD, 204, 304, a length of 0): reusable already, as nginx's u->keepalive.
     if (this.reader.done) u.keepalive = !head.connectionClose;
     u.contentLength = head.contentLength >= 0 && !head.chunked ? head.contentLength : this.reader.done ? 0 : -1;
