@@ -265,10 +265,11 @@ export class HttpServers {
         }
         this.handshaking.add(socket);
         socket.once('close', () => this.handshaking.delete(socket));
-        sniffPreface(socket, options.headerTimeout, (h2) => {
+        sniffPreface(socket, options.headerTimeout, (h2, data) => {
           this.handshaking.delete(socket);
           if (this.stopping) { socket.destroy(); return; }
-          if (h2) { this.startH2(socket, listener, def, id); return; }
+          if (h2) { this.startH2(socket, data, listener, def, id); return; }
+          socket.unshift(data);
           this.onConnection(socket, new H1Connection(socket, handler, options), id);
           socket.resume();
         });
@@ -292,7 +293,14 @@ export class HttpServers {
         if (this.stopping) { socket.destroy(); return; }
         if (!plain && (socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') {
           const chosen = this.tlsChosen(socket) ?? addr.defaultServer;
-          this.startH2(socket, listener, chosen, id);
+          // Still before the first stream: a stop must find it (as a handshake).
+          this.handshaking.add(socket);
+          socket.once('close', () => this.handshaking.delete(socket));
+          sniffPreface(socket, options.headerTimeout, (_h2, data) => {
+            this.handshaking.delete(socket);
+            if (this.stopping) { socket.destroy(); return; }
+            this.startH2(socket, data, listener, chosen, id);
+          });
           return;
         }
         if (plain) plainHttp.add(socket);
@@ -315,8 +323,8 @@ export class HttpServers {
     return info !== undefined && info.chosen instanceof ServerRuntimeImpl ? info.chosen : null;
   }
 
-  private startH2(socket: Socket, listener: Listener, server: ServerRuntimeImpl, id: number): void {
-    const session = startH2Session(socket, h2Limits(server), id, (s) => this.h2Stream(s, socket, listener));
+  private startH2(socket: Socket, data: Buffer, listener: Listener, server: ServerRuntimeImpl, id: number): void {
+    const session = startH2Session(socket, data, h2Limits(server), id, (s) => this.h2Stream(s, socket, listener));
     this.onConnection(socket as SocketWithState, session, id);
     // Counted as having served, so that a graceful stop sends its GOAWAY at once even before a first stream.
     (socket as SocketWithState)[kConn]!.requests = 1;

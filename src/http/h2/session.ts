@@ -34,6 +34,7 @@ import { H2Reply, type H2ReplyOwner } from './reply.js';
 import { h2RequestHead, type H2Head } from './request-head.js';
 import { streamSocket } from './stream-socket.js';
 import { H2_MAX_WINDOW } from './h2-module.js';
+import { h2Transport } from './preface.js';
 
 /** What one server's HTTP/2 connections are configured with (built once per server block). */
 export interface H2Limits {
@@ -86,15 +87,16 @@ function serverFor(limits: H2Limits): Http2Server {
 
 /**
  * Starts HTTP/2 on `socket` (cleartext after the preface was seen, or TLS
- * after ALPN chose h2). `onStream` runs each stream's request.
+ * after ALPN chose h2), `data` being what was read of it (preface.ts).
+ * `onStream` runs each stream's request.
  */
 export function startH2Session(
-  socket: Socket, limits: H2Limits, id: number, onStream: (s: H2StreamStart) => void,
+  socket: Socket, data: Buffer, limits: H2Limits, id: number, onStream: (s: H2StreamStart) => void,
 ): H2Session {
   const server = serverFor(limits);
   const h2 = new H2Session(socket, limits, id, onStream);
   server.once('session', (session: ServerHttp2Session) => h2.attach(session));
-  server.emit('connection', socket);
+  server.emit('connection', h2Transport(socket, data));
   return h2;
 }
 
