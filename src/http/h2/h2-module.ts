@@ -19,6 +19,7 @@ import type { ConfContext } from '../../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpConfLevel, type HttpModule } from '../../config/module.js';
 import type { ConfNode } from '../../config/parser.js';
 import { inherit, setFlag, setNumber, setSize } from '../../config/slots.js';
+import { httpCoreModule } from '../core-module.js';
 
 const HTTP_SRV = Ctx.Http | Ctx.Server;
 
@@ -104,6 +105,11 @@ export const h2Module: HttpModule<H2MainConf, H2SrvConf, H2LocConf> = {
   initMain(conf, cf) {
     h2Index = cf.registry.indexOf(h2Module);
     conf.recvBufferSize ??= 256 * 1024;
+    // $http2: "h2" over TLS, "h2c" in cleartext, empty for HTTP/1 (ngx_http_v2_variable)
+    cf.main(httpCoreModule).variables.define('http2', (r) => {
+      if (r.req.httpVersionMajor !== 2) return '';
+      return (r.conn.socket as { encrypted?: boolean }).encrypted === true ? 'h2' : 'h2c';
+    });
   },
   mergeSrv(p, c) {
     inherit(c, p, 'enable', false);

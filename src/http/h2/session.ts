@@ -95,6 +95,10 @@ export function startH2Session(
 ): H2Session {
   const server = serverFor(limits);
   const h2 = new H2Session(socket, limits, id, onStream);
+  // node:http2 waits for 'secureConnect' while secureConnecting is set, and a server-side
+  // TLSSocket made without a tls.Server never clears it: the handshake is done by now.
+  const tls = socket as Socket & { secureConnecting?: boolean };
+  if (tls.secureConnecting === true) tls.secureConnecting = false;
   server.once('session', (session: ServerHttp2Session) => h2.attach(session));
   server.emit('connection', h2Transport(socket, data));
   return h2;
@@ -188,6 +192,8 @@ export class H2Session implements ClientConnection, H2ReplyOwner {
     const method = head.method !== '' ? head.method : 'GET';
     const path = head.path !== '' ? head.path : '/';
     const line = `${head.method} ${head.path} HTTP/2.0`;
+    // a stream we reset emits its error: the reply learns of it through 'close'
+    stream.on('error', () => {});
     let reply: H2Reply | null = null;
     const socket = streamSocket(this.socket, stream, () => reply);
     const req = new IncomingRequest(method, path, 2, 0, head.rawHeaders, head.length, socket, line);
