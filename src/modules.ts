@@ -18,6 +18,7 @@ import { authRequestModule } from './http/auth-request-module.js';
 import { httpVariablesModule } from './http/variables-core.js';
 import { rewriteModule } from './http/rewrite-module.js';
 import { sslModule } from './http/tls/ssl-module.js';
+import { h2Module } from './http/h2/h2-module.js';
 import { geoModule } from './http/geo-module.js';
 import { mapModule } from './http/map-module.js';
 import { splitClientsModule } from './http/split-clients-module.js';
@@ -62,6 +63,7 @@ export const builtinModules: Module[] = [
   httpVariablesModule,
   rewriteModule,
   sslModule,
+  h2Module,
   geoModule,
   mapModule,
   splitClientsModule,

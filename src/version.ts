@@ -66,7 +66,7 @@ export const NGINX_MODULES: readonly NginxModuleRow[] = [
   row('http_upstream_zone_module', true, true),
   // Built only with --with-*.
   row('http_ssl_module', false, true),
-  row('http_v2_module', false),
+  row('http_v2_module', false, true),
   row('http_v3_module', false),
   row('http_realip_module', false, true),
   row('http_addition_module', false, true),

@@ -353,6 +353,7 @@ const directives: DirectiveSpec[] = [
       if (typeof addr === 'string') return cf.error(addr);
       const parsed = parseListenParams(addr, d.args.slice(1));
       if (typeof parsed === 'string') return cf.error(parsed);
+      if (parsed.http2) cf.warn('the "listen ... http2" directive is deprecated, use the "http2" directive instead');
       const main = cf.main(httpCoreModule);
       for (const conf of expandPorts(parsed)) {
         if (srv.listens.some((l) => l.key === conf.key)) return cf.error(`a duplicate listen ${listenText(conf.key)}`);

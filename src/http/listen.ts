@@ -2,8 +2,9 @@
  * The `listen` directive's address and parameters (ngx_http_core_listen,
  * ngx_parse_url for the address part).
  *
- * `ssl` makes the address a TLS one (src/http/tls/). Differences: `http2`,
- * `quic`, `proxy_protocol` are rejected with a
+ * `ssl` makes the address a TLS one (src/http/tls/); `http2` (deprecated by
+ * nginx 1.25 for the `http2` directive) makes it speak HTTP/2 (src/http/h2/).
+ * Differences: `quic`, `proxy_protocol` are rejected with a
  * clear [emerg] (not supported yet) rather than ignored. `deferred`, `bind`,
  * `fastopen`, `rcvbuf`, `sndbuf`, `accept_filter`, `so_keepalive`, `setfib`
  * are accepted: Node cannot set them per socket; `bind` is what Node does anyway.
@@ -26,6 +27,8 @@ export interface ListenConf extends ListenAddress {
   ipv6only: boolean;
   /** `ssl`: connections speak TLS first (one listening socket's setting, as nginx's addr opt). */
   ssl: boolean;
+  /** `http2`: the older form of `http2 on` for every server of the address. */
+  http2?: boolean;
 }
 
 /** Parses `127.0.0.1:80`, `80`, `*:80`, `[::1]:80`, `[::]`, `localhost:80`, `unix:/path`. */
@@ -93,7 +96,7 @@ export function listenText(key: string): string {
 }
 
 const ACCEPTED_NOOP = /^(deferred|bind|fastopen=\d+|rcvbuf=\S+|sndbuf=\S+|accept_filter=\S+|so_keepalive=\S+|setfib=\S+)$/;
-const UNSUPPORTED = /^(http2|http3|quic|proxy_protocol)$/;
+const UNSUPPORTED = /^(http3|quic|proxy_protocol)$/;
 
 /** Parses the parameters after the address; returns an error string on failure. */
 export function parseListenParams(address: ListenAddress, params: readonly string[]): ListenConf | string {
@@ -102,6 +105,7 @@ export function parseListenParams(address: ListenAddress, params: readonly strin
     if (p === 'default_server' || p === 'default') conf.defaultServer = true;
     else if (p === 'reuseport') conf.reuseport = true;
     else if (p === 'ssl') conf.ssl = true;
+    else if (p === 'http2') conf.http2 = true;
     else if (p.startsWith('backlog=')) {
       const n = Number(p.slice(8));
       if (!/^[0-9]+$/.test(p.slice(8)) || n === 0) return `invalid backlog "${p.slice(8)}"`;

@@ -448,10 +448,12 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   const out: string[] = ownServer ? ['Server', serverToken(lc.serverTokens!)] : [];
   for (let i = 0; i < headers.length; i++) out.push(headers[i]);
   const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+  // HTTP/2 sends trailers in a HEADERS frame of their own: the length stays (nginx's chunked filter skips streams).
+  const h2 = r.req.httpVersionMajor === 2;
   const withTrailers = r.trailers !== null && !noBody && r.method !== 'HEAD'
-    && r.req.httpVersionMinor >= 1 && lc.chunkedTransferEncoding!;
+    && (h2 || (r.req.httpVersionMinor >= 1 && lc.chunkedTransferEncoding!));
   // Trailers need chunked framing: the length goes (ngx_http_chunked_header_filter).
-  if (withTrailers) contentLength = -1;
+  if (withTrailers && !h2) contentLength = -1;
   if (contentLength >= 0 && !noBody) out.push('Content-Length', String(contentLength));
   const keep = status !== 101 && keepAliveAfter(r, contentLength >= 0 || noBody || r.method === 'HEAD');
   out.push('Connection', status === 101 ? 'upgrade' : keep ? 'keep-alive' : 'close');

@@ -7,7 +7,6 @@
  * counts and the log phase are kept in one place.
  */
 import type { Socket } from 'node:net';
-import type { H1Connection } from './h1/connection.js';
 import type { IncomingRequest } from './h1/incoming.js';
 import type { ClientReply } from './client-reply.js';
 import type { PostponedOutput } from './subrequest.js';
@@ -15,6 +14,23 @@ import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog, LogRequestContext } from '../observability/error-log.js';
 import type { ContentHandler, CoreLocConf, CoreMainConf, CoreSrvConf, LocationEntry } from './core-module.js';
 import { loopTimeMs } from './loop-clock.js';
+
+/**
+ * What a request asks of its client connection: H1Connection, or for an
+ * HTTP/2 stream its H2StreamConn (h2/stream.ts).
+ */
+export interface ClientConnection {
+  /** lingering_close of the serving location. */
+  lingeringClose: 'on' | 'off' | 'always';
+  /** keepalive_timeout for the idle time after the exchange. */
+  setKeepaliveTimeout(ms: number): void;
+  /** The connection becomes a tunnel (101): the bytes that followed the request. */
+  detach(): Buffer;
+  /** A request is being served (a graceful stop lets it finish). */
+  readonly busy: boolean;
+  /** Ends the connection after what was written. */
+  close(): void;
+}
 
 /** Per client connection (ngx_connection_t + ngx_http_connection_t). */
 export interface ConnectionState {
@@ -25,8 +41,8 @@ export interface ConnectionState {
   /** ms timestamp of accept, for keepalive_time. */
   readonly startTime: number;
   readonly socket: Socket;
-  /** The HTTP/1 framing of this connection (an upgrade takes the socket from it). */
-  readonly h1: H1Connection;
+  /** The HTTP/1 framing of this connection (an upgrade takes the socket from it), or an HTTP/2 stream's. */
+  readonly h1: ClientConnection;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;

@@ -10,7 +10,10 @@
  *
  * Each connection speaks HTTP/1 through H1Connection (our own parser, strict
  * as nginx and RFC 9112: see h1/request-head.ts); validateRequestHead then
- * applies nginx's rules to the parsed head.
+ * applies nginx's rules to the parsed head. An address with HTTP/2 (`http2
+ * on` in its default server, or `listen ... http2`) takes a connection that
+ * opens with the HTTP/2 preface, or a TLS one whose ALPN chose h2, as an
+ * H2Session (h2/session.ts), whose streams come to the same request path.
  */
 import { existsSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -36,9 +39,14 @@ import { H1Connection, type H1Handler } from './h1/connection.js';
 import type { IncomingRequest } from './h1/incoming.js';
 import type { ServerReply } from './h1/reply.js';
 import type { RequestHeadParser } from './h1/request-head.js';
-import { acceptTls, type TlsChooser } from './tls/acceptor.js';
+import { acceptTls, shareTlsInfo, tlsInfoOf, type TlsChooser } from './tls/acceptor.js';
 import { checkTlsRequest } from './tls/request-check.js';
 import { sslSrvConf, type ServerTls } from './tls/ssl-module.js';
+import type { ClientReply } from './client-reply.js';
+import type { ClientConnection } from './request.js';
+import { h2SrvConf } from './h2/h2-module.js';
+import { sniffPreface } from './h2/preface.js';
+import { startH2Session, type H2Limits, type H2StreamStart } from './h2/session.js';
 
 const kConn = Symbol('weir.connection');
 type SocketWithState = Socket & { [kConn]?: ConnectionState };
@@ -102,6 +110,30 @@ class ServerRuntimeImpl implements ServerRuntime {
 
 let coreIndexOf = 0;
 
+const limitsByServer = new WeakMap<ServerRuntimeImpl, H2Limits>();
+
+/** A server's HTTP/2 connection settings, built on first use. */
+function h2Limits(server: ServerRuntimeImpl): H2Limits {
+  let l = limitsByServer.get(server);
+  if (l !== undefined) return l;
+  const h2 = h2SrvConf(server.level);
+  const loc = server.level.loc[coreIndexOf] as CoreLocConf;
+  const buffers = server.core.largeClientHeaderBuffers!;
+  l = {
+    maxConcurrentStreams: h2?.maxConcurrentStreams ?? 128,
+    bodyPrereadSize: h2?.bodyPrereadSize ?? 65536,
+    headerListSize: buffers.size * buffers.num,
+    maxHeaders: server.core.maxHeaders!,
+    keepaliveTimeout: loc.keepaliveTimeout!,
+    keepaliveRequests: loc.keepaliveRequests!,
+    keepaliveTime: loc.keepaliveTime!,
+    headerTimeout: server.core.clientHeaderTimeout!,
+    resetBurst: 1000,
+  };
+  limitsByServer.set(server, l);
+  return l;
+}
+
 /** The servers reachable through one local address. */
 interface AddressServers {
   readonly names: ServerNames<ServerRuntimeImpl>;
@@ -160,10 +192,11 @@ export class HttpServers {
         g.servers.push(rt);
         // `ssl` on any listen of an address makes the address ssl (ngx_http_add_addresses).
         if (l.ssl && !g.conf.ssl) g.conf = { ...g.conf, ssl: true };
+        if (l.http2 === true && g.conf.http2 !== true) g.conf = { ...g.conf, http2: true };
         if (l.defaultServer) {
           if (g.defaults.length) throw new ConfigError(`a duplicate default server for ${l.key}`, { file: rt.entry.file, line: rt.entry.line });
           g.defaults.push(rt);
-          if (l.backlog !== 511 || l.reuseport) g.conf = { ...l, ssl: l.ssl || g.conf.ssl };
+          if (l.backlog !== 511 || l.reuseport) g.conf = { ...l, ssl: l.ssl || g.conf.ssl, http2: l.http2 === true || g.conf.http2 === true };
         }
       }
     }
@@ -224,8 +257,22 @@ export class HttpServers {
     // Half-open: a client's FIN is the end of its requests, not of our answers (and a tunnel passes it on).
     if (!listener.conf.ssl) {
       return createServer({ noDelay: true, allowHalfOpen: true }, (socket: SocketWithState) => {
-        const conn = new H1Connection(socket, handler, options);
-        this.onConnection(socket, conn, ++connectionSerial);
+        const id = ++connectionSerial;
+        const def = this.serversFor(socket, listener).defaultServer;
+        if (!this.h2On(listener, def)) {
+          this.onConnection(socket, new H1Connection(socket, handler, options), id);
+          return;
+        }
+        this.handshaking.add(socket);
+        socket.once('close', () => this.handshaking.delete(socket));
+        sniffPreface(socket, options.headerTimeout, (h2, data) => {
+          this.handshaking.delete(socket);
+          if (this.stopping) { socket.destroy(); return; }
+          if (h2) { this.startH2(socket, data, listener, def, id); return; }
+          socket.unshift(data);
+          this.onConnection(socket, new H1Connection(socket, handler, options), id);
+          socket.resume();
+        });
       });
     }
     return createServer({ noDelay: true, allowHalfOpen: true }, (raw: Socket) => {
@@ -239,10 +286,23 @@ export class HttpServers {
         tlsOf: (s) => (sslSrvConf(s.level)?.tls ?? null) as ServerTls | null,
         rejects: (s) => sslSrvConf(s.level)?.rejectHandshake === true,
         timeoutMs: options.headerTimeout,
+        h2: (s) => this.h2On(listener, s),
       };
       acceptTls(raw, chooser, this.errorLog, () => id, ({ socket, plainHttp: plain }) => {
         this.handshaking.delete(raw);
         if (this.stopping) { socket.destroy(); return; }
+        if (!plain && (socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') {
+          const chosen = this.tlsChosen(socket) ?? addr.defaultServer;
+          // Still before the first stream: a stop must find it (as a handshake).
+          this.handshaking.add(socket);
+          socket.once('close', () => this.handshaking.delete(socket));
+          sniffPreface(socket, options.headerTimeout, (_h2, data) => {
+            this.handshaking.delete(socket);
+            if (this.stopping) { socket.destroy(); return; }
+            this.startH2(socket, data, listener, chosen, id);
+          });
+          return;
+        }
         if (plain) plainHttp.add(socket);
         const conn = new H1Connection(socket, handler, options);
         this.onConnection(socket as SocketWithState, conn, id);
@@ -252,7 +312,36 @@ export class HttpServers {
     });
   }
 
-  private onConnection(socket: SocketWithState, h1: H1Connection, id: number): void {
+  /** HTTP/2 on a connection's server: `http2 on` there, or `listen ... http2` on the address. */
+  private h2On(listener: Listener, server: ServerRuntimeImpl): boolean {
+    return listener.conf.http2 === true || h2SrvConf(server.level)?.enable === true;
+  }
+
+  /** The server block a TLS handshake chose by SNI (its settings are the session's, as nginx's conf_ctx). */
+  private tlsChosen(socket: Socket): ServerRuntimeImpl | null {
+    const info = tlsInfoOf(socket);
+    return info !== undefined && info.chosen instanceof ServerRuntimeImpl ? info.chosen : null;
+  }
+
+  private startH2(socket: Socket, data: Buffer, listener: Listener, server: ServerRuntimeImpl, id: number): void {
+    const session = startH2Session(socket, data, h2Limits(server), id, (s) => this.h2Stream(s, socket, listener));
+    this.onConnection(socket as SocketWithState, session, id);
+    // Counted as having served, so that a graceful stop sends its GOAWAY at once even before a first stream.
+    (socket as SocketWithState)[kConn]!.requests = 1;
+  }
+
+  /** A stream's request: the same path as an HTTP/1 request's. */
+  private h2Stream(s: H2StreamStart, real: Socket, listener: Listener): void {
+    const facade = s.conn.socket as SocketWithState;
+    shareTlsInfo(real, facade);
+    facade[kConn] = s.conn;
+    s.conn.closing = this.stopping;
+    this.connections.add(facade);
+    facade.once('close', () => this.connections.delete(facade));
+    this.serve(s.conn, s.req, s.res, listener, null, s);
+  }
+
+  private onConnection(socket: SocketWithState, h1: ClientConnection, id: number): void {
     const state: ConnectionState = {
       id,
       requests: 0,
@@ -280,7 +369,7 @@ export class HttpServers {
   /** The bytes are not a request head: nginx's answer (400, 414, 494 as 400, 505), then close. */
   headError(h1: H1Connection, parser: RequestHeadParser, listener: Listener): void {
     const { req, res } = h1.rejectedExchange();
-    this.reject(h1, req, res, listener, parser.tooLarge ? 494 : parser.status, `${parser.reason} while ${parser.action}`);
+    this.reject(h1.socket as SocketWithState, req, res, listener, parser.tooLarge ? 494 : parser.status, `${parser.reason} while ${parser.action}`);
   }
 
   /** client_header_timeout: 408 to a client that started a head, silence to one that sent nothing. */
@@ -288,7 +377,7 @@ export class HttpServers {
     if (!started) { h1.socket.destroy(); return; }
     const { req, res } = h1.rejectedExchange();
     const action = req.method === '' ? 'reading client request line' : 'reading client request headers';
-    this.reject(h1, req, res, listener, 408, `client timed out (110: Connection timed out) while ${action}`);
+    this.reject(h1.socket as SocketWithState, req, res, listener, 408, `client timed out (110: Connection timed out) while ${action}`);
   }
 
   /**
@@ -297,9 +386,9 @@ export class HttpServers {
    * does, with the connection closed, and logged like any request (nginx
    * writes an access-log line for a 400 with `$request` as far as it was read).
    */
-  private reject(h1: H1Connection, req: IncomingRequest, res: ServerReply, listener: Listener, status: number, reason: string): void {
-    const conn = (h1.socket as SocketWithState)[kConn]!;
-    const def = this.serversFor(h1.socket as SocketWithState, listener).defaultServer;
+  private reject(socket: SocketWithState, req: IncomingRequest, res: ClientReply, listener: Listener, status: number, reason: string): void {
+    const conn = socket[kConn]!;
+    const def = this.serversFor(socket, listener).defaultServer;
     const r = new HttpRequest(req, res, conn, def, this.errorLog, req.url, '/', '', false, '');
     this.track(r);
     setLocation(r, def.level);
@@ -330,22 +419,36 @@ export class HttpServers {
   }
 
   request(h1: H1Connection, req: IncomingRequest, res: ServerReply, listener: Listener): void {
-    const socket = h1.socket as SocketWithState;
-    const conn = socket[kConn]!;
+    const conn = (h1.socket as SocketWithState)[kConn]!;
     conn.requests++;
+    this.serve(conn, req, res, listener, h1, null);
+  }
+
+  /** A request of an HTTP/1 connection (`h1`) or of an HTTP/2 stream (`h2`). */
+  private serve(conn: ConnectionState, req: IncomingRequest, res: ClientReply, listener: Listener, h1: H1Connection | null, h2: H2StreamStart | null): void {
+    const socket = conn.socket as SocketWithState;
     const set = this.serversFor(socket, listener);
     const def = set.defaultServer;
-    const head = validateRequestHead(req.method, req.httpVersionMajor, req.httpVersionMinor, req.url, req.rawHeaders, {
+    if (h2 !== null && h2.head.status !== 0) {
+      this.reject(socket, req, res, listener, h2.head.status, `${h2.head.reason} while processing HTTP/2 request headers`);
+      return;
+    }
+    // An HTTP/2 head is judged by HTTP/1.1's rules once its pseudo-headers are a request line.
+    const head = validateRequestHead(req.method, h2 !== null ? 1 : req.httpVersionMajor, h2 !== null ? 1 : req.httpVersionMinor, req.url, req.rawHeaders, {
       underscoresInHeaders: def.core.underscoresInHeaders!,
       ignoreInvalidHeaders: def.core.ignoreInvalidHeaders!,
       largeHeaderBufferSize: def.core.largeClientHeaderBuffers!.size,
       maxHeaders: def.core.maxHeaders!,
     });
     if (head.status !== 0) {
-      this.reject(h1, req, res, listener, head.tooLarge ? 494 : head.status, `${head.reason} while ${head.action}`);
+      this.reject(socket, req, res, listener, head.tooLarge ? 494 : head.status, `${head.reason} while ${head.action}`);
       return;
     }
-    h1.setBodyFraming(head.contentLength, head.chunked);
+    if (h2 !== null && !h2.bodyFollows && head.contentLength > 0) {
+      this.reject(socket, req, res, listener, 400, 'client prematurely closed stream while processing HTTP/2 request headers');
+      return;
+    }
+    h1?.setBodyFraming(head.contentLength, head.chunked);
     if (head.dropHeaders) {
       for (const i of head.dropHeaders) delete req.headers[req.rawHeaders[i].toLowerCase()];
     }
@@ -375,7 +478,8 @@ export class HttpServers {
     }
     r.upgrade = isUpgrade(req);
     r.contentLength = head.contentLength;
-    r.chunked = head.chunked;
+    // An HTTP/2 body without Content-Length has a length known at its end, as a chunked one's.
+    r.chunked = h2 !== null ? h2.bodyFollows && head.contentLength < 0 : head.chunked;
     if (match.captures) r.captures = match.captures;
     this.track(r);
     if (listener.conf.ssl) {

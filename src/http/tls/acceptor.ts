@@ -41,6 +41,12 @@ export function tlsInfoOf(socket: Socket): TlsConnInfo | undefined {
   return tlsInfo.get(socket);
 }
 
+/** An HTTP/2 stream's stand-in socket shows the TLS facts of its connection's. */
+export function shareTlsInfo(from: Socket, to: Socket): void {
+  const info = tlsInfo.get(from);
+  if (info !== undefined) tlsInfo.set(to, info);
+}
+
 /** The listener's view: which server a name picks. */
 export interface TlsChooser<S> {
   /** The server for a validated name (null: none sent or it matched nothing: the default server). */
@@ -49,6 +55,8 @@ export interface TlsChooser<S> {
   /** ssl_reject_handshake of a server (with or without certificates of its own). */
   rejects(server: S): boolean;
   readonly timeoutMs: number;
+  /** The server speaks HTTP/2 (`http2 on`, or `listen ... http2`): ALPN offers h2 first. */
+  h2?(server: S): boolean;
 }
 
 export interface AcceptResult {
@@ -56,6 +64,9 @@ export interface AcceptResult {
   /** A plain HTTP request came to the ssl port: answer 497. */
   readonly plainHttp: boolean;
 }
+
+const H1_ALPN = ['http/1.1'];
+const H2_ALPN = ['h2', 'http/1.1'];
 
 /** ALERT record: fatal (2), unrecognized_name (112), TLS 1.2 record version as OpenSSL writes it for an early alert. */
 const UNRECOGNIZED_NAME_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70]);
@@ -150,7 +161,7 @@ function startHandshake<S>(
     secureContext: context,
     requestCert: verify !== Verify.Off,
     rejectUnauthorized: false,
-    ALPNProtocols: ['http/1.1'],
+    ALPNProtocols: chooser.h2?.(server) === true ? H2_ALPN : H1_ALPN,
     ...(tls.sessionEvents ? { server: tls.sessionEvents as unknown as import('node:tls').Server } : {}),
   });
   tlsInfo.set(socket, { hello, serverName: name, chosen: server, groups: tls.groups, serverOrder: tls.conf.preferServerCiphers === true });

@@ -25,3 +25,11 @@ test('bad ranges: nginx\'s "invalid port" and "invalid port range"', () => {
     assert.equal(parseListenAddress(bad), `invalid port in "${bad}"`);
   }
 });
+
+test('listen ... http2 is the older form of http2 on', () => {
+  const conf = parseListenParams(parseListenAddress('127.0.0.1:443') as ListenAddress, ['ssl', 'http2']);
+  assert.ok(typeof conf !== 'string');
+  assert.equal(conf.http2, true);
+  assert.equal(conf.ssl, true);
+  assert.match(String(parseListenParams(parseListenAddress('80') as ListenAddress, ['quic'])), /not supported/);
+});
