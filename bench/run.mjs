@@ -20,6 +20,7 @@ import net from 'node:net'
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
+import { checkTargets } from './targets.mjs'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const REPO_DIR = path.resolve(BENCH_DIR, '..')
@@ -902,6 +903,14 @@ async function main () {
     out(`| ${c.label} | ${cells.join(' | ')} |`)
   }
   out()
+  if (results['weir-1'] && results.nginx) {
+    out('Targets (issue 16), weir 1 worker against nginx in this run:')
+    out()
+    out('| target | figure | |')
+    out('|---|--:|---|')
+    for (const [what, fig, v] of checkTargets(results, scenarios.map((s) => s.name))) out(`| ${what} | ${fig} | ${v} |`)
+    out()
+  }
   const failedOnes = contenders.filter((c) => c.failed)
   for (const c of failedOnes) out(`- ${c.name} failed: ${c.failed}`)
   for (const c of contenders) for (const n of c.notes) out(`- ${c.name}: ${n}`)
