@@ -20,6 +20,7 @@ import net from 'node:net'
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
+import { checkTargets } from './targets.mjs'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const REPO_DIR = path.resolve(BENCH_DIR, '..')
@@ -31,7 +32,7 @@ const RESULTS_FILE = path.join(BENCH_DIR, 'results', 'latest.json')
 const HELP = `usage: node bench/run.mjs [options]
 
   --quick               1 round of 3 s runs after a 1 s warm-up
-  --contenders=a,b      subset of: ${'direct,weir-1,weir-n,nginx,haproxy,http-proxy,reply-from,undici'}
+  --contenders=a,b      subset of: ${'direct,weir-1,weir-n,weir-base,nginx,haproxy,http-proxy,reply-from,undici'}
                         ("weir" = weir-1,weir-n; "undici-balanced" = undici)
   --scenarios=x,y       subset of: small,64k,1m,close,post,gzip1,gzip6
   --duration=S          seconds per measured run (default: 10, lowered to fit --max-minutes)
@@ -49,6 +50,7 @@ const HELP = `usage: node bench/run.mjs [options]
   --dry-run             print the plan and the time budget, run nothing
   --out=FILE            JSON results file (default bench/results/latest.json)
   --weir=PATH           weir's executable (default bin/weir of this repo), run with node
+  --weir-base=PATH      another weir executable for the weir-base contender (A/B in one run)
 `
 
 function parseArgs (argv) {
@@ -99,6 +101,7 @@ function parseArgs (argv) {
       case 'load-cpus': o.loadCpus = v; break
       case 'out': o.out = path.resolve(v); break
       case 'weir': o.weirBin = path.resolve(v); break
+      case 'weir-base': o.weirBaseBin = path.resolve(v); break
       default: throw new Error(`unknown option --${k} (see --help)`)
     }
   }
@@ -139,6 +142,8 @@ function contenderDefs (weirWorkers) {
     { name: 'direct', label: 'DIRECT', kind: 'direct' },
     { name: 'weir-1', label: 'weir 1 worker', kind: 'weir', workers: 1 },
     { name: 'weir-n', label: `weir ${weirWorkers} workers`, kind: 'weir', workers: weirWorkers },
+    // A/B within one run: another build of weir (--weir-base), 1 worker, interleaved with the others.
+    { name: 'weir-base', label: 'weir-base 1 worker', kind: 'weir', workers: 1, base: true },
     { name: 'nginx', label: 'nginx', kind: 'nginx' },
     { name: 'haproxy', label: 'HAProxy', kind: 'haproxy' },
     { name: 'http-proxy', label: 'http-proxy', kind: 'node', script: 'http-proxy.mjs' },
@@ -588,7 +593,8 @@ async function startContender (c, ports) {
     if (c.kind === 'nginx') {
       c.handle = startProcess(c.name, which('nginx'), ['-p', dir + '/', '-c', conf, '-e', path.join(dir, 'error.log')], { cpus, cwd: dir, logFile })
     } else {
-      const bin = opts.weirBin ?? path.join(REPO_DIR, 'bin', 'weir')
+      const bin = c.base ? opts.weirBaseBin : (opts.weirBin ?? path.join(REPO_DIR, 'bin', 'weir'))
+      if (!bin) { c.failed = 'weir-base needs --weir-base=PATH'; return }
       if (!fs.existsSync(bin)) { c.failed = `${path.relative(process.cwd(), bin) || bin} not found`; return }
       c.handle = startProcess(c.name, process.execPath, [bin, '-p', dir + '/', '-c', conf], { cpus, cwd: dir, logFile })
     }
@@ -897,6 +903,14 @@ async function main () {
     out(`| ${c.label} | ${cells.join(' | ')} |`)
   }
   out()
+  if (results['weir-1'] && results.nginx) {
+    out('Targets (issue 16), weir 1 worker against nginx in this run:')
+    out()
+    out('| target | figure | |')
+    out('|---|--:|---|')
+    for (const [what, fig, v] of checkTargets(results, scenarios.map((s) => s.name))) out(`| ${what} | ${fig} | ${v} |`)
+    out()
+  }
   const failedOnes = contenders.filter((c) => c.failed)
   for (const c of failedOnes) out(`- ${c.name} failed: ${c.failed}`)
   for (const c of contenders) for (const n of c.notes) out(`- ${c.name}: ${n}`)
