@@ -3,8 +3,8 @@
 //
 //   node scripts/nginx-tests.mjs [LIST.txt | FILE.t ...] [--update]
 //
-// LIST.txt names a list beside the suite's run.sh (default: mission.txt and
-// modules.txt);
+// LIST.txt names a list beside the suite's run.sh (default: mission.txt,
+// modules.txt, tls-h2.txt and cache.txt);
 // FILE.t runs single files. Each file's result is compared with its line in
 // expected.txt:
 //   worse than expected (pass -> skip or fail, skip -> fail, a file with no
@@ -80,7 +80,7 @@ function main() {
   }
   const expectedText = readFileSync(expectedPath, 'utf8');
   const expected = readExpected(expectedText);
-  const lists = targets.length === 0 ? [join(suite, 'mission.txt'), join(suite, 'modules.txt')]
+  const lists = targets.length === 0 ? ['mission.txt', 'modules.txt', 'tls-h2.txt', 'cache.txt'].map((l) => join(suite, l))
     : targets.map((t) => (t.endsWith('.t') ? t : existsSync(t) ? resolve(t) : join(suite, t)));
   const logdir = process.env.NGINX_TESTS_LOGDIR || mkdtempSync(join(tmpdir(), 'weir-nginx-tests-'));
   const env = {
