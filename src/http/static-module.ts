@@ -270,7 +270,8 @@ function ifRangeMatches(r: HttpRequest, ifRange: string, mtime: number, etag: st
   return ifRangeAllows(ifRange, time, et === undefined ? etag : et === '' ? null : et);
 }
 
-interface Part {
+/** One range of a file to send, with the multipart head before it (or null). */
+export interface FilePart {
   readonly prefix: Buffer | null;
   readonly start: number;
   readonly end: number;
@@ -281,7 +282,9 @@ interface Part {
  * (the file stream pauses while the socket is full). A file that turns
  * out shorter than its stat size cuts the response (nginx: "file was truncated").
  */
-function streamParts(r: HttpRequest, fh: FileHandle, parts: readonly Part[], trailer: Buffer | null): void {
+export function streamParts(
+  r: HttpRequest, fh: FileHandle, parts: readonly FilePart[], trailer: Buffer | null, what = 'file',
+): void {
   const res = r.res;
   let i = 0;
   let current: ReturnType<FileHandle['createReadStream']> | null = null;
@@ -313,7 +316,7 @@ function streamParts(r: HttpRequest, fh: FileHandle, parts: readonly Part[], tra
     });
     stream.on('end', () => {
       if (stream.bytesRead !== part.end - part.start) {
-        r.log('alert', `file was truncated while sending the response`);
+        r.log('alert', `${what} was truncated while sending the response`);
         res.destroy();
         finish();
         return;

@@ -14,12 +14,8 @@ import { finalize, sendHeader } from '../phases.js';
 import { conditionalStatus, ifRangeAllows, parseHttpTime, parseRange, type ByteRange } from '../range.js';
 import type { HttpRequest } from '../request.js';
 import type { Entry } from './entry-file.js';
+import { streamParts } from '../static-module.js';
 
-interface Part {
-  readonly prefix: Buffer | null;
-  readonly start: number;
-  readonly end: number;
-}
 
 let boundarySerial = 0;
 
@@ -77,7 +73,7 @@ export function sendEntry(r: HttpRequest, fh: FileHandle, entry: Entry, maxRange
   if (ranges === null) {
     if (m.status === 200 && maxRanges > 0 && field(headers, 'accept-ranges') === undefined) headers.push('Accept-Ranges', 'bytes');
     if (!sendHeader(r, m.status, headers, size) || head || size === 0) { done(); return; }
-    streamParts(r, fh, [{ prefix: null, start: base, end: base + size }], null);
+    streamParts(r, fh, [{ prefix: null, start: base, end: base + size }], null, 'cache file');
     return;
   }
   r.statusLine = null;
@@ -85,7 +81,7 @@ export function sendEntry(r: HttpRequest, fh: FileHandle, entry: Entry, maxRange
     const { start, end } = ranges[0];
     headers.push('Content-Range', `bytes ${start}-${end - 1}/${size}`);
     if (!sendHeader(r, 206, headers, end - start) || head) { done(); return; }
-    streamParts(r, fh, [{ prefix: null, start: base + start, end: base + end }], null);
+    streamParts(r, fh, [{ prefix: null, start: base + start, end: base + end }], null, 'cache file');
     return;
   }
   const boundary = String(++boundarySerial).padStart(10, '0');
@@ -101,52 +97,6 @@ export function sendEntry(r: HttpRequest, fh: FileHandle, entry: Entry, maxRange
   const ct = `multipart/byteranges; boundary=${boundary}`;
   if (typeAt >= 0) headers[typeAt] = ct; else headers.push('Content-Type', ct);
   if (!sendHeader(r, 206, headers, length) || head) { done(); return; }
-  streamParts(r, fh, parts, trailer);
+  streamParts(r, fh, parts, trailer, 'cache file');
 }
 
-/** File ranges to the client one after another, pausing while the client is behind. */
-function streamParts(r: HttpRequest, fh: FileHandle, parts: readonly Part[], trailer: Buffer | null): void {
-  const res = r.res;
-  let i = 0;
-  let current: ReturnType<FileHandle['createReadStream']> | null = null;
-  let finished = false;
-  const finish = (): void => {
-    if (finished) return;
-    finished = true;
-    res.off('close', onClose);
-    fh.close().catch(() => {});
-  };
-  const onClose = (): void => { current?.destroy(); finish(); };
-  res.once('close', onClose);
-  const resume = (): void => { current?.resume(); };
-  const next = (): void => {
-    if (res.destroyed) { finish(); return; }
-    if (i === parts.length) {
-      if (trailer) res.end(trailer); else res.end();
-      finish();
-      return;
-    }
-    const part = parts[i++];
-    if (part.prefix) res.write(part.prefix);
-    const stream = fh.createReadStream({ start: part.start, end: part.end - 1, autoClose: false });
-    current = stream;
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      r.log('crit', `read() failed (${err.code ?? err.message})`);
-      res.destroy();
-      finish();
-    });
-    stream.on('end', () => {
-      if (stream.bytesRead !== part.end - part.start) {
-        r.log('alert', 'cache file was truncated while sending the response');
-        res.destroy();
-        finish();
-        return;
-      }
-      next();
-    });
-    stream.on('data', (chunk) => {
-      if (!res.write(chunk as Buffer)) { stream.pause(); res.once('drain', resume); }
-    });
-  };
-  next();
-}

@@ -16,6 +16,17 @@ import { createSecureContext, type SecureContext, type SecureContextOptions } fr
 
 /** ssl_protocols bits (ngx_http_ssl_protocols). */
 export const Proto = { SSLv2: 1, SSLv3: 2, TLSv1: 4, 'TLSv1.1': 8, 'TLSv1.2': 16, 'TLSv1.3': 32 } as const;
+
+/** `ssl_protocols` / `proxy_ssl_protocols` words as a Proto mask; an unknown word is named, as nginx's ngx_conf_set_bitmask_slot. */
+export function protocolMask(words: readonly string[], invalid: (word: string) => never): number {
+  let mask = 0;
+  for (const w of words) {
+    const bit = (Proto as Record<string, number>)[w];
+    if (bit === undefined) invalid(w);
+    mask |= bit;
+  }
+  return mask;
+}
 const TLS_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
 const NO_PROTO: Record<(typeof TLS_ORDER)[number], number> = {
   TLSv1: constants.SSL_OP_NO_TLSv1,

@@ -38,7 +38,7 @@ import type { ConfNode } from '../../config/parser.js';
 import { inherit, setFlag, setNumber, setSec, setSize } from '../../config/slots.js';
 import { parseSize } from '../../config/units.js';
 import { httpCoreModule, type CoreSrvConf } from '../core-module.js';
-import { buildContext, contextOptions, loadPair, Proto, readPasswords, TlsConfigError, type CertPair, type ContextSettings } from './contexts.js';
+import { buildContext, contextOptions, loadPair, protocolMask, Proto, readPasswords, TlsConfigError, type CertPair, type ContextSettings } from './contexts.js';
 import { defineSslVariables } from './variables.js';
 import { serverGroups } from './names.js';
 
@@ -304,13 +304,7 @@ const directives: DirectiveSpec[] = [
     set(cf, d) {
       const c = cf.srv(sslModule);
       if (c.protocols !== undefined) cf.duplicate();
-      let mask = 0;
-      for (const w of d.args) {
-        const bit = (Proto as Record<string, number>)[w];
-        if (bit === undefined) cf.error(`invalid value "${w}"`);
-        mask |= bit;
-      }
-      c.protocols = mask;
+      c.protocols = protocolMask(d.args, (w) => cf.error(`invalid value "${w}"`));
     },
   },
   {

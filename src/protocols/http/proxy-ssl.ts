@@ -28,7 +28,7 @@ import { HTTP_MAIN_SRV_LOC, type DirectiveSpec } from '../../config/module.js';
 import { inherit, setFlag, setNumber } from '../../config/slots.js';
 import { parseTime } from '../../config/units.js';
 import { httpCoreModule } from '../../http/core-module.js';
-import { buildContext, contextOptions, loadPair, Proto, readPasswords, TlsConfigError } from '../../http/tls/contexts.js';
+import { buildContext, contextOptions, loadPair, protocolMask, Proto, readPasswords, TlsConfigError } from '../../http/tls/contexts.js';
 import type { ComplexValue } from '../../http/variables.js';
 import type { PeerAddress } from '../../balancer/types.js';
 
@@ -108,13 +108,7 @@ export function proxySslDirectives(get: (cf: ConfContext) => ProxySslConf, compi
       set(cf, d) {
         const c = own(cf);
         if (c.protocols !== undefined) cf.duplicate();
-        let mask = 0;
-        for (const w of d.args) {
-          const bit = (Proto as Record<string, number>)[w];
-          if (bit === undefined) cf.error(`invalid value "${w}"`);
-          mask |= bit;
-        }
-        c.protocols = mask;
+        c.protocols = protocolMask(d.args, (w) => cf.error(`invalid value "${w}"`));
       },
     },
     str('proxy_ssl_ciphers', 'ciphers'),
