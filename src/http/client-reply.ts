@@ -56,6 +56,12 @@ export interface ClientReply extends EventEmitter {
    */
   cut(): void;
   flushHeaders(): void;
+  /**
+   * A background subrequest starts (release: it is over): the exchange, and
+   * the request's log line, wait for it (reply-lifecycle.ts).
+   */
+  hold(): void;
+  release(): void;
   limitRate(rate: number, after: number, startMs: number): void;
   writeContinue(): void;
   writeEarlyHints(hints: { link: string[] }): void;

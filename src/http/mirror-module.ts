@@ -6,9 +6,11 @@
  *
  * A precontent phase handler of the client's request (not of subrequests):
  * for each URI, a background subrequest with the client's method, headers
- * and $args. Its response is dropped and nothing waits for it: the client's
- * response goes as if there were no mirror, and a failing mirror (refused,
- * timed out, cut) changes nothing in it. With mirror_request_body on (the
+ * and $args. Its response is dropped and the client's response waits for
+ * nothing: it goes as if there were no mirror, and a failing mirror (refused,
+ * timed out, cut) changes nothing in it. The client's connection, though, is
+ * kept (no next request, no close) until its mirrors end, as nginx's is
+ * (reply-lifecycle.ts). With mirror_request_body on (the
  * default) the client's body is read first (the handler returns PHASE_AGAIN
  * and runs again once it is in), so that the mirrors get it too; off: the
  * mirrors get none and the body is left to the location's own handler.

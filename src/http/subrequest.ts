@@ -41,7 +41,8 @@ export interface SubrequestOptions {
   headerOnly?: boolean;
   /**
    * Fire and forget (NGX_HTTP_SUBREQUEST_BACKGROUND, with headerOnly): the
-   * client's response finishing or its connection closing does not end it.
+   * client's response finishing or its connection closing does not end it,
+   * and the client's exchange is over only once it is (ClientReply.hold).
    */
   background?: boolean;
   /**
@@ -68,6 +69,7 @@ export function startSubrequest(r: HttpRequest, uri: string, args: string, optio
   const headerOnly = options.headerOnly === true || options.background === true;
   const out = options.inMemory === true || headerOnly ? null : options.atEnd === true ? outputOf(r).childAtEnd() : outputOf(r).child();
   const res = new SubrequestReply(r.main.res, out, headerOnly, options.background === true);
+  if (options.background === true) r.main.res.hold();
   const sr = new HttpRequest(r.req, res, r.conn, r.server, r.errorLog, r.requestUri, uri, args, args !== '', r.host, r);
   sr.method = 'GET';
   sr.internal = true;
@@ -237,6 +239,7 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
   private collectedSize = 0;
   private ending = false;
   private readonly onClientClose = (): void => this.clientGone();
+  private readonly background: boolean;
   private waitingDrain = false;
   private readonly onClientDrain = (): void => { this.waitingDrain = false; this.emit('drain'); };
 
@@ -249,6 +252,7 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
   ) {
     super();
     this.collected = out === null && !headerOnly ? [] : null;
+    this.background = background;
     if (!background) client.on('close', this.onClientClose);
   }
 
@@ -330,6 +334,8 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
     this.out?.end();
     this.emit('finish');
     this.emit('close');
+    // Last: the client's exchange may end with it.
+    if (this.background) this.client.release();
   }
 
   /** Cuts the client's response: a subrequest cannot fail on its own once output began. */
@@ -365,6 +371,8 @@ export class SubrequestReply extends EventEmitter implements ClientReply {
   }
 
   flushHeaders(): void {}
+  hold(): void { this.client.hold(); }
+  release(): void { this.client.release(); }
   limitRate(): void {}
   writeContinue(): void {}
   writeEarlyHints(): void {}

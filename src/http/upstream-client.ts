@@ -12,7 +12,7 @@ import type { UpstreamLocConf } from '../upstream/upstream-conf.js';
 import { Upstream, type UpstreamPeers, type UpstreamProtocol } from '../upstream/upstream.js';
 import type { PoolKeys } from '../keepalive/session.js';
 import { sendContinue, streamRequestBody } from './body.js';
-import { finalize, internalRedirectTo, namedLocation, sendHeader } from './phases.js';
+import { finalize, internalRedirectTo, logRequest, namedLocation, sendHeader } from './phases.js';
 import type { HttpRequest, RequestBody } from './request.js';
 import { sizeFor } from './size-value.js';
 import { parseUnsafeUri } from './uri.js';
@@ -122,6 +122,10 @@ export class HttpUpstreamClient implements UpstreamClient {
     r.onAbort = null;
     r.tunnelled = true;
     return { socket: r.conn.socket, early: r.conn.h1.detach() };
+  }
+
+  tunnelDone(): void {
+    logRequest(this.r);
   }
 }
 

@@ -123,4 +123,10 @@ export interface UpstreamClient extends BalancerRequest {
    * no longer an abort.
    */
   upgrade(): { socket: Socket; early: Buffer };
+  /**
+   * The tunnel is over: the request is finalized (logged) now, as nginx's is
+   * at "upgraded done", not once the client's socket has finished closing
+   * (a next connection's request would be logged first).
+   */
+  tunnelDone(): void;
 }

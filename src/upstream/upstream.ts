@@ -624,7 +624,7 @@ export class Upstream implements ConnectionOwner {
     this.protocol.finalizeRequest(this, rc);
     this.cache?.finish(rc);
     if (rc === HANDED_OVER) return;
-    if (this.tunnel !== null) { this.tunnel.close(rc === 0); return; }
+    if (this.tunnel !== null) { this.tunnel.close(rc === 0); this.client.tunnelDone(); return; }
     if (this.headerSentToClient) {
       if (rc === 0) { this.sink.end(); return; }
       this.sink.destroy();

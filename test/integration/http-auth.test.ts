@@ -11,7 +11,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../helpers/raw-http.js';
-import { request, startWithLogs, waitLines, type Weir } from '../helpers/in-process.js';
+import { fileLines, request, startWithLogs, waitLines, type Weir } from '../helpers/in-process.js';
 import { loadConfigText } from '../../src/config/loader.js';
 import { builtinModules } from '../../src/modules.js';
 
@@ -128,6 +128,13 @@ http {
       mirror /mirror-slow;
       mirror_request_body off;
       proxy_pass http://127.0.0.1:%BACKEND%/main;
+    }
+    location /mhold/ { mirror /mirror-slow-logged; try_files /ok.txt =404; }
+    location = /mirror-slow-logged {
+      internal;
+      log_subrequest on;
+      access_log %PREFIX%/logs/mirror-slow.log st;
+      proxy_pass http://127.0.0.1:%BACKEND%/slow;
     }
     location = /mirror-slow { internal; proxy_pass http://127.0.0.1:%BACKEND%/slow; }
     location = /mirror-refused { internal; proxy_pass http://127.0.0.1:%REFUSED%/; }
@@ -365,6 +372,26 @@ test('mirror: slow, refused and cut mirrors neither delay nor change the respons
   const deadline = Date.now() + 3000;
   while (!seen.some((s) => s.startsWith('GET /slow?q=1 ')) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
   assert.ok(seen.some((s) => s.startsWith('GET /slow?q=1 ')), 'the mirror got the args');
+});
+
+test('mirror: the response goes at once, but the connection is kept until the mirror ends, as nginx keeps it (r->main->count)', async () => {
+  const t0 = Date.now();
+  const s = connect(w.port, '127.0.0.1');
+  let text = '';
+  let answeredAt = 0;
+  s.on('data', (d) => {
+    text += d.toString('latin1');
+    if (answeredAt === 0 && text.endsWith('\r\n\r\nok')) answeredAt = Date.now();
+  });
+  s.write('GET /mhold/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  await new Promise<void>((resolve) => s.once('end', () => resolve()));
+  const endedAt = Date.now();
+  s.destroy();
+  assert.match(text, /^HTTP\/1\.1 200 /);
+  assert.ok(answeredAt > 0 && answeredAt - t0 < 1000, `the response took ${answeredAt - t0} ms`);
+  // The backend answers the mirror after 1500 ms: the close comes after that, with the mirror logged.
+  assert.ok(endedAt - t0 >= 1400, `the connection closed after ${endedAt - t0} ms, before the mirror ended`);
+  assert.deepEqual(fileLines(join(w.prefix, 'logs/mirror-slow.log')), ['/mirror-slow-logged 200 -']);
 });
 
 test('mirror_request_body: on, the mirror gets the body; off, it gets none', async () => {

@@ -11,12 +11,12 @@
  * given; without one a body is chunked for an HTTP/1.1 client (unless
  * chunked encoding is off) and otherwise delimited by closing the connection.
  */
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { IncomingRequest } from './incoming.js';
 import { BodyFilterChain } from '../body-filters.js';
 import type { BodyWriter, ClientReply } from '../client-reply.js';
 import { headerIndex } from '../header-list.js';
+import { ReplyLifecycle } from '../reply-lifecycle.js';
 import { RatePacer } from './rate-pacer.js';
 
 /** What the connection does when a reply is over (see H1Connection). */
@@ -41,12 +41,10 @@ function httpDate(): string {
   return dateText;
 }
 
-export class ServerReply extends EventEmitter implements ClientReply {
+export class ServerReply extends ReplyLifecycle implements ClientReply {
   statusCode = 200;
   headersSent = false;
   writableEnded = false;
-  writableFinished = false;
-  destroyed = false;
   /** The client's framing allows keeping the connection (HTTP/1.1, or 1.0 with keep-alive). */
   shouldKeepAlive: boolean;
   /** An unknown length is chunked (HTTP/1.1); false: the connection's end delimits the body. */
@@ -65,8 +63,6 @@ export class ServerReply extends EventEmitter implements ClientReply {
 
   private head: string | null = null;
   private chunkedBody = false;
-  /** limit_rate, when the response has one. */
-  private pacer: RatePacer | null = null;
   /** end() came while the pacer held bytes: the reply ends once they went. */
   private endHeld = false;
   private hasBody: boolean;
@@ -277,20 +273,7 @@ export class ServerReply extends EventEmitter implements ClientReply {
     return this;
   }
 
-  /** The client connection went away, or the reply was destroyed, before 'finish'. */
-  aborted(): void {
-    this.pacer?.stop();
-    if (this.writableFinished) return;
-    this.destroyed = true;
-    this.emit('close');
-  }
-
-  private finished(): void {
-    this.pacer?.stop();
-    if (this.writableFinished || this.destroyed) return;
-    this.writableFinished = true;
-    this.emit('finish');
-    this.emit('close');
+  protected exchangeOver(): void {
     this.owner.replyFinished(this);
   }
 

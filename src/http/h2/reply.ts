@@ -14,12 +14,12 @@
  * It keeps ServerReply's encoder chain (`encoders`, `encoderHeld`,
  * `unfiltered()`) so gzip and the subrequest output work the same on both.
  */
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { BodyFilterChain } from '../body-filters.js';
 import type { BodyWriter, ClientReply } from '../client-reply.js';
 import { RatePacer } from '../h1/rate-pacer.js';
+import { ReplyLifecycle } from '../reply-lifecycle.js';
 
 /** Fields nginx's HTTP/2 header filter never sends (connection-specific, RFC 9113 8.2.2). */
 const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -42,12 +42,10 @@ export interface H2ReplyOwner {
   replyFinished(reply: H2Reply): void;
 }
 
-export class H2Reply extends EventEmitter implements ClientReply {
+export class H2Reply extends ReplyLifecycle implements ClientReply {
   statusCode = 200;
   headersSent = false;
   writableEnded = false;
-  writableFinished = false;
-  destroyed = false;
   /** Streams do not keep or close the connection: whatever the framing, the session goes on. */
   readonly shouldKeepAlive = true;
   useChunkedEncodingByDefault = false;
@@ -63,7 +61,6 @@ export class H2Reply extends EventEmitter implements ClientReply {
   private head: OutgoingHttpHeaders | null = null;
   private hasBody: boolean;
   private ending = false;
-  private pacer: RatePacer | null = null;
   private endHeld = false;
 
   constructor(
@@ -240,24 +237,11 @@ export class H2Reply extends EventEmitter implements ClientReply {
     this.destroyed = true;
     this.pacer?.stop();
     if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-    if (!this.writableFinished) this.emit('close');
+    if (!this.writableFinished) this.emitClose();
     return this;
   }
 
-  /** The stream closed (reset by the client, the session gone) before 'finish'. */
-  aborted(): void {
-    this.pacer?.stop();
-    if (this.writableFinished || this.destroyed) return;
-    this.destroyed = true;
-    this.emit('close');
-  }
-
-  private finished(): void {
-    this.pacer?.stop();
-    if (this.writableFinished || this.destroyed) return;
-    this.writableFinished = true;
-    this.emit('finish');
-    this.emit('close');
+  protected exchangeOver(): void {
     this.owner.replyFinished(this);
   }
 }

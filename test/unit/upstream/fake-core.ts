@@ -213,6 +213,7 @@ export class FakeClient implements UpstreamClient {
   finalize(status: number): void { this.finalizedWith.push(status); this.finish(); }
   redirect(): void { throw new Error('no X-Accel-Redirect in these tests'); }
   upgrade(): never { throw new Error('no upgrade in these tests'); }
+  tunnelDone(): never { throw new Error('no upgrade in these tests'); }
 
   /** The client goes away, as the HTTP side reports it. */
   abort(): void {
