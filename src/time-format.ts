@@ -11,3 +11,16 @@ export function cookieTime(seconds: number): string {
   return `${WEEK_DAYS[d.getUTCDay()]}, ${pad2(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${y > 2037 ? y : pad2(y % 100)} `
     + `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())} GMT`;
 }
+
+let dateSecond = 0;
+let dateText = '';
+/** Now as the Date header says it (ngx_cached_http_time), formatted once per second. */
+export function httpDate(): string {
+  const now = Date.now();
+  const second = now - (now % 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second).toUTCString();
+  }
+  return dateText;
+}

@@ -48,7 +48,6 @@ export class HttpUpstreamClient implements UpstreamClient {
   }
 
   get method(): string { return this.r.method; }
-  get uri(): string { return this.r.uri; }
   get remoteAddress(): string { return this.r.remoteAddress; }
   get aborted(): boolean { return this.r.clientAborted; }
   get onAbort(): (() => void) | null { return this.r.onAbort; }

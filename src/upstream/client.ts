@@ -58,8 +58,6 @@ export interface ClientBodyWriter {
 /** The balancer reads the client as its BalancerRequest (address, keys, the sticky cookie). */
 export interface UpstreamClient extends BalancerRequest {
   readonly method: string;
-  /** The request's URI as log lines show it after `upstream: "http://peer`. */
-  readonly uri: string;
   readonly remoteAddress: string;
   /** The client went away (the core answers 499 instead of trying on). */
   readonly aborted: boolean;

@@ -20,6 +20,12 @@ export type HeaderResult = 'again' | 'ok' | 'invalid' | 'refused';
 export interface UpstreamProtocol {
   /** The scheme in log lines' `upstream: "..."` (`http`, `memcached`, `fastcgi`). */
   readonly name: string;
+  /**
+   * The URI the request names upstream, as log lines show it after the peer
+   * (nginx's u->uri): the HTTP proxy's request target, with its query.
+   * Memcached and FastCGI have none.
+   */
+  readonly uri?: string;
   /** Builds the request head bytes (the core sends the body after them). Called once per request. */
   createRequest(u: Upstream): Buffer[];
   /** Before each retry: reset parser state (the request bytes are reused). */

@@ -144,11 +144,15 @@ export class Upstream implements ConnectionOwner {
     this.log(level, stage ? `${message} ${stage}` : message);
   }
 
-  /** The upstream URL for log lines: `http://127.0.0.1:8081/uri`, `memcached://127.0.0.1:11211`. */
+  /**
+   * The upstream URL for log lines: `http://127.0.0.1:8081/uri?args` (the URI
+   * as sent), `http://unix:/path:/uri`, `memcached://127.0.0.1:11211`.
+   */
   upstreamUrl(): string {
     const name = this.pc.address ? this.pc.address.name : this.group.name;
-    const http = this.protocol.name === 'http';
-    return `${http && this.tls !== null ? 'https' : this.protocol.name}://${name}${http ? this.client.uri : ''}`;
+    const uri = this.protocol.uri ?? '';
+    const separator = uri !== '' && name.startsWith('unix:') ? ':' : '';
+    return `${this.tls !== null ? 'https' : this.protocol.name}://${name}${separator}${uri}`;
   }
 
   /**

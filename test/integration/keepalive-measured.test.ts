@@ -73,7 +73,9 @@ test('race: the upstream closes connections T ms after each response; 10,000 GET
     // Each try was either clean or a stale connection retried once on a fresh one.
     assert.deepEqual(lines.filter((l) => l !== '200' && l !== '502, 200'), []);
     // And the cache was reused between the closes (not a fresh connection per request).
-    assert.ok(up.connections < workers * perWorker / 2, `${up.connections} connections`);
+    // How often depends on timing (a busy machine oversleeps T and finds more closed);
+    // a cache that never reused would open one per request (10,000 and more).
+    assert.ok(up.connections < workers * perWorker * 0.8, `${up.connections} connections`);
   } finally {
     agent.destroy();
     await w.stop();

@@ -60,6 +60,20 @@ test('refused peer: 0 failed GETs and POSTs while the other is alive; the log li
 
 // ---------------------------------------------------------------- F2: reset
 
+test('the log line names the URI sent upstream, with its query (nginx\'s u->uri), not the client\'s', async () => {
+  const dead = await refusedPort();
+  const srv = 'location /pre/ { proxy_pass http://be/up/; } location /unix/ { proxy_pass http://unix:/nonexistent-weir.sock:/u/; }';
+  await scenario([{ mode: 'ok' }], ([b]) => upstreamBlock('be', [`127.0.0.1:${dead}`, b.addr]) + server('', srv), async (w) => {
+    await request(w.port, 'GET', '/pre/a%20b?x=1');
+    const log = await w.waitLog(/connect\(\) failed \(111/);
+    assert.match(log, new RegExp(`request: "GET /pre/a%20b\\?x=1 HTTP/1\\.1", upstream: "http://127\\.0\\.0\\.1:${dead}/up/a%20b\\?x=1"`));
+    const x = await request(w.port, 'GET', '/unix/v?y=2');
+    assert.equal(x.res?.status, 502);
+    const unix = await w.waitLog(/connect\(\) to unix:/);
+    assert.match(unix, /upstream: "http:\/\/unix:\/nonexistent-weir\.sock:\/u\/v\?y=2"/);
+  });
+});
+
 test('reset before any response byte: GETs retried (0 errors); POST sent once → 502', async () => {
   await scenario([{ mode: 'reset' }, { mode: 'ok' }], ([a, b]) => upstreamBlock('be', [`${a.addr} max_fails=0`, `${b.addr} max_fails=0`]) + server(), async (w, [a, b]) => {
     for (let i = 0; i < 4; i++) {

@@ -18,6 +18,7 @@ import type { BodyWriter, ClientReply } from '../client-reply.js';
 import { headerIndex } from '../header-list.js';
 import { ReplyLifecycle } from '../reply-lifecycle.js';
 import { RatePacer } from './rate-pacer.js';
+import { httpDate } from '../../time-format.js';
 
 /** What the connection does when a reply is over (see H1Connection). */
 export interface ReplyOwner {
@@ -27,19 +28,6 @@ export interface ReplyOwner {
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 const CRLF_BYTES = Buffer.from(CRLF, 'latin1');
-
-let dateSecond = 0;
-let dateText = '';
-/** The Date header value, formatted once per second. */
-function httpDate(): string {
-  const now = Date.now();
-  const second = now - (now % 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
-    dateText = new Date(second).toUTCString();
-  }
-  return dateText;
-}
 
 export class ServerReply extends ReplyLifecycle implements ClientReply {
   statusCode = 200;

@@ -20,21 +20,10 @@ import { BodyFilterChain } from '../body-filters.js';
 import type { BodyWriter, ClientReply } from '../client-reply.js';
 import { RatePacer } from '../h1/rate-pacer.js';
 import { ReplyLifecycle } from '../reply-lifecycle.js';
+import { httpDate } from '../../time-format.js';
 
 /** Fields nginx's HTTP/2 header filter never sends (connection-specific, RFC 9113 8.2.2). */
 const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-
-let dateSecond = 0;
-let dateText = '';
-function httpDate(): string {
-  const now = Date.now();
-  const second = now - (now % 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
-    dateText = new Date(second).toUTCString();
-  }
-  return dateText;
-}
 
 /** What the stream's owner learns (session.ts). */
 export interface H2ReplyOwner {

@@ -105,11 +105,15 @@ export class ProxyProtocol implements UpstreamProtocol {
     this.parser = new ResponseHeadParser(bufferSize);
   }
 
+  get uri(): string {
+    return escapeTargetControls(this.target.uri);
+  }
+
   createRequest(u: Upstream): Buffer[] {
     const r = this.r;
     const t = this.t;
     const method = this.target.method ?? (t.method ? t.method.evaluate(r) : r.method);
-    let head = `${method} ${escapeTargetControls(this.target.uri)} HTTP/${t.httpVersion}\r\n`;
+    let head = `${method} ${this.uri} HTTP/${t.httpVersion}\r\n`;
     for (const [name, value] of t.setHeaders) {
       const v = value.evaluate(r);
       if (v === '') continue;

@@ -1,27 +1,9 @@
 // limit_req / limit_conn / their zones: nginx's [emerg] messages for bad configs, with file:line where nginx gives one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../../src/config/loader.js';
-import { builtinModules } from '../../../src/modules.js';
+import { configError } from '../../helpers/config-error.js';
 
-function load(http: string): string | null {
-  const dir = mkdtempSync(join(tmpdir(), 'weir-limits-'));
-  try {
-    const file = join(dir, 'nginx.conf');
-    writeFileSync(file, `events {}\nhttp {\n${http}\n}\n`);
-    try {
-      loadConfig({ file, prefix: dir, modules: builtinModules });
-      return null;
-    } catch (err) {
-      return (err as Error).message.replaceAll(file, 'FILE');
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const load = configError;
 
 test('a good config loads', () => {
   assert.equal(load(`limit_req_zone $binary_remote_addr zone=one:1m rate=10r/m;

@@ -170,7 +170,6 @@ class RecordingReply implements ClientBodyWriter {
 
 export class FakeClient implements UpstreamClient {
   method = 'GET';
-  readonly uri = '/t';
   readonly remoteAddress = '127.0.0.1';
   aborted = false;
   onAbort: (() => void) | null = null;

@@ -1,27 +1,9 @@
 // `zone` in upstream and `sticky learn zone=`: nginx's [emerg] messages, and the zone table they share with limit zones.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../../src/config/loader.js';
-import { builtinModules } from '../../../src/modules.js';
+import { configError } from '../../helpers/config-error.js';
 
-function load(http: string): string | null {
-  const dir = mkdtempSync(join(tmpdir(), 'weir-uzone-'));
-  try {
-    const file = join(dir, 'nginx.conf');
-    writeFileSync(file, `events {}\nhttp {\n${http}\nserver { location / { proxy_pass http://u; } }\n}\n`);
-    try {
-      loadConfig({ file, prefix: dir, modules: builtinModules });
-      return null;
-    } catch (err) {
-      return (err as Error).message.replaceAll(file, 'FILE');
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const load = (http: string): string | null => configError(http, 'server { location / { proxy_pass http://u; } }\n');
 
 const up = (body: string, name = 'u'): string => `upstream ${name} { server 127.0.0.1:1; server 127.0.0.1:2; ${body} }`;
 
