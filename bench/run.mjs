@@ -18,6 +18,7 @@ import os from 'node:os'
 import path from 'node:path'
 import net from 'node:net'
 import http from 'node:http'
+import https from 'node:https'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 import { checkTargets } from './targets.mjs'
@@ -34,7 +35,7 @@ const HELP = `usage: node bench/run.mjs [options]
   --quick               1 round of 3 s runs after a 1 s warm-up
   --contenders=a,b      subset of: ${'direct,weir-1,weir-n,weir-base,nginx,haproxy,http-proxy,reply-from,undici'}
                         ("weir" = weir-1,weir-n; "undici-balanced" = undici)
-  --scenarios=x,y       subset of: small,64k,1m,close,post,gzip1,gzip6
+  --scenarios=x,y       subset of: small,64k,1m,close,post,gzip1,gzip6,tls,tls-close
   --duration=S          seconds per measured run (default: 10, lowered to fit --max-minutes)
   --warmup=S            warm-up seconds before the first round's runs (default 2)
   --warmup-later=S      warm-up seconds before later rounds' runs (default 1)
@@ -121,8 +122,29 @@ const SCENARIOS = [
   // gzip on the fly of a 64 KiB text (proxied, Accept-Encoding: gzip): weir and nginx only,
   // the other proxies do not compress. `size` is the inflated length.
   { name: 'gzip1', label: 'gzip_comp_level 1, 64 KiB text', path: '/gzip1/64k.txt', size: 64 * 1024, gzip: true, kinds: ['weir', 'nginx'] },
-  { name: 'gzip6', label: 'gzip_comp_level 6, 64 KiB text', path: '/gzip6/64k.txt', size: 64 * 1024, gzip: true, kinds: ['weir', 'nginx'] }
+  { name: 'gzip6', label: 'gzip_comp_level 6, 64 KiB text', path: '/gzip6/64k.txt', size: 64 * 1024, gzip: true, kinds: ['weir', 'nginx'] },
+  // TLS to the client (P-256 certificate, the configs' defaults otherwise): weir and nginx only.
+  // tls-close is a full handshake per request, the cost a TLS terminator pays for every new client.
+  { name: 'tls', label: 'small over TLS, keep-alive', path: '/small', size: SMALL_BODY.length, body: SMALL_BODY, tls: true, kinds: ['weir', 'nginx'] },
+  { name: 'tls-close', label: 'small over TLS, new connection (handshake) per request', path: '/small', size: SMALL_BODY.length, body: SMALL_BODY, tls: true, close: true, kinds: ['weir', 'nginx'] }
 ]
+
+/** Why a contender does not run a scenario limited to some kinds. */
+const naReason = (s) => s.tls ? 'n/a (no TLS here)' : 'n/a (does not gzip)'
+
+/** The port a scenario loads: the TLS listener for the TLS scenarios. */
+const portFor = (c, s) => s.tls ? c.tlsPort : c.port
+
+/** A self-signed P-256 certificate for the TLS listeners, made once per run. */
+function makeCertificate (dir) {
+  const cert = path.join(dir, 'bench.crt')
+  const key = path.join(dir, 'bench.key')
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { encoding: 'utf8', timeout: 30_000 })
+  if (r.status !== 0) throw new Error(`openssl could not make the bench certificate: ${r.stderr ?? r.error?.message}`)
+  fs.chmodSync(key, 0o644)
+  return { cert, key }
+}
 
 /** 64 KiB of text that compresses like prose (words from a fixed list, a fixed pseudo-random order). */
 function benchText (size) {
@@ -391,9 +413,11 @@ async function waitForPort (port, h, timeoutMs) {
   return `not listening on 127.0.0.1:${port} after ${timeoutMs / 1000} s`
 }
 
-function request (port, { method = 'GET', path: p, body, headers = {}, timeoutMs = 5000 }) {
+function request (port, { method = 'GET', path: p, body, headers = {}, timeoutMs = 5000, tls = false }) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const options = { host: '127.0.0.1', port, method, path: p, headers, agent: false, timeout: timeoutMs }
+    const req = (tls ? https.request({ ...options, rejectUnauthorized: false }) : http.request(options))
+    req.once('response', (res) => {
       const chunks = []
       res.on('data', (c) => chunks.push(c))
       res.on('end', () => {
@@ -453,13 +477,13 @@ async function checkContender (c, scenarios) {
       }
       const headers = {}
       let body
-      if (s.close) {
+      if (s.close && !s.tls) {
         headers.connection = 'close'
         const err = await closeCheck(c.port, s.path)
         if (err) return `${s.name}: ${err}`
       }
       if (s.reqBody) { body = Buffer.alloc(s.reqBody, 'x'); headers['content-type'] = 'application/octet-stream'; headers['content-length'] = body.length }
-      const r = await request(c.port, { method: s.method ?? 'GET', path: s.path, body, headers })
+      const r = await request(portFor(c, s), { method: s.method ?? 'GET', path: s.path, body, headers, tls: s.tls === true })
       if (r.status !== 200) return `${s.name}: ${s.method ?? 'GET'} ${s.path} answered ${r.status}`
       if (s.size !== undefined && r.length !== s.size) return `${s.name}: body is ${r.length} bytes, want ${s.size}`
       if (s.body !== undefined && r.text !== s.body) {
@@ -515,7 +539,7 @@ async function runWrk (port, s, seconds, latency) {
   if (s.close) args.push('-H', 'Connection: close')
   if (s.gzip) args.push('-H', 'Accept-Encoding: gzip')
   if (s.reqBody) args.push('-s', postLua)
-  args.push(`http://127.0.0.1:${port}${s.path}`)
+  args.push(`${s.tls ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`)
   const [c, a] = pinned(pinning?.load, WRK, args)
   return await new Promise((resolve) => {
     const proc = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -575,7 +599,7 @@ async function startUpstreams (ports) {
 }
 
 /** Starts one contender; sets c.handle, or c.failed with the reason. */
-async function startContender (c, ports) {
+async function startContender (c, ports, certificate) {
   const dir = path.join(tmpDir, c.name)
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
   const logFile = path.join(dir, 'stdout.log')
@@ -588,7 +612,9 @@ async function startContender (c, ports) {
   } else if (c.kind === 'nginx' || c.kind === 'weir') {
     const confName = c.kind === 'nginx' ? 'nginx.conf' : 'weir.conf'
     const conf = path.join(dir, confName)
-    fs.writeFileSync(conf, render('nginx-weir.conf', { ...vars, WORKERS: c.kind === 'nginx' ? 1 : c.workers }))
+    fs.writeFileSync(conf, render('nginx-weir.conf', {
+      ...vars, WORKERS: c.kind === 'nginx' ? 1 : c.workers, TLS_PORT: c.tlsPort, CERT: certificate.cert, KEY: certificate.key
+    }))
     extraLogs = [path.join(dir, 'error.log')]
     if (c.kind === 'nginx') {
       c.handle = startProcess(c.name, which('nginx'), ['-p', dir + '/', '-c', conf, '-e', path.join(dir, 'error.log')], { cpus, cwd: dir, logFile })
@@ -740,12 +766,14 @@ async function main () {
   // Ports and processes.
   const ports = { a: await freePort(), b: await freePort() }
   for (const c of contenders) if (c.kind !== 'direct') c.port = await freePort()
+  for (const c of contenders) if (c.kind === 'weir' || c.kind === 'nginx') c.tlsPort = await freePort()
+  const certificate = makeCertificate(tmpDir)
   log(`bench: temp dir ${tmpDir}`)
   log(`bench: starting upstreams on 127.0.0.1:${ports.a} (a) and 127.0.0.1:${ports.b} (b)`)
   const upstream = await startUpstreams(ports)
 
   for (const c of contenders) {
-    await startContender(c, ports)
+    await startContender(c, ports, certificate)
     if (!c.failed) {
       const err = await checkContender(c, scenarios)
       if (err) {
@@ -782,7 +810,7 @@ async function main () {
           continue
         }
         const w = round === 1 ? warmup : warmupLater
-        if (w > 0) await runWrk(c.port, s, w, false)
+        if (w > 0) await runWrk(portFor(c, s), s, w, false)
         const root = c.handle?.pid ?? null
         const before = root ? cpuTicks(root) : null
         const upBefore = cpuTicks(upstream.pid)
@@ -793,7 +821,7 @@ async function main () {
         const sample = () => { if (root) peak = Math.max(peak, rssKiB(root)) }
         sample()
         const sampler = setInterval(sample, 200)
-        const r = await runWrk(c.port, s, duration, true)
+        const r = await runWrk(portFor(c, s), s, duration, true)
         clearInterval(sampler)
         sample()
         const after = root ? cpuTicks(root) : null
@@ -835,7 +863,7 @@ async function main () {
     for (const s of scenarios) {
       const runs = (c.runs[s.name] ?? []).filter((r) => !r.failed)
       if (runs.length === 0) {
-        const na = s.kinds && !s.kinds.includes(c.kind) ? 'n/a (does not gzip)' : null
+        const na = s.kinds && !s.kinds.includes(c.kind) ? naReason(s) : null
         results[c.name][s.name] = { failed: c.failed ?? na ?? (c.runs[s.name]?.[0]?.failed ?? 'not run') }
         continue
       }
