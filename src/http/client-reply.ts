@@ -66,3 +66,17 @@ export interface ClientReply extends EventEmitter {
   writeContinue(): void;
   writeEarlyHints(hints: { link: string[] }): void;
 }
+
+/**
+ * The reply of a client's request itself, not of a subrequest: HTTP/1's
+ * ServerReply, HTTP/2's H2Reply. Both keep the encoders (gzip), which take
+ * the whole body after the subrequests' output is in place.
+ */
+export interface ConnectionReply extends ClientReply {
+  /** Filters of the client's whole body: after the postponed output. */
+  readonly encoders: BodyFilterChain;
+  /** Input an encoder holds and has not passed on yet: counted in writableLength. */
+  encoderHeld: (() => number) | null;
+  /** The writer below the body filters (what the postponed output writes to). */
+  unfiltered(): BodyWriter;
+}

@@ -18,8 +18,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { BodyFilterChain } from './body-filters.js';
-import type { BodyWriter, ClientReply } from './client-reply.js';
-import type { ServerReply } from './h1/reply.js';
+import type { BodyWriter, ClientReply, ConnectionReply } from './client-reply.js';
 import { logRequest, Phase, runPhases, sendSpecial } from './phases.js';
 import { HttpRequest } from './request.js';
 
@@ -115,16 +114,16 @@ export function filteredOutput(r: HttpRequest): BodyWriter {
  */
 export function buildBodyFilters(r: HttpRequest): boolean {
   const res = r.res;
-  const encoders = r === r.main ? (res as ServerReply).encoders : null;
+  const encoders = r === r.main ? (res as ConnectionReply).encoders : null;
   if (res.bodyFilters.size === 0 && (encoders === null || encoders.size === 0)) return false;
-  if (encoders !== null) (res as ServerReply).unfiltered();
+  if (encoders !== null) (res as ConnectionReply).unfiltered();
   if (res.bodyFilters.size > 0) res.bodyFilters.build(filteredOutput(r));
   return res.bodyFilters.changesLength || (encoders !== null && encoders.size > 0);
 }
 
 function outputOf(r: HttpRequest): PostponedOutput {
   if (r.output === null) {
-    const res = r.res as ServerReply;
+    const res = r.res as ConnectionReply;
     r.output = postponedOutput(res.unfiltered(), () => res.writableLength < res.socket.writableHighWaterMark);
   }
   return r.output;

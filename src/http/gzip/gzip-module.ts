@@ -30,7 +30,7 @@ import type { ConfNode } from '../../config/parser.js';
 import { inherit, setFlag, setNumber, setSize } from '../../config/slots.js';
 import { parseSize } from '../../config/units.js';
 import { httpCoreModule } from '../core-module.js';
-import type { ServerReply } from '../h1/reply.js';
+import type { ConnectionReply } from '../client-reply.js';
 import { headerIndex, removeHeader } from '../header-list.js';
 import type { HttpRequest } from '../request.js';
 import { addGzipVary, GZIP_VARY, gzipOk, weakenEtag } from './gzip-ok.js';
@@ -134,7 +134,7 @@ function startGzip(r: HttpRequest, conf: GzipLocConf, headers: string[], index: 
   removeHeader(headers, 'accept-ranges');
   weakenEtag(headers);
   const options = { level: conf.level!, windowBits: conf.windowBits!, memLevel: conf.memLevel! };
-  const reply = r.res as ServerReply;
+  const reply = r.res as ConnectionReply;
   reply.encoders.add((next) => {
     const filter = new ZlibFilter(r, next, () => createGzip(options), 'deflate');
     r.ctx[index] = filter;

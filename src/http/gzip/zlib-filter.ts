@@ -29,8 +29,7 @@
  * for gunzip) is logged and cuts the response, as nginx's NGX_ERROR does.
  */
 import { constants as zc, type Gunzip, type Gzip } from 'node:zlib';
-import type { BodyWriter } from '../client-reply.js';
-import type { ServerReply } from '../h1/reply.js';
+import type { BodyWriter, ConnectionReply } from '../client-reply.js';
 import type { HttpRequest } from '../request.js';
 
 export type ZlibStream = Gzip | Gunzip;
@@ -46,7 +45,7 @@ export class ZlibFilter implements BodyWriter {
   zin = 0;
   zout = 0;
   private z: ZlibStream | null = null;
-  private readonly client: ServerReply;
+  private readonly client: ConnectionReply;
   /** The next writer said false: output waits for the client's 'drain'. */
   private blocked = false;
   /** write() said false: the producer waits for a 'drain'. */
@@ -121,7 +120,7 @@ export class ZlibFilter implements BodyWriter {
     private readonly make: () => ZlibStream,
     private readonly what: string,
   ) {
-    this.client = r.main.res as ServerReply;
+    this.client = r.main.res as ConnectionReply;
     this.client.on('close', this.onClientClose);
   }
 

@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net';
 import type { IncomingRequest } from './incoming.js';
 import { BodyFilterChain } from '../body-filters.js';
-import type { BodyWriter, ClientReply } from '../client-reply.js';
+import type { BodyWriter, ConnectionReply } from '../client-reply.js';
 import { headerIndex } from '../header-list.js';
 import { ReplyLifecycle } from '../reply-lifecycle.js';
 import { RatePacer } from './rate-pacer.js';
@@ -29,7 +29,7 @@ const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 const CRLF_BYTES = Buffer.from(CRLF, 'latin1');
 
-export class ServerReply extends ReplyLifecycle implements ClientReply {
+export class ServerReply extends ReplyLifecycle implements ConnectionReply {
   statusCode = 200;
   headersSent = false;
   writableEnded = false;

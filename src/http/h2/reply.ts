@@ -11,13 +11,13 @@
  * last HEADERS frame. Backpressure is the stream's (flow control included):
  * a write returns false while the stream holds a high-water mark's worth.
  *
- * It keeps ServerReply's encoder chain (`encoders`, `encoderHeld`,
- * `unfiltered()`) so gzip and the subrequest output work the same on both.
+ * As ServerReply, it is a ConnectionReply (the encoder chain, `unfiltered()`)
+ * so gzip and the subrequest output work the same on both.
  */
 import type { Socket } from 'node:net';
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { BodyFilterChain } from '../body-filters.js';
-import type { BodyWriter, ClientReply } from '../client-reply.js';
+import type { BodyWriter, ConnectionReply } from '../client-reply.js';
 import { RatePacer } from '../h1/rate-pacer.js';
 import { ReplyLifecycle } from '../reply-lifecycle.js';
 import { httpDate } from '../../time-format.js';
@@ -31,7 +31,7 @@ export interface H2ReplyOwner {
   replyFinished(reply: H2Reply): void;
 }
 
-export class H2Reply extends ReplyLifecycle implements ClientReply {
+export class H2Reply extends ReplyLifecycle implements ConnectionReply {
   statusCode = 200;
   headersSent = false;
   writableEnded = false;
