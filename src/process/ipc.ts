@@ -20,7 +20,8 @@ export interface WorkerSpec extends CycleOptions {
 export type MasterMessage =
   | { readonly weir: 'quit' }        // graceful stop (SIGQUIT to the master, or an older generation after reload)
   | { readonly weir: 'terminate' }   // fast stop
-  | { readonly weir: 'reopen' };     // reopen log files
+  | { readonly weir: 'reopen' }      // reopen log files
+  | { readonly weir: 'serving'; readonly since: number }; // the first generation all listens, since this instant (ms)
 
 /**
  * Worker → master. `hello` comes first, as soon as the worker listens for
@@ -39,7 +40,7 @@ export function isWorkerMessage(m: unknown): m is WorkerMessage {
 
 export function isMasterMessage(m: unknown): m is MasterMessage {
   const w = (m as { weir?: unknown } | null)?.weir;
-  return w === 'quit' || w === 'terminate' || w === 'reopen';
+  return w === 'quit' || w === 'terminate' || w === 'reopen' || (w === 'serving' && typeof (m as { since?: unknown }).since === 'number');
 }
 
 /** nginx's NGX_FATAL: a worker that exits with it is not respawned. */

@@ -47,6 +47,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
+import { ticketPeriodsFrom } from '../http/tls/ssl-module.js';
 import { closeErrorLogs, ErrorLog, reopenErrorLogs } from '../observability/error-log.js';
 import { reloadCycle, type Cycle } from './cycle.js';
 import { EXIT_FATAL, isWorkerMessage, WORKER_ENV, type MasterMessage, type WorkerSpec } from './ipc.js';
@@ -120,6 +121,10 @@ export class Master {
     const failure = await this.startGeneration(this.cycle, this.generation);
     if (failure === null && !this.exiting) {
       try {
+        // Time-based state starts now (TLS ticket key periods), in every worker, before the pid file says we serve.
+        const since = Date.now();
+        ticketPeriodsFrom(since);
+        for (const rec of this.workers.values()) this.send(rec, { weir: 'serving', since });
         const pid = this.cycle.core.pid;
         // `pid off`: no file.
         if (pid) writePidFile(pid);

@@ -17,6 +17,7 @@
  * it. A worker whose master dies exits at once (cluster closes its channel).
  */
 import { createHttpRuntime, type HttpRuntime } from '../http/runtime.js';
+import { ticketPeriodsFrom } from '../http/tls/ssl-module.js';
 import { closeErrorLogs, ErrorLog, reopenErrorLogs } from '../observability/error-log.js';
 import { loadCycle, type Cycle } from './cycle.js';
 import { EXIT_FATAL, isMasterMessage, WORKER_ENV, type MasterMessage, type WorkerMessage, type WorkerSpec } from './ipc.js';
@@ -87,6 +88,7 @@ export async function runWorker(): Promise<void> {
   };
 
   const handle = (m: MasterMessage): void => {
+    if (m.weir === 'serving') { ticketPeriodsFrom(m.since); return; }
     if (state === 'starting') {
       // Remember the strongest request; act on it once listening.
       if (m.weir !== 'reopen' && pending?.weir !== 'terminate') pending = m;

@@ -36,6 +36,20 @@ function get(port: number, session?: Buffer): Promise<Answer> {
   });
 }
 
+/**
+ * The key name a session's ticket was made with: the first 16 bytes of the
+ * ticket, tag [10] of the session's DER (as ssl_session_ticket_key.t reads it).
+ */
+function ticketKeyName(session: Buffer | undefined): string {
+  if (session === undefined) return '';
+  for (let i = 0; i + 6 + 16 <= session.length; i++) {
+    if (session[i] === 0xaa && session[i + 1] === 0x81 && session[i + 3] === 0x04 && session[i + 4] === 0x81 && session[i + 2] - session[i + 5] === 3) {
+      return session.subarray(i + 6, i + 22).toString('hex');
+    }
+  }
+  return '';
+}
+
 /** The rest of a request on an open connection; resolves with all it got until the server closed. */
 function finish(s: TLSSocket, rest: string): Promise<string> {
   return new Promise((resolve) => {
@@ -85,6 +99,23 @@ describe('TLS with workers', { concurrency: false }, () => {
       assert.ok(other, 'some connection reached the second worker');
       assert.equal(other.reused, true);
       assert.match(other.body, /:r\n$/);
+    } finally {
+      await weir.stop();
+    }
+  });
+
+  it('shared ticket keys: the first period starts when the workers serve, and the key rotates after it (ssl_session_timeout)', async () => {
+    const rotating = ({ port }: { port: number }): string => config('one')({ port }).replace('ssl_session_cache shared:SSL:1m;', 'ssl_session_cache shared:SSL:1m; ssl_session_timeout 2s;');
+    const weir = await startWeir({ config: rotating, files: Object.fromEntries(Object.entries(certs.files('one')).map(([k, v]) => [`conf/${k}`, v.toString()])) });
+    try {
+      const served = Date.now();
+      const first = ticketKeyName((await get(weir.port)).session);
+      assert.notEqual(first, '', 'a ticket came');
+      // Still the first period, however long the master took to read its config before the workers started.
+      await new Promise((r) => setTimeout(r, Math.max(0, served + 1500 - Date.now())));
+      assert.equal(ticketKeyName((await get(weir.port)).session), first, 'the key changed within the first period');
+      await new Promise((r) => setTimeout(r, Math.max(0, served + 2600 - Date.now())));
+      assert.notEqual(ticketKeyName((await get(weir.port)).session), first, 'the key did not rotate');
     } finally {
       await weir.stop();
     }

@@ -207,17 +207,29 @@ const sharedStores = new Map<string, SessionStore>();
  * worker's contexts decrypt the others' tickets.
  */
 const SECRET_ENV = 'WEIR_TLS_TICKET_SECRET';
+/** When the first key's period began (ms), inherited as the secret is. */
+const ANCHOR_ENV = 'WEIR_TLS_TICKET_ANCHOR';
 export function ensureTicketSecret(): void {
-  // The secret, and when it was made: the start of the first key's period (nginx
-  // times a key from its creation), the same instant for every worker.
-  if (!process.env[SECRET_ENV]) process.env[SECRET_ENV] = `${randomBytes(32).toString('hex')}:${Date.now()}`;
+  if (!process.env[SECRET_ENV]) process.env[SECRET_ENV] = randomBytes(32).toString('hex');
+  if (!process.env[ANCHOR_ENV]) process.env[ANCHOR_ENV] = String(Date.now());
 }
 
-/** The ticket key period a time falls in, counted from the secret's making. */
+/**
+ * The first generation of workers serves from `since`: the first key's period
+ * starts there, the same instant for every worker. nginx times its first key
+ * from the first handshake; the secret's making (the master reading its
+ * config) comes seconds earlier on a busy machine, which would rotate the
+ * first key early. The master calls this before it forks more workers and
+ * tells the running ones (the 'serving' message).
+ */
+export function ticketPeriodsFrom(since: number): void {
+  process.env[ANCHOR_ENV] = String(since);
+}
+
+/** The ticket key period a time falls in. */
 function ticketEpoch(now: number, periodMs: number): number {
   ensureTicketSecret();
-  const anchor = Number(process.env[SECRET_ENV]!.split(':')[1] ?? 0);
-  return Math.floor((now - anchor) / periodMs);
+  return Math.floor((now - Number(process.env[ANCHOR_ENV])) / periodMs);
 }
 
 function sharedTicketKeys(name: string, epoch: number): Buffer {
