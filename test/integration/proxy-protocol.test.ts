@@ -219,3 +219,14 @@ test('ssl proxy_protocol: a broken header never reaches the handshake', async ()
   await new Promise<void>((resolve) => raw.once('close', () => resolve()));
   await tlsW.waitForLog(/\[error\] .*broken header: "BOGUS TCP4 .*" while reading PROXY protocol/);
 });
+
+test('a client that closes within the header: "client closed connection", no answer', async () => {
+  const s = netConnect(w.port, '127.0.0.1');
+  await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+  const got: Buffer[] = [];
+  s.on('data', (d: Buffer) => got.push(d));
+  s.end('PROXY TCP4 192.0.2.1');
+  await new Promise<void>((resolve) => s.once('close', () => resolve()));
+  assert.equal(Buffer.concat(got).length, 0);
+  await w.waitForLog(/\[info\] .*client closed connection while reading PROXY protocol, client: 127\.0\.0\.1/);
+});
