@@ -10,6 +10,11 @@
  * reading PROXY protocol") and the connection closed; client_header_timeout
  * bounds the wait ("client timed out" at info); a client that closes first
  * is "client closed connection" at info.
+ *
+ * Differences: the wait for the header has its own client_header_timeout
+ * and the request head (or TLS handshake) then gets a fresh one, where
+ * nginx's one timer runs from accept; and stub_status counts the
+ * connection from its first HTTP byte on, not while the header is read.
  */
 import type { Socket } from 'node:net';
 import type { ErrorLog } from '../observability/error-log.js';
