@@ -4,7 +4,8 @@
  *
  * `ssl` makes the address a TLS one (src/http/tls/); `http2` (deprecated by
  * nginx 1.25 for the `http2` directive) makes it speak HTTP/2 (src/http/h2/).
- * Differences: `quic`, `proxy_protocol` are rejected with a
+ * `proxy_protocol`: connections start with a PROXY protocol header
+ * (proxy-protocol-reader.ts). Differences: `quic` is rejected with a
  * clear [emerg] (not supported yet) rather than ignored. `deferred`, `bind`,
  * `fastopen`, `rcvbuf`, `sndbuf`, `accept_filter`, `so_keepalive`, `setfib`
  * are accepted: Node cannot set them per socket; `bind` is what Node does anyway.
@@ -29,6 +30,8 @@ export interface ListenConf extends ListenAddress {
   ssl: boolean;
   /** `http2`: the older form of `http2 on` for every server of the address. */
   http2?: boolean;
+  /** `proxy_protocol`: a PROXY protocol header comes first (any listen of the address sets it, as nginx's addr opt). */
+  proxyProtocol?: boolean;
 }
 
 /** Parses `127.0.0.1:80`, `80`, `*:80`, `[::1]:80`, `[::]`, `localhost:80`, `unix:/path`. */
@@ -96,7 +99,7 @@ export function listenText(key: string): string {
 }
 
 const ACCEPTED_NOOP = /^(deferred|bind|fastopen=\d+|rcvbuf=\S+|sndbuf=\S+|accept_filter=\S+|so_keepalive=\S+|setfib=\S+)$/;
-const UNSUPPORTED = /^(http3|quic|proxy_protocol)$/;
+const UNSUPPORTED = /^(http3|quic)$/;
 
 /** Parses the parameters after the address; returns an error string on failure. */
 export function parseListenParams(address: ListenAddress, params: readonly string[]): ListenConf | string {
@@ -106,6 +109,7 @@ export function parseListenParams(address: ListenAddress, params: readonly strin
     else if (p === 'reuseport') conf.reuseport = true;
     else if (p === 'ssl') conf.ssl = true;
     else if (p === 'http2') conf.http2 = true;
+    else if (p === 'proxy_protocol') conf.proxyProtocol = true;
     else if (p.startsWith('backlog=')) {
       const n = Number(p.slice(8));
       if (!/^[0-9]+$/.test(p.slice(8)) || n === 0) return `invalid backlog "${p.slice(8)}"`;

@@ -14,9 +14,9 @@
  * $realip_remote_port keep the connection's. It runs as the request head is
  * read (the server's conf) and again before access (the location's), once.
  *
- * Deliberate difference: `real_ip_header proxy_protocol` is accepted but
- * weir's listeners do not read the PROXY protocol yet, so it finds nothing.
- * A HOST is resolved once, as the config is read (nginx resolves it then too).
+ * `real_ip_header proxy_protocol` takes the PROXY protocol header's source
+ * address and port (a listener's `proxy_protocol`), trusted by the
+ * connection's own address as any header is. A HOST is resolved once, as the config is read (nginx resolves it then too).
  */
 import { lookup } from 'node:dns';
 import type { ConfContext } from '../config/conf-context.js';
@@ -172,16 +172,23 @@ function handler(index: number) {
   return (r: HttpRequest): number => {
     const conf = r.loc.loc[index] as RealipLocConf;
     if (conf.from === undefined || applied.has(r.main)) return PHASE_NEXT;
-    if (conf.proxyProtocol) return PHASE_NEXT;
-    let lines = headerLines(r, conf.header!);
-    if (lines.length === 0) return PHASE_NEXT;
-    // Any header but X-Forwarded-For: its first line (a list in it is still read from the right).
-    if (!conf.allLines) lines = [lines[0]!];
+    let lines: string[];
+    const pp = conf.proxyProtocol ? r.conn.proxyProtocol ?? null : null;
+    if (conf.proxyProtocol) {
+      if (pp === null) return PHASE_NEXT;
+      lines = [pp.srcAddr];
+    } else {
+      lines = headerLines(r, conf.header!);
+      if (lines.length === 0) return PHASE_NEXT;
+      // Any header but X-Forwarded-For: its first line (a list in it is still read from the right).
+      if (!conf.allLines) lines = [lines[0]!];
+    }
     const addr = forwardedAddr({ address: r.remoteAddress, port: r.remotePort }, lines, conf.from, conf.recursive!);
     if (addr === null) return PHASE_NEXT;
     applied.set(r.main, { address: r.remoteAddress, port: r.remotePort });
     r.remoteAddress = addr.address;
-    r.remotePort = addr.port;
+    // the header's source port, whatever the address text held (ngx_inet_set_port)
+    r.remotePort = pp !== null ? pp.srcPort : addr.port;
     return PHASE_NEXT;
   };
 }

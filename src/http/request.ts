@@ -14,6 +14,7 @@ import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog, LogRequestContext } from '../observability/error-log.js';
 import type { ContentHandler, CoreLocConf, CoreMainConf, CoreSrvConf, LocationEntry } from './core-module.js';
 import { loopTimeMs } from './loop-clock.js';
+import type { ProxyProtocol } from './proxy-protocol.js';
 
 /**
  * What a request asks of its client connection: H1Connection, or for an
@@ -57,6 +58,8 @@ export interface ConnectionState {
   sendStalledSince: number;
   /** TCP_NODELAY as last set (tcp_nodelay of the location in force). */
   noDelay: boolean;
+  /** c->proxy_protocol: the PROXY protocol header's addresses (null/absent: none). */
+  proxyProtocol?: ProxyProtocol | null;
 }
 
 /** A chosen server with its level and runtime lookups (built by server.ts). */

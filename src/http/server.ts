@@ -35,7 +35,7 @@ import { EscapeType, escapeUri, parseRequestUri } from './uri.js';
 import type { ModuleRegistry } from '../config/conf-context.js';
 import { channels } from '../observability/diagnostics.js';
 import { WeirError, WeirErrorCode } from '../errors.js';
-import { H1Connection, type H1Handler } from './h1/connection.js';
+import { H1Connection, type H1Handler, type H1Options } from './h1/connection.js';
 import type { IncomingRequest } from './h1/incoming.js';
 import type { ServerReply } from './h1/reply.js';
 import type { RequestHeadParser } from './h1/request-head.js';
@@ -47,6 +47,8 @@ import type { ClientConnection } from './request.js';
 import { h2SrvConf } from './h2/h2-module.js';
 import { sniffPreface } from './h2/preface.js';
 import { startH2Session, type H2Limits, type H2StreamStart } from './h2/session.js';
+import { MAX_HEADER as MAX_PROXY_HEADER, type ProxyProtocol } from './proxy-protocol.js';
+import { readProxyProtocol } from './proxy-protocol-reader.js';
 
 const kConn = Symbol('weir.connection');
 type SocketWithState = Socket & { [kConn]?: ConnectionState };
@@ -138,6 +140,8 @@ function h2Limits(server: ServerRuntimeImpl): H2Limits {
 interface AddressServers {
   readonly names: ServerNames<ServerRuntimeImpl>;
   readonly defaultServer: ServerRuntimeImpl;
+  /** `listen ... proxy_protocol` for this address (nginx's addr_conf->proxy_protocol). */
+  readonly proxyProtocol: boolean;
 }
 
 interface Listener {
@@ -193,10 +197,13 @@ export class HttpServers {
         // `ssl` on any listen of an address makes the address ssl (ngx_http_add_addresses).
         if (l.ssl && !g.conf.ssl) g.conf = { ...g.conf, ssl: true };
         if (l.http2 === true && g.conf.http2 !== true) g.conf = { ...g.conf, http2: true };
+        if (l.proxyProtocol === true && g.conf.proxyProtocol !== true) g.conf = { ...g.conf, proxyProtocol: true };
         if (l.defaultServer) {
           if (g.defaults.length) throw new ConfigError(`a duplicate default server for ${l.key}`, { file: rt.entry.file, line: rt.entry.line });
           g.defaults.push(rt);
-          if (l.backlog !== 511 || l.reuseport) g.conf = { ...l, ssl: l.ssl || g.conf.ssl, http2: l.http2 === true || g.conf.http2 === true };
+          if (l.backlog !== 511 || l.reuseport) {
+            g.conf = { ...l, ssl: l.ssl || g.conf.ssl, http2: l.http2 === true || g.conf.http2 === true, proxyProtocol: l.proxyProtocol === true || g.conf.proxyProtocol === true };
+          }
         }
       }
     }
@@ -205,7 +212,7 @@ export class HttpServers {
     // Wildcards first, so specific addresses can join them.
     groups.sort((a, b) => Number(a.conf.host !== null || a.conf.path !== null) - Number(b.conf.host !== null || b.conf.path !== null));
     for (const g of groups) {
-      const set = this.addressServers(g.conf.key, g.servers, g.defaults[0]);
+      const set = this.addressServers(g.conf.key, g.servers, g.defaults[0], g.conf.proxyProtocol === true);
       const { host, port, path } = g.conf;
       const family = host === null ? 4 : host.includes(':') ? 6 : 4;
       const wildcardKey = `${family === 6 || host === '::' ? 6 : 4}:${port}`;
@@ -224,7 +231,7 @@ export class HttpServers {
     }
   }
 
-  private addressServers(key: string, servers: ServerRuntimeImpl[], def: ServerRuntimeImpl | undefined): AddressServers {
+  private addressServers(key: string, servers: ServerRuntimeImpl[], def: ServerRuntimeImpl | undefined, proxyProtocol: boolean): AddressServers {
     const specs = servers.map((s) => ({
       payload: s,
       names: s.core.serverNames.map((n) => n.name),
@@ -239,7 +246,7 @@ export class HttpServers {
       throw new ConfigError((e as Error).message);
     }
     for (const w of names.warnings) this.errorLog.log('warn', w);
-    return { names, defaultServer: def ?? servers[0] };
+    return { names, defaultServer: def ?? servers[0], proxyProtocol };
   }
 
   private createNetServer(listener: Listener, set: AddressServers): Server {
@@ -258,58 +265,95 @@ export class HttpServers {
     if (!listener.conf.ssl) {
       return createServer({ noDelay: true, allowHalfOpen: true }, (socket: SocketWithState) => {
         const id = ++connectionSerial;
-        const def = this.serversFor(socket, listener).defaultServer;
-        if (!this.h2On(listener, def)) {
-          this.onConnection(socket, new H1Connection(socket, handler, options), id);
-          return;
-        }
-        this.handshaking.add(socket);
-        socket.once('close', () => this.handshaking.delete(socket));
-        sniffPreface(socket, options.headerTimeout, (h2, data) => {
-          this.handshaking.delete(socket);
-          if (this.stopping) { socket.destroy(); return; }
-          if (h2) { this.startH2(socket, data, listener, def, id); return; }
-          socket.unshift(data);
-          this.onConnection(socket, new H1Connection(socket, handler, options), id);
-          socket.resume();
+        const addr = this.serversFor(socket, listener);
+        if (!addr.proxyProtocol) { this.startPlain(socket, listener, addr, handler, options, id, null); return; }
+        this.readProxy(socket, listener, addr.defaultServer.core.clientHeaderBufferSize!, options.headerTimeout, id, (pp) => {
+          this.startPlain(socket, listener, addr, handler, options, id, pp);
         });
       });
     }
     return createServer({ noDelay: true, allowHalfOpen: true }, (raw: Socket) => {
       const id = ++connectionSerial;
-      // Until it speaks HTTP a connection is only the acceptor's: a stop must still find it.
-      this.handshaking.add(raw);
-      raw.once('close', () => this.handshaking.delete(raw));
       const addr = this.serversFor(raw as SocketWithState, listener);
-      const chooser: TlsChooser<ServerRuntimeImpl> = {
-        choose: (name) => (name === null ? addr.defaultServer : addr.names.find(name).payload),
-        tlsOf: (s) => (sslSrvConf(s.level)?.tls ?? null) as ServerTls | null,
-        rejects: (s) => sslSrvConf(s.level)?.rejectHandshake === true,
-        timeoutMs: options.headerTimeout,
-        h2: (s) => this.h2On(listener, s),
-      };
-      acceptTls(raw, chooser, this.errorLog, () => id, ({ socket, plainHttp: plain }) => {
-        this.handshaking.delete(raw);
-        if (this.stopping) { socket.destroy(); return; }
-        if (!plain && (socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') {
-          const chosen = this.tlsChosen(socket) ?? addr.defaultServer;
-          // Still before the first stream: a stop must find it (as a handshake).
-          this.handshaking.add(socket);
-          socket.once('close', () => this.handshaking.delete(socket));
-          sniffPreface(socket, options.headerTimeout, (_h2, data) => {
-            this.handshaking.delete(socket);
-            if (this.stopping) { socket.destroy(); return; }
-            this.startH2(socket, data, listener, chosen, id);
-          });
-          return;
-        }
-        if (plain) plainHttp.add(socket);
-        const conn = new H1Connection(socket, handler, options);
-        this.onConnection(socket as SocketWithState, conn, id);
-        // The acceptor paused the socket to hand its first bytes over.
-        if (plain) socket.resume();
-      });
+      if (!addr.proxyProtocol) { this.startTls(raw, listener, addr, handler, options, id, null); return; }
+      this.readProxy(raw, listener, MAX_PROXY_HEADER, options.headerTimeout, id, (pp) => this.startTls(raw, listener, addr, handler, options, id, pp));
     });
+  }
+
+  /**
+   * A `proxy_protocol` address: its header first (ngx_http_wait_request_handler's
+   * hc->proxy_protocol), then `next` with the socket paused, the bytes after
+   * the header unshifted.
+   */
+  private readProxy(socket: Socket, listener: Listener, v2Limit: number, timeoutMs: number, id: number, next: (pp: ProxyProtocol | null) => void): void {
+    this.handshaking.add(socket);
+    const forget = (): void => { this.handshaking.delete(socket); };
+    socket.once('close', forget);
+    readProxyProtocol(socket, { timeoutMs, v2Limit, log: this.errorLog, connId: id, server: listenText(listener.conf.key) }, (pp) => {
+      socket.off('close', forget);
+      forget();
+      if (this.stopping) { socket.destroy(); return; }
+      next(pp);
+    });
+  }
+
+  /** A cleartext connection: HTTP/1, or HTTP/2 when its first bytes are the preface. */
+  private startPlain(socket: SocketWithState, listener: Listener, addr: AddressServers, handler: ListenerHandler, options: H1Options, id: number, pp: ProxyProtocol | null): void {
+    const def = addr.defaultServer;
+    // after a PROXY header the socket is paused (its next bytes unshifted): resumed once a reader is on it
+    const paused = addr.proxyProtocol;
+    if (!this.h2On(listener, def)) {
+      this.onConnection(socket, new H1Connection(socket, handler, options), id, pp);
+      if (paused) socket.resume();
+      return;
+    }
+    this.handshaking.add(socket);
+    socket.once('close', () => this.handshaking.delete(socket));
+    sniffPreface(socket, options.headerTimeout, (h2, data) => {
+      this.handshaking.delete(socket);
+      if (this.stopping) { socket.destroy(); return; }
+      if (h2) { this.startH2(socket, data, listener, def, id, pp); return; }
+      socket.unshift(data);
+      this.onConnection(socket, new H1Connection(socket, handler, options), id, pp);
+      socket.resume();
+    });
+    if (paused) socket.resume();
+  }
+
+  /** A connection of an ssl address: the acceptor's ClientHello and handshake, then HTTP/1 or HTTP/2. */
+  private startTls(raw: Socket, listener: Listener, addr: AddressServers, handler: ListenerHandler, options: H1Options, id: number, pp: ProxyProtocol | null): void {
+    // Until it speaks HTTP a connection is only the acceptor's: a stop must still find it.
+    this.handshaking.add(raw);
+    raw.once('close', () => this.handshaking.delete(raw));
+    const chooser: TlsChooser<ServerRuntimeImpl> = {
+      choose: (name) => (name === null ? addr.defaultServer : addr.names.find(name).payload),
+      tlsOf: (s) => (sslSrvConf(s.level)?.tls ?? null) as ServerTls | null,
+      rejects: (s) => sslSrvConf(s.level)?.rejectHandshake === true,
+      timeoutMs: options.headerTimeout,
+      h2: (s) => this.h2On(listener, s),
+    };
+    acceptTls(raw, chooser, this.errorLog, () => id, ({ socket, plainHttp: plain }) => {
+      this.handshaking.delete(raw);
+      if (this.stopping) { socket.destroy(); return; }
+      if (!plain && (socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') {
+        const chosen = this.tlsChosen(socket) ?? addr.defaultServer;
+        // Still before the first stream: a stop must find it (as a handshake).
+        this.handshaking.add(socket);
+        socket.once('close', () => this.handshaking.delete(socket));
+        sniffPreface(socket, options.headerTimeout, (_h2, data) => {
+          this.handshaking.delete(socket);
+          if (this.stopping) { socket.destroy(); return; }
+          this.startH2(socket, data, listener, chosen, id, pp);
+        });
+        return;
+      }
+      if (plain) plainHttp.add(socket);
+      const conn = new H1Connection(socket, handler, options);
+      this.onConnection(socket as SocketWithState, conn, id, pp);
+      // The acceptor paused the socket to hand its first bytes over.
+      if (plain) socket.resume();
+    });
+    if (addr.proxyProtocol) raw.resume();
   }
 
   /** HTTP/2 on a connection's server: `http2 on` there, or `listen ... http2` on the address. */
@@ -323,16 +367,17 @@ export class HttpServers {
     return info !== undefined && info.chosen instanceof ServerRuntimeImpl ? info.chosen : null;
   }
 
-  private startH2(socket: Socket, data: Buffer, listener: Listener, server: ServerRuntimeImpl, id: number): void {
-    const session = startH2Session(socket, data, h2Limits(server), id, (s) => this.h2Stream(s, socket, listener));
-    this.onConnection(socket as SocketWithState, session, id);
+  private startH2(socket: Socket, data: Buffer, listener: Listener, server: ServerRuntimeImpl, id: number, pp: ProxyProtocol | null): void {
+    const session = startH2Session(socket, data, h2Limits(server), id, (s) => this.h2Stream(s, socket, listener, pp));
+    this.onConnection(socket as SocketWithState, session, id, pp);
     // Counted as having served, so that a graceful stop sends its GOAWAY at once even before a first stream.
     (socket as SocketWithState)[kConn]!.requests = 1;
   }
 
   /** A stream's request: the same path as an HTTP/1 request's. */
-  private h2Stream(s: H2StreamStart, real: Socket, listener: Listener): void {
+  private h2Stream(s: H2StreamStart, real: Socket, listener: Listener, pp: ProxyProtocol | null): void {
     const facade = s.conn.socket as SocketWithState;
+    if (pp !== null) s.conn.proxyProtocol = pp;
     shareTlsInfo(real, facade);
     facade[kConn] = s.conn;
     s.conn.closing = this.stopping;
@@ -341,7 +386,7 @@ export class HttpServers {
     this.serve(s.conn, s.req, s.res, listener, null, s);
   }
 
-  private onConnection(socket: SocketWithState, h1: ClientConnection, id: number): void {
+  private onConnection(socket: SocketWithState, h1: ClientConnection, id: number, pp: ProxyProtocol | null): void {
     const state: ConnectionState = {
       id,
       requests: 0,
@@ -360,6 +405,7 @@ export class HttpServers {
       sendStalledSince: 0,
       // The listening socket's noDelay: true.
       noDelay: true,
+      proxyProtocol: pp,
     };
     socket[kConn] = state;
     this.connections.add(socket);

@@ -44,6 +44,7 @@ import { pcreGroupNames } from './pcre.js';
 import { parseSize } from '../config/units.js';
 import type { VariableGetter, VariableRegistry } from './variables.js';
 import { MONTHS, pad2 } from '../time-format.js';
+import { defineProxyProtocolVariables } from './proxy-protocol-variables.js';
 
 export const NGINX_VERSION = `${NGINX_COMPAT}.0`;
 
@@ -342,6 +343,7 @@ export const PREFIX_VARIABLES: ReadonlyArray<readonly [string, VariableGetter]> 
 export function defineBuiltinVariables(vars: VariableRegistry): void {
   for (const [name, get] of BUILTIN_VARIABLES) if (!vars.has(name)) vars.define(name, get);
   for (const [prefix, get] of PREFIX_VARIABLES) vars.definePrefix(prefix, get);
+  defineProxyProtocolVariables(vars);
 }
 
 interface VariablesMainConf {

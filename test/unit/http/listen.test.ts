@@ -33,3 +33,15 @@ test('listen ... http2 is the older form of http2 on', () => {
   assert.equal(conf.ssl, true);
   assert.match(String(parseListenParams(parseListenAddress('80') as ListenAddress, ['quic'])), /not supported/);
 });
+
+test('listen ... proxy_protocol, with ssl and http2 or alone', () => {
+  const a = parseListenAddress('127.0.0.1:443') as ListenAddress;
+  const conf = parseListenParams(a, ['ssl', 'proxy_protocol', 'http2']);
+  assert.ok(typeof conf !== 'string');
+  assert.equal(conf.proxyProtocol, true);
+  assert.equal(conf.ssl, true);
+  const plain = parseListenParams(a, []);
+  assert.ok(typeof plain !== 'string');
+  assert.notEqual(plain.proxyProtocol, true);
+  assert.equal(parseListenParams(a, ['proxy_protocol=on']), 'invalid parameter "proxy_protocol=on"');
+});
