@@ -176,6 +176,8 @@ export class HttpServers {
   /** Connections of ssl listeners still before their first HTTP byte (reading the ClientHello, handshaking). */
   private readonly handshaking = new Set<Socket>();
   private stopping = false;
+  /** A fast stop: a connection that comes out of its handshake after it is closed, not served. */
+  private stoppedFast = false;
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(registry: ModuleRegistry, httpLevel: HttpConfLevel, private readonly errorLog: ErrorLog) {
@@ -292,7 +294,7 @@ export class HttpServers {
     readProxyProtocol(socket, { timeoutMs, v2Limit, log: this.errorLog, connId: id, server: listenText(listener.conf.key) }, (pp) => {
       socket.off('close', forget);
       forget();
-      if (this.stopping) { socket.destroy(); return; }
+      if (this.stoppedFast) { socket.destroy(); return; }
       next(pp);
     });
   }
@@ -311,7 +313,7 @@ export class HttpServers {
     socket.once('close', () => this.handshaking.delete(socket));
     sniffPreface(socket, options.headerTimeout, (h2, data) => {
       this.handshaking.delete(socket);
-      if (this.stopping) { socket.destroy(); return; }
+      if (this.stoppedFast) { socket.destroy(); return; }
       if (h2) { this.startH2(socket, data, listener, def, id, pp); return; }
       socket.unshift(data);
       this.onConnection(socket, new H1Connection(socket, handler, options), id, pp);
@@ -334,7 +336,7 @@ export class HttpServers {
     };
     acceptTls(raw, chooser, this.errorLog, () => id, ({ socket, plainHttp: plain }) => {
       this.handshaking.delete(raw);
-      if (this.stopping) { socket.destroy(); return; }
+      if (this.stoppedFast) { socket.destroy(); return; }
       if (!plain && (socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') {
         const chosen = this.tlsChosen(socket) ?? addr.defaultServer;
         // Still before the first stream: a stop must find it (as a handshake).
@@ -342,7 +344,7 @@ export class HttpServers {
         socket.once('close', () => this.handshaking.delete(socket));
         sniffPreface(socket, options.headerTimeout, (_h2, data) => {
           this.handshaking.delete(socket);
-          if (this.stopping) { socket.destroy(); return; }
+          if (this.stoppedFast) { socket.destroy(); return; }
           this.startH2(socket, data, listener, chosen, id, pp);
         });
         return;
@@ -372,6 +374,8 @@ export class HttpServers {
     this.onConnection(socket as SocketWithState, session, id, pp);
     // Counted as having served, so that a graceful stop sends its GOAWAY at once even before a first stream.
     (socket as SocketWithState)[kConn]!.requests = 1;
+    // Begun as the worker stops: GOAWAY at once (ngx_http_v2_init under ngx_exiting).
+    if (this.stopping) session.close();
   }
 
   /** A stream's request: the same path as an HTTP/1 request's. */
@@ -620,14 +624,20 @@ export class HttpServers {
 
   async stop(graceful: boolean): Promise<void> {
     this.stopping = true;
+    this.stoppedFast ||= !graceful;
     if (this.sweeper) { clearInterval(this.sweeper); this.sweeper = null; }
     const closed = Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => {
       if (!l.server.listening) { resolve(); return; }
       l.server.close(() => resolve());
     })));
-    // A handshake under way would take a client_header_timeout to end: nginx closes it at once too.
-    for (const s of this.handshaking) s.destroy();
-    this.handshaking.clear();
+    // A connection still before its first HTTP byte (PROXY header, TLS handshake,
+    // preface) is no idle one: a graceful stop serves its first request, as
+    // ngx_close_idle_connections leaves it be (the kernel may have handed it to
+    // this worker just before its listener closed); a fast stop closes it.
+    if (!graceful) {
+      for (const s of this.handshaking) s.destroy();
+      this.handshaking.clear();
+    }
     for (const s of this.connections) {
       const state = s[kConn];
       if (state) state.closing = true;

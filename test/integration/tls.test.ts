@@ -290,7 +290,7 @@ test('the bundled TLS example loads, its certificate found beside the config (ng
   }
 });
 
-test('a stop closes connections still before their handshake', async () => {
+test('a fast stop closes connections still before their handshake', async () => {
   const own = await startWeir(`http { access_log off; server { listen 127.0.0.1:%PORT% ssl;
     ssl_certificate a-rsa.crt; ssl_certificate_key a-rsa.key; client_header_timeout 60s; } }`, certs.files('a-rsa'));
   const silent = netConnect(own.port, '127.0.0.1');
@@ -299,4 +299,33 @@ test('a stop closes connections still before their handshake', async () => {
   await new Promise((r) => setTimeout(r, 50));
   await own.stop();
   assert.ok((await closed) < 5000, 'closed by the stop, not by client_header_timeout');
+});
+
+test('a graceful stop serves a connection still before its handshake, its first request with Connection: close', async () => {
+  const own = await startWeir(`http { access_log off; server { listen 127.0.0.1:%PORT% ssl;
+    ssl_certificate a-rsa.crt; ssl_certificate_key a-rsa.key; location / { return 200 "served\\n"; } } }`, certs.files('a-rsa'));
+  try {
+    // Accepted before the listener closed, its ClientHello not yet sent (as a reload's race leaves one).
+    const raw = netConnect(own.port, '127.0.0.1');
+    await new Promise((resolve) => raw.once('connect', resolve));
+    await new Promise((r) => setTimeout(r, 50));
+    let stopped = false;
+    const stopping = own.rt.stop(true).then(() => { stopped = true; });
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' }, () => {
+        s.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      });
+      let text = '';
+      s.setEncoding('latin1').on('data', (d: string) => { text += d; });
+      s.on('error', reject);
+      s.on('close', () => resolve(text));
+    });
+    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(answer, /\r\nConnection: close\r\n/i);
+    assert.match(answer, /served\n$/);
+    await stopping;
+    assert.ok(stopped);
+  } finally {
+    await own.stop();
+  }
 });
