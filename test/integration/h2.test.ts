@@ -208,6 +208,27 @@ test('a graceful stop sends GOAWAY; the stream in flight is finished', async () 
   await own.stop();
 });
 
+test('a connection accepted before a graceful stop, its preface sent after: GOAWAY at once (ngx_http_v2_init under ngx_exiting)', async () => {
+  const own = await startWeir(`http { access_log off;
+    server { listen 127.0.0.1:%PORT%; http2 on; client_header_timeout 60s; location / { return 200; } } }`);
+  try {
+    const raw = netConnect(own.port, '127.0.0.1');
+    await new Promise((resolve) => raw.once('connect', resolve));
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    const stopped = own.rt.stop(true);
+    const c = h2connect(`http://127.0.0.1:${own.port}`, { createConnection: () => raw });
+    c.on('error', () => {});
+    const goaway = await new Promise<number>((resolve) => c.once('goaway', (code: number) => resolve(code)));
+    assert.equal(goaway, constants.NGHTTP2_NO_ERROR);
+    await stopped;
+    assert.ok(Date.now() - t0 < 5000, 'the stop did not wait for client_header_timeout');
+    c.destroy();
+  } finally {
+    await own.stop();
+  }
+});
+
 // ---------------------------------------------------------------------------
 // Raw frames, for what node's client will not send.
 
