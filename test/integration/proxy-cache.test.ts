@@ -5,7 +5,7 @@
 // directory, and ranges answered from the entry.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import test from 'node:test';
@@ -134,6 +134,25 @@ test('a corrupted entry file is a MISS with a crit line, then stored again', asy
     const good = readFileSync(file);
     writeFileSync(file, good.subarray(0, 30));
     assert.equal(cacheOf(await request(w.port, '/c')), 'MISS');
+  } finally {
+    await w.stop();
+    await up.close();
+  }
+});
+
+test('a stop waits for the entries being written: no lock or temp file is left, none appears after', async () => {
+  const up = await upstream();
+  const w = await startWeir(conf(up.port));
+  try {
+    // Each response ends at the client before its entry is renamed into place and its lock removed.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => request(w.port, `/q${i}`)));
+    await w.rt.stop(false);
+    const files = (): string[] => (readdirSync(join(w.prefix, 'cache'), { recursive: true }) as string[]).filter((f) => /[0-9a-f]{32}/.test(f)).sort();
+    const atStop = files();
+    assert.deepEqual(atStop.filter((f) => /\.(lck|tmp)$/.test(f)), [], 'a writer was still at work after the stop');
+    assert.equal(atStop.length, 20);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(files(), atStop);
   } finally {
     await w.stop();
     await up.close();

@@ -16,6 +16,8 @@ import type { ConfContext, ConfCycle } from '../../config/conf-context.js';
 import type { ConfNode } from '../../config/parser.js';
 import { parseNumber, parseOffset, parseSize, parseTime } from '../../config/units.js';
 import { sharedZone } from '../shm-zone.js';
+import { httpCoreModule } from '../core-module.js';
+import { writersSettled } from './entry-writer.js';
 
 export interface CachePathConf {
   /** Absolute, without a trailing `/`. */
@@ -41,6 +43,8 @@ export interface CachePathConf {
 }
 
 const PAGE = 4096;
+/** How long a stop waits for entries being written (a writer never ended must not hold it). */
+const STOP_WAIT_MS = 2000;
 
 const tables = new WeakMap<ConfCycle, Map<string, CachePathConf>>();
 
@@ -136,6 +140,8 @@ export function parseCachePath(cf: ConfContext, d: ConfNode): CachePathConf {
     position: `${cf.position?.file ?? ''}:${cf.position?.line ?? 0}`,
   };
   zone.data = conf;
+  // A stop waits for the entries still being written (once per config).
+  if (declared.size === 0) cf.main(httpCoreModule).stopHooks.push(() => writersSettled(STOP_WAIT_MS));
   declared.set(zoneName, conf);
   cf.cycle.addTempPath(dir);
   return conf;

@@ -22,6 +22,22 @@ const STALE_LOCK_MS = 30_000;
 const TOUCH_MS = 5_000;
 let tempSerial = 0;
 
+/** Writers whose files are still being written, renamed or cleaned up. */
+const inFlight = new Set<Promise<void>>();
+
+/**
+ * Resolves once every writer of this process has put its entry in place or
+ * removed its files (at most `ms`): a stop waits for them, so that no file
+ * appears in the cache directory after the runtime stopped.
+ */
+export async function writersSettled(ms: number): Promise<void> {
+  if (inFlight.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); timer.unref(); });
+  await Promise.race([Promise.all(inFlight), bound]);
+  clearTimeout(timer);
+}
+
 export class EntryWriter {
   private stream: WriteStream | null = null;
   private pending: Buffer[] | null = [];
@@ -33,6 +49,9 @@ export class EntryWriter {
   private readonly temp: string;
   private touchTimer: NodeJS.Timeout | null = null;
   private locked = false;
+  /** Its files' work: resolves after finish() and the unlinks it starts. */
+  private settle!: () => void;
+  private readonly cleanups: Promise<unknown>[] = [];
 
   constructor(
     private readonly zone: CacheZone,
@@ -51,7 +70,15 @@ export class EntryWriter {
     this.lock = `${path}.lck`;
     this.temp = `${tempDir ?? dirname(path)}/${md5}.${process.pid}.${++tempSerial}.tmp`;
     this.pending!.push(head);
+    const life = new Promise<void>((resolve) => { this.settle = resolve; });
+    inFlight.add(life);
+    void life.then(() => inFlight.delete(life));
     void this.begin();
+  }
+
+  /** A file removal the writer's life includes (its failure is not one). */
+  private remove(file: string): void {
+    this.cleanups.push(unlink(file).catch(() => {}));
   }
 
   private async begin(): Promise<void> {
@@ -136,7 +163,7 @@ export class EntryWriter {
     this.failed = true;
     if (this.pending !== null) { this.commitWanted = true; this.pending = []; return; }
     this.stream?.destroy();
-    unlink(this.temp).catch(() => {});
+    this.remove(this.temp);
     this.finish(false);
   }
 
@@ -144,7 +171,7 @@ export class EntryWriter {
     if (!this.failed) this.log('crit', line);
     this.failed = true;
     this.stream?.destroy();
-    if (this.stream !== null) unlink(this.temp).catch(() => {});
+    if (this.stream !== null) this.remove(this.temp);
     if (this.ended !== null) this.finish(false);
   }
 
@@ -160,7 +187,8 @@ export class EntryWriter {
     this.ended = null;
     if (this.touchTimer !== null) { clearInterval(this.touchTimer); this.touchTimer = null; }
     // A writer that was taken over from leaves the lock file to its successor.
-    if (this.locked) { this.locked = false; if (this.current()) unlink(this.lock).catch(() => {}); }
+    if (this.locked) { this.locked = false; if (this.current()) this.remove(this.lock); }
     done?.(ok);
+    void Promise.all(this.cleanups).then(() => this.settle());
   }
 }
