@@ -42,7 +42,8 @@ export {
   type ContentHandler, type CoreLocConf, type CoreMainConf, type PhaseHandler,
 } from './http/core-module.js';
 export { HttpRequest } from './http/request.js';
-export { finalize, resumePhases, sendHeader } from './http/phases.js';
+export { finalize, resumePhases } from './http/phases.js';
+export { sendHeader } from './http/header-filter.js';
 export { readRequestBody, streamRequestBody, discardRequestBody, type BodySink, type BodyStream } from './http/body.js';
 export { ComplexValue, VariableRegistry, type VariableGetter } from './http/variables.js';
 

@@ -21,7 +21,8 @@ import {
   STAT_WAITING, STAT_WRITING,
 } from './connection-stats.js';
 import { httpCoreModule, type ContentHandler, type CoreLocConf } from './core-module.js';
-import { finalize, sendHeader } from './phases.js';
+import { finalize } from './phases.js';
+import { sendHeader } from './header-filter.js';
 import type { HttpRequest } from './request.js';
 
 /** The page as ngx_http_stub_status_handler prints it. */

@@ -11,8 +11,10 @@ import { pushUpstreamStates, type UpstreamTryState } from '../upstream/state.js'
 import type { UpstreamLocConf } from '../upstream/upstream-conf.js';
 import { Upstream, type UpstreamPeers, type UpstreamProtocol } from '../upstream/upstream.js';
 import type { PoolKeys } from '../keepalive/session.js';
-import { sendContinue, streamRequestBody } from './body.js';
-import { finalize, internalRedirectTo, logRequest, namedLocation, sendHeader } from './phases.js';
+import { streamRequestBody } from './body.js';
+import { sendContinue } from './body-reader.js';
+import { finalize, internalRedirectTo, logRequest, namedLocation } from './phases.js';
+import { sendHeader } from './header-filter.js';
 import type { HttpRequest, RequestBody } from './request.js';
 import { sizeFor } from './size-value.js';
 import { parseUnsafeUri } from './uri.js';

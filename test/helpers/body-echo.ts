@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { Ctx, type HttpModule } from '../../src/config/module.js';
 import { readRequestBody, streamRequestBody } from '../../src/http/body.js';
 import { httpCoreModule } from '../../src/http/core-module.js';
-import { finalize, sendHeader } from '../../src/http/phases.js';
+import { finalize } from '../../src/http/phases.js';
+import { sendHeader } from '../../src/http/header-filter.js';
 import type { HttpRequest } from '../../src/http/request.js';
 
 function answer(r: HttpRequest, body: Buffer, file: string | null): void {

@@ -10,7 +10,8 @@
  * truncated under us: the response is cut, as nginx's "file was truncated").
  */
 import type { FileHandle } from 'node:fs/promises';
-import { finalize, sendHeader } from '../phases.js';
+import { finalize } from '../phases.js';
+import { sendHeader } from '../header-filter.js';
 import { conditionalStatus, ifRangeAllows, parseHttpTime, parseRange, type ByteRange } from '../range.js';
 import type { HttpRequest } from '../request.js';
 import type { Entry } from './entry-file.js';

@@ -20,7 +20,7 @@ import type { BodyWriter } from '../client-reply.js';
 import { headerIndex } from '../header-list.js';
 import { compileNginxRegex } from '../pcre.js';
 import type { HttpRequest } from '../request.js';
-import { sendHeader } from '../phases.js';
+import { sendHeader } from '../header-filter.js';
 import { startSubrequest } from '../subrequest.js';
 import { EscapeType, escapeUri, parseUnsafeUri } from '../uri.js';
 import { SSI_MAX_PARAMS, SsiParser, type SsiEvent } from './ssi-parser.js';

@@ -1,7 +1,8 @@
 // validateRequestHead as a pure function: statuses, nginx log texts, cleaned header facts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { validateRequestHead, validateHost, parseContentLength, type RequestHeadOptions } from '../../../src/http/request-validation.js';
+import { validateRequestHead, parseContentLength, type RequestHeadOptions } from '../../../src/http/request-validation.js';
+import { validateHost } from '../../../src/http/request-target.js';
 
 const opts: RequestHeadOptions = { underscoresInHeaders: false, ignoreInvalidHeaders: true };
 const v = (headers: string[], extra: { method?: string; major?: number; minor?: number; url?: string; o?: RequestHeadOptions } = {}) =>
