@@ -38,7 +38,7 @@ import { gzipCommonModule } from './http/gzip/gzip-ok.js';
 import { gzipModule } from './http/gzip/gzip-module.js';
 import { gunzipModule } from './http/gzip/gunzip-module.js';
 import { gzipStaticModule } from './http/gzip/gzip-static-module.js';
-import { accessLogModule } from './observability/access-log.js';
+import { accessLogModule } from './http/access-log-module.js';
 import { memcachedModule } from './protocols/memcached/memcached-module.js';
 import { fastcgiModule } from './protocols/fastcgi/fastcgi-module.js';
 

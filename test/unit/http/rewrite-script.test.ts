@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { loadConfigText } from '../../../src/config/loader.js';
 import { builtinModules } from '../../../src/modules.js';
 import { unescapeRedirect } from '../../../src/http/rewrite-script.js';
-import { escapeDefault, escapeJson, LogFormat } from '../../../src/observability/access-log.js';
+import { escapeDefault, escapeJson, LogFormat } from '../../../src/http/access-log-module.js';
 import type { HttpRequest } from '../../../src/http/request.js';
 import { VariableRegistry } from '../../../src/http/variables.js';
 import { cookieValue, formatMsec, formatTimeIso8601, formatTimeLocal, queryArg } from '../../../src/http/variables-core.js';

@@ -48,12 +48,12 @@ import { ConfigError, type ConfPosition } from '../config/errors.js';
 import { Ctx, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
 import { parseSize, parseTime } from '../config/units.js';
-import { httpCoreModule } from '../http/core-module.js';
-import type { HttpRequest } from '../http/request.js';
-import { toByteString } from '../http/uri.js';
-import { scanValue, type ComplexValue, type VariableGetter, type VariableRegistry } from '../http/variables.js';
-import { LogFileCache, parseOpenLogFileCache, writeUncached } from './log-file-cache.js';
-import { parseSyslog, syslogSend, type SyslogPeerConf } from './syslog.js';
+import { httpCoreModule } from './core-module.js';
+import type { HttpRequest } from './request.js';
+import { toByteString } from './uri.js';
+import { scanValue, type ComplexValue, type VariableGetter, type VariableRegistry } from './variables.js';
+import { LogFileCache, parseOpenLogFileCache, writeUncached } from '../observability/log-file-cache.js';
+import { parseSyslog, syslogSend, type SyslogPeerConf } from '../observability/syslog.js';
 
 export type LogEscape = 'default' | 'json' | 'none';
 
