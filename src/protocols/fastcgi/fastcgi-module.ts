@@ -29,7 +29,7 @@ import { finalize } from '../../http/phases.js';
 import type { HttpRequest } from '../../http/request.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
 import type { UpstreamGroup } from '../../upstream/upstream-module.js';
-import { passTarget, withPassTarget, type PassTarget } from '../../upstream/resolved-upstream.js';
+import { passTarget, withPassTarget, type PassTarget } from '../resolved-upstream.js';
 import { upstreamFor } from '../../http/upstream-client.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { FASTCGI_DEFAULT_HIDE, FastcgiProtocol, type FastcgiParamSpec, type FastcgiRequestTemplate } from './fastcgi-protocol.js';

@@ -15,7 +15,7 @@
  *   - fastcgi_catch_stderr is applied while the header is read (as nginx);
  *     the reason in the core's log line names the matched string.
  */
-import { markUniqueField } from '../../upstream/unique-headers.js';
+import { markUniqueField } from '../unique-headers.js';
 import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue } from '../../http/variables.js';
 import type { Upstream, UpstreamProtocol } from '../../upstream/upstream.js';

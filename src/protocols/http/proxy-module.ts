@@ -34,7 +34,7 @@ import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../
 import {
   addUpstreamReference, splitAddress, upstreamModule, type UpstreamGroup, type UpstreamMainConf,
 } from '../../upstream/upstream-module.js';
-import { resolveUpstream } from '../../upstream/resolved-upstream.js';
+import { resolveUpstream } from '../resolved-upstream.js';
 import { upstreamFor } from '../../http/upstream-client.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import type { CookieFlagsRule } from './cookie-rewrite.js';

@@ -18,7 +18,7 @@ import { ResponseHeadParser, type ResponseHead } from './response-parser.js';
 import { escapeUri, EscapeType } from '../../http/uri.js';
 import { rewriteSetCookie, type CookieRewriter } from './cookie-rewrite.js';
 import { rewriteValue, type RewriteRule } from './proxy-rewrite.js';
-import { isUniqueUpstreamField, markUniqueField } from '../../upstream/unique-headers.js';
+import { isUniqueUpstreamField, markUniqueField } from '../unique-headers.js';
 
 /** Compiled per location at config time. */
 export interface ProxyRequestTemplate {

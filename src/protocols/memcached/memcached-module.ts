@@ -27,7 +27,7 @@ import { finalize } from '../../http/phases.js';
 import type { HttpRequest } from '../../http/request.js';
 import type { ComplexValue } from '../../http/variables.js';
 import { mergeUpstreamConf, upstreamDirectives, type UpstreamLocConf } from '../../upstream/upstream-conf.js';
-import { passTarget, withPassTarget, type PassTarget } from '../../upstream/resolved-upstream.js';
+import { passTarget, withPassTarget, type PassTarget } from '../resolved-upstream.js';
 import { upstreamFor } from '../../http/upstream-client.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { createGetRequest, MEMCACHED_KEY_NOT_SET } from './codec.js';

@@ -16,7 +16,7 @@ import type { ComplexValue } from '../http/variables.js';
 import {
   addUpstreamReference, implicitGroup, peerAddress, splitAddress, unixAddress, upstreamModule,
   type UpstreamGroup, type UpstreamMainConf,
-} from './upstream-module.js';
+} from '../upstream/upstream-module.js';
 
 /** Where a request-time name points: `host` and `port`, or a unix socket's `path`. */
 export interface RequestTimeAddress {
