@@ -20,6 +20,7 @@ const LAYERS = [
   ['errors.ts', 'errno.ts', 'time-format.ts', 'version.ts'],
   ['config'],
   ['observability'],
+  ['zone'],
   ['balancer'],
   ['peer', 'codec'],
   ['keepalive'],

@@ -14,7 +14,7 @@
  *       `lookup` finds the peer for the next requests (idle entries expire after `timeout`)
  *
  * The learned sessions live in a SessionStore the upstream layer gives: shared by the
- * workers and kept across reloads, as nginx's zone (src/process/shared-client.ts).
+ * workers and kept across reloads, as nginx's zone (src/zone/shared-client.ts).
  * Differences: `sync` is accepted. `header` learns as the response head arrives (the
  * session's notify), else when the try ends.
  */

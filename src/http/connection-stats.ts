@@ -5,7 +5,7 @@
  * Each worker counts its own connections here, at once. When the config
  * reads the counters (stub_status, or a $connections_* variable), the worker
  * also shares them: its changes go to the master, which pushes them to the
- * other workers of its generation (src/process/shared-state.ts), and what is
+ * other workers of its generation (src/zone/shared-state.ts), and what is
  * shown is this worker's counts plus the others' as last heard (at most
  * STATS_DELAY ms old, plus the IPC hop), so that the page sums every worker
  * as nginx's shared counters do. A config that never reads them sends nothing.
@@ -17,7 +17,7 @@
  *   writing                        its head was read (ngx_http_process_request) until it is done
  *   active -1                      closed (for weir: when the close starts, lingering or not)
  */
-import { sharedCounters, type SharedCounters } from '../process/shared-client.js';
+import { sharedCounters, type SharedCounters } from '../zone/shared-client.js';
 
 export const STAT_ACCEPTED = 0;
 export const STAT_HANDLED = 1;

@@ -20,12 +20,12 @@ import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
 import { setEnum, setFlag, setNumberInRange } from '../config/slots.js';
-import { zoneClient } from '../process/zone-client.js';
-import { LIMIT_CONN_NOMEM, LIMIT_CONN_PASSED, type LimitConnDecision, type LimitConnLimit } from '../process/zone-host.js';
+import { zoneClient } from '../zone/zone-client.js';
+import { LIMIT_CONN_NOMEM, LIMIT_CONN_PASSED, type LimitConnDecision, type LimitConnLimit } from '../zone/zone-host.js';
 import { httpCoreModule, PHASE_AGAIN, PHASE_NEXT, type PhaseHandler } from './core-module.js';
 import { resumePhases } from './phases.js';
 import type { HttpRequest } from './request.js';
-import { finishShmZones, parseZoneArg, sharedZone, type ShmZone, mergeLimitLoc, LIMIT_LOG_LEVELS as LOG_LEVELS, type LimitLocConf } from './shm-zone.js';
+import { finishShmZones, parseZoneArg, sharedZone, type ShmZone, mergeLimitLoc, LIMIT_LOG_LEVELS as LOG_LEVELS, type LimitLocConf } from '../zone/shm-zone.js';
 import type { ComplexValue } from './variables.js';
 
 

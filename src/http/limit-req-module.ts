@@ -10,7 +10,7 @@
  *
  * Preaccess phase, once per client request (r->main->limit_req_status). The
  * decision over every limit_req of the location is one atomic step in the
- * zone host (decideLimitReq in src/process/zone-host.ts, nginx's handler,
+ * zone host (decideLimitReq in src/zone/zone-host.ts, nginx's handler,
  * lookup and account): in a cluster worker it is one IPC round trip to the
  * master, so the handler returns PHASE_AGAIN and the answer resumes it. A
  * delay is a timer and PHASE_AGAIN again; a client that leaves meanwhile
@@ -25,14 +25,14 @@ import type { ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec, type HttpModule } from '../config/module.js';
 import type { ConfNode } from '../config/parser.js';
 import { setEnum, setFlag, setNumberInRange } from '../config/slots.js';
-import { zoneClient } from '../process/zone-client.js';
+import { zoneClient } from '../zone/zone-client.js';
 import {
   LIMIT_REQ_BUSY, LIMIT_REQ_DECLINED, LIMIT_REQ_NOMEM, type LimitReqDecision, type LimitReqLimit,
-} from '../process/zone-host.js';
+} from '../zone/zone-host.js';
 import { httpCoreModule, PHASE_AGAIN, PHASE_NEXT, type PhaseHandler } from './core-module.js';
 import { resumePhases } from './phases.js';
 import type { HttpRequest } from './request.js';
-import { finishShmZones, parseZoneArg, sharedZone, type ShmZone, mergeLimitLoc, LIMIT_LOG_LEVELS as LOG_LEVELS, type LimitLocConf, type LimitLogLevel as LogLevel } from './shm-zone.js';
+import { finishShmZones, parseZoneArg, sharedZone, type ShmZone, mergeLimitLoc, LIMIT_LOG_LEVELS as LOG_LEVELS, type LimitLocConf, type LimitLogLevel as LogLevel } from '../zone/shm-zone.js';
 import type { ComplexValue } from './variables.js';
 
 /** The delay line's level: one less severe than the limit's (nginx's delay_log_level). */

@@ -10,7 +10,7 @@ import { httpBlockModule, httpCoreModule, type CoreMainConf } from './core-modul
 import { upstreamModule, type UpstreamMainConf } from '../upstream/upstream-module.js';
 import { upstreamStats, type UpstreamStats } from '../upstream/stats.js';
 import { HttpServers } from './server.js';
-import { sharedStateReady } from '../process/shared-client.js';
+import { sharedStateReady } from '../zone/shared-client.js';
 
 export interface HttpRuntime {
   /** Binds/listens every `listen` of the config; resolves once all accept connections. */

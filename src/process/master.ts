@@ -54,9 +54,9 @@ import { EXIT_FATAL, isWorkerMessage, WORKER_ENV, type MasterMessage, type Worke
 import { deletePidFile, writePidFile } from './pid-file.js';
 import { LOG_FLUSH_TIMEOUT, withTimeout } from './shutdown.js';
 import { signalNotice, signalNumber } from './signals.js';
-import { answerZoneRequest, isZoneRequest } from './zone-client.js';
-import { ZoneHost } from './zone-host.js';
-import { isSharedRequest, SharedStateHost } from './shared-state.js';
+import { answerZoneRequest, isZoneRequest } from '../zone/zone-client.js';
+import { ZoneHost } from '../zone/zone-host.js';
+import { isSharedRequest, SharedStateHost } from '../zone/shared-state.js';
 
 /** After a fast stop was asked, workers still alive this long later get SIGKILL. */
 const TERMINATE_KILL_DELAY = 3000;

@@ -1,5 +1,5 @@
 /**
- * The replicated zones with real processes (src/process/shared-state.ts):
+ * The replicated zones with real processes (src/zone/shared-state.ts):
  * stub_status sums every worker, an upstream `zone` shares the peers'
  * connection counts between workers (least_conn sees a request another
  * worker holds), and sticky learn sessions are seen by every worker and

@@ -21,7 +21,7 @@ import { inherit, setBitmask, setFlag, setMsec, setNumber, setOffset } from '../
 import { parseTime } from '../../config/units.js';
 import { FT } from '../../upstream/failure.js';
 import { httpCoreModule } from '../core-module.js';
-import { sharedZone } from '../shm-zone.js';
+import { sharedZone } from '../../zone/shm-zone.js';
 import type { ComplexValue } from '../variables.js';
 
 /** proxy_cache_valid: a status (0: any) and its validity in ms. */

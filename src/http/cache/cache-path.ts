@@ -15,7 +15,7 @@
 import type { ConfContext, ConfCycle } from '../../config/conf-context.js';
 import type { ConfNode } from '../../config/parser.js';
 import { parseNumber, parseOffset, parseSize, parseTime } from '../../config/units.js';
-import { sharedZone } from '../shm-zone.js';
+import { sharedZone } from '../../zone/shm-zone.js';
 import { httpCoreModule } from '../core-module.js';
 import { writersSettled } from './entry-writer.js';
 

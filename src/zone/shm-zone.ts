@@ -2,7 +2,7 @@
  * The config side of shared zones (ngx_shared_memory_add and the checks
  * ngx_init_cycle makes): one table of zone names per config, each with the
  * module that owns it and its size. The state itself lives in the zone host
- * (src/process/zone-host.ts).
+ * (src/zone/zone-host.ts).
  *
  *   limit_req_zone $key zone=one:1m ...   declares `one` with a size
  *   limit_req zone=one ...                refers to it (size 0: declared elsewhere)
@@ -13,7 +13,7 @@
  */
 import type { ConfCycle, ConfContext } from '../config/conf-context.js';
 import { parseSize } from '../config/units.js';
-import { zoneId, type ZoneKind } from '../process/zone-host.js';
+import { zoneId, type ZoneKind } from './zone-host.js';
 
 export interface ShmZone {
   readonly name: string;

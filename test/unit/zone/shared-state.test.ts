@@ -1,12 +1,12 @@
-// The replicated zones (src/process/shared-state.ts, shared-client.ts): counter vectors per
+// The replicated zones (src/zone/shared-state.ts, shared-client.ts): counter vectors per
 // generation, sticky session tables with nginx's learn/lookup/expire, and the worker's batching.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import {
   isSharedPush, isSharedRequest, SharedStateHost, StickySessions, stickyZoneId, type SharedPush, type SharedRequest,
-} from '../../../src/process/shared-state.js';
-import { zoneCapacity } from '../../../src/process/zone-host.js';
+} from '../../../src/zone/shared-state.js';
+import { zoneCapacity } from '../../../src/zone/zone-host.js';
 
 function host(): { h: SharedStateHost; sent: Array<[number, SharedPush]>; at: (ms: number) => void } {
   const sent: Array<[number, SharedPush]> = [];
@@ -130,7 +130,7 @@ test('sticky zones: a snapshot on subscribe (always), learns broadcast to every 
 });
 
 test('worker side: changes are netted per turn, remote deltas applied, sticky snapshots awaited', async () => {
-  const { sharedCounters, stickyStore, sharedStateReady, resetSharedClient } = await import('../../../src/process/shared-client.js');
+  const { sharedCounters, stickyStore, sharedStateReady, resetSharedClient } = await import('../../../src/zone/shared-client.js');
   // Outside a cluster worker: nothing is sent, sticky tables are the process's own and outlive a "reload".
   resetSharedClient();
   sharedCounters('x', 2, 0, () => assert.fail('no remote')).add(0, 1);
@@ -144,7 +144,7 @@ test('worker side: changes are netted per turn, remote deltas applied, sticky sn
 
 test('worker side over IPC: one message per vector and turn, nothing for a change undone in the turn', async () => {
   const cluster = (await import('node:cluster')).default;
-  const { sharedCounters, stickyStore, sharedStateReady, resetSharedClient } = await import('../../../src/process/shared-client.js');
+  const { sharedCounters, stickyStore, sharedStateReady, resetSharedClient } = await import('../../../src/zone/shared-client.js');
   const proc = new EventEmitter() as EventEmitter & { connected: boolean; send: (m: unknown) => boolean };
   const out: unknown[] = [];
   proc.connected = true;

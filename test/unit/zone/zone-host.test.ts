@@ -1,11 +1,11 @@
-// The shared zones' state and decisions (src/process/zone-host.ts): nginx's limit_req lookup/account and limit_conn counts.
+// The shared zones' state and decisions (src/zone/zone-host.ts): nginx's limit_req lookup/account and limit_conn counts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   LIMIT_CONN_NOMEM, LIMIT_CONN_PASSED, LIMIT_CONN_REJECTED, LIMIT_REQ_BUSY, LIMIT_REQ_DECLINED, LIMIT_REQ_NOMEM, LIMIT_REQ_PASS,
   slabSize, zoneCapacity, zoneId, ZoneHost, type LimitReqLimit,
-} from '../../../src/process/zone-host.js';
-import { answerZoneRequest, isZoneRequest } from '../../../src/process/zone-client.js';
+} from '../../../src/zone/zone-host.js';
+import { answerZoneRequest, isZoneRequest } from '../../../src/zone/zone-client.js';
 
 const ONE = zoneId('limit_req', 'one', 1 << 20);
 const TWO = zoneId('limit_req', 'two', 1 << 20);
