@@ -29,7 +29,7 @@ const LAYERS = [
   ['protocols'],
   ['process'],
   ['modules.ts', 'api'],
-  ['index.ts', 'cli.ts'],
+  ['index.ts', 'cli.ts', 'worker-main.ts'],
 ];
 
 function rankOf(file) {

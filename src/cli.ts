@@ -21,6 +21,7 @@
  * Difference from nginx: `-p` is made absolute at once, so printed paths are
  * absolute.
  */
+import { builtinModules } from './modules.js';
 import { appendFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -201,7 +202,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
 
   let cycle: Cycle;
   try {
-    cycle = await loadCycle(options, {
+    cycle = await loadCycle(options, builtinModules, {
       parsed: () => { if (o.test && !o.quiet) io.stderr(`weir: the configuration file ${paths.file} syntax is ok\n`); },
       // The daemon reads the config again: its terminal has reported these already.
       warning: (message) => { if (!isDaemonChild()) report('warn', message); },

@@ -13,7 +13,7 @@ import { dataKey, type ConfContext } from '../config/conf-context.js';
 import { Ctx, HTTP_ANY_LOC, HTTP_MAIN_SRV_LOC, type CoreModule, type DirectiveSpec, type HttpConfLevel, type HttpModule } from '../config/module.js';
 import { blockEnd, type ConfNode } from '../config/parser.js';
 import { inherit, setFlag, setMsec, setNumber, setOffset, setSize } from '../config/slots.js';
-import { parseErrorLogTarget } from '../process/core-module.js';
+import { parseErrorLogTarget } from '../observability/error-log-conf.js';
 import { ErrorLog, type ErrorLogTarget } from '../observability/error-log.js';
 import { parseDisableSymlinks, SYMLINKS_OFF } from './symlinks.js';
 import { parseSize } from '../config/units.js';

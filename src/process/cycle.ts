@@ -11,7 +11,7 @@ import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../config/errors.js';
 import { coreConf, readConfig, type LoadedConfig } from '../config/loader.js';
-import { builtinModules } from '../modules.js';
+import type { Module } from '../config/module.js';
 import type { ErrorLog, ErrorLogTarget } from '../observability/error-log.js';
 import { coreModule, type CoreConf } from './core-module.js';
 import { errnoText } from '../errno.js';
@@ -29,6 +29,8 @@ export interface CycleOptions {
 
 export interface Cycle {
   readonly options: CycleOptions;
+  /** The modules the config was read with (the entry point's list), for a reload to read it again. */
+  readonly modules: readonly Module[];
   readonly loaded: LoadedConfig;
   readonly core: CoreConf;
   readonly errorLog: readonly ErrorLogTarget[];
@@ -47,9 +49,9 @@ export interface CycleHooks {
  * Nothing is opened or created: that is prepareCycle(), which the process
  * reading the config for the cycle runs (workers read it again without).
  */
-export async function loadCycle(options: CycleOptions, hooks: CycleHooks = {}): Promise<Cycle> {
+export async function loadCycle(options: CycleOptions, modules: readonly Module[], hooks: CycleHooks = {}): Promise<Cycle> {
   const loaded = await readConfig(
-    { file: options.file, prefix: options.prefix, globals: options.globals, modules: builtinModules, onWarning: hooks.warning },
+    { file: options.file, prefix: options.prefix, globals: options.globals, modules, onWarning: hooks.warning },
     hooks.parsed,
   );
   const core = coreConf(loaded, coreModule);
@@ -58,7 +60,7 @@ export async function loadCycle(options: CycleOptions, hooks: CycleHooks = {}): 
     // `-e` replaces the default file (the last target), not the syslog ones before it.
     errorLog = [...core.errorLog.slice(0, -1), { path: options.errorLog, level: 'error' }];
   }
-  return { options, loaded, core, errorLog };
+  return { options, modules, loaded, core, errorLog };
 }
 
 /** Resolves `-e FILE` as nginx does: relative to the prefix; `stderr` stays. */
@@ -110,10 +112,10 @@ function touch(path: string, flags: number): void {
  * test the config. A failure is logged as nginx does ([emerg], old config kept)
  * and gives null.
  */
-export async function reloadCycle(options: CycleOptions, log: ErrorLog): Promise<Cycle | null> {
+export async function reloadCycle(current: Cycle, log: ErrorLog): Promise<Cycle | null> {
   log.log('notice', 'reconfiguring');
   try {
-    const cycle = await loadCycle(options, { warning: (message) => log.log('warn', message) });
+    const cycle = await loadCycle(current.options, current.modules, { warning: (message) => log.log('warn', message) });
     prepareCycle(cycle, false);
     return cycle;
   } catch (err) {

@@ -115,7 +115,7 @@ export class Master {
     // What ps shows, as nginx's "nginx: master process /usr/sbin/nginx -c ...".
     process.title = `weir: master process ${process.argv.slice(1).join(' ')}`;
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
+    cluster.setupPrimary({ exec: fileURLToPath(new URL('../worker-main.js', import.meta.url)), args: [] });
     this.installSignals();
 
     const failure = await this.startGeneration(this.cycle, this.generation);
@@ -343,7 +343,7 @@ export class Master {
   }
 
   private async reloadOnce(): Promise<void> {
-    const cycle = await reloadCycle(this.cycle.options, this.log);
+    const cycle = await reloadCycle(this.cycle, this.log);
     if (!cycle) return;
     const oldLog = this.log;
     const generation = this.generation + 1;

@@ -115,7 +115,7 @@ export class SingleProcess {
   }
 
   private async reloadOnce(): Promise<void> {
-    const cycle = await reloadCycle(this.cycle.options, this.log);
+    const cycle = await reloadCycle(this.cycle, this.log);
     if (!cycle) return;
     const old = this.runtime;
     const oldCycle = this.cycle;

@@ -16,6 +16,7 @@
  * sent to a worker alone stops it fast, as in nginx; its master then respawns
  * it. A worker whose master dies exits at once (cluster closes its channel).
  */
+import type { Module } from '../config/module.js';
 import { createHttpRuntime, type HttpRuntime } from '../http/runtime.js';
 import { ticketPeriodsFrom } from '../http/tls/ssl-module.js';
 import { closeErrorLogs, ErrorLog, reopenErrorLogs } from '../observability/error-log.js';
@@ -38,7 +39,8 @@ export function readWorkerSpec(env: NodeJS.ProcessEnv = process.env): WorkerSpec
   return JSON.parse(raw) as WorkerSpec;
 }
 
-export async function runWorker(): Promise<void> {
+/** A worker's life; `modules` is the program's module list (the entry point's). */
+export async function runWorker(modules: readonly Module[]): Promise<void> {
   process.title = 'weir: worker process';
   for (const sig of IGNORED_SIGNALS) process.on(sig, () => {});
   // Listen for commands before anything else and queue them until the handler exists.
@@ -52,7 +54,7 @@ export async function runWorker(): Promise<void> {
   let spec: WorkerSpec;
   try {
     spec = readWorkerSpec();
-    cycle = await loadCycle(spec);
+    cycle = await loadCycle(spec, modules);
   } catch (err) {
     // The master tested this config moments ago; this is rare (a file changed in between).
     await send({ weir: 'failed', message: (err as Error).message });
