@@ -18,10 +18,12 @@ import os from 'node:os'
 import path from 'node:path'
 import net from 'node:net'
 import http from 'node:http'
+import http2 from 'node:http2'
 import https from 'node:https'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 import { checkTargets } from './targets.mjs'
+import { parseH2load, parseWrk } from './parse.mjs'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const REPO_DIR = path.resolve(BENCH_DIR, '..')
@@ -35,7 +37,7 @@ const HELP = `usage: node bench/run.mjs [options]
   --quick               1 round of 3 s runs after a 1 s warm-up
   --contenders=a,b      subset of: ${'direct,weir-1,weir-n,weir-base,nginx,haproxy,http-proxy,reply-from,undici'}
                         ("weir" = weir-1,weir-n; "undici-balanced" = undici)
-  --scenarios=x,y       subset of: small,64k,1m,close,post,gzip1,gzip6,tls,tls-close
+  --scenarios=x,y       subset of: small,64k,1m,close,post,gzip1,gzip6,tls,tls-close,h2
   --duration=S          seconds per measured run (default: 10, lowered to fit --max-minutes)
   --warmup=S            warm-up seconds before the first round's runs (default 2)
   --warmup-later=S      warm-up seconds before later rounds' runs (default 1)
@@ -113,6 +115,9 @@ function parseArgs (argv) {
 
 const SMALL_BODY = 'weir bench' // 10 bytes, served by the upstreams' /small
 
+/** Concurrent streams per connection in the h2 scenario (h2load -m). */
+const H2_STREAMS = 10
+
 const SCENARIOS = [
   { name: 'small', label: 'small (10 B) keep-alive', path: '/small', size: SMALL_BODY.length, body: SMALL_BODY },
   { name: '64k', label: '64 KiB keep-alive', path: '/64k.bin', size: 64 * 1024 },
@@ -126,14 +131,16 @@ const SCENARIOS = [
   // TLS to the client (P-256 certificate, the configs' defaults otherwise): weir and nginx only.
   // tls-close is a full handshake per request, the cost a TLS terminator pays for every new client.
   { name: 'tls', label: 'small over TLS, keep-alive', path: '/small', size: SMALL_BODY.length, body: SMALL_BODY, tls: true, kinds: ['weir', 'nginx'] },
-  { name: 'tls-close', label: 'small over TLS, new connection (handshake) per request', path: '/small', size: SMALL_BODY.length, body: SMALL_BODY, tls: true, close: true, kinds: ['weir', 'nginx'] }
+  { name: 'tls-close', label: 'small over TLS, new connection (handshake) per request', path: '/small', size: SMALL_BODY.length, body: SMALL_BODY, tls: true, close: true, kinds: ['weir', 'nginx'] },
+  // HTTP/2 to the client (h2c, prior knowledge), H2_STREAMS concurrent streams per connection, loaded by h2load.
+  { name: 'h2', label: `small over HTTP/2 (h2c), ${H2_STREAMS} streams per connection`, path: '/small', size: SMALL_BODY.length, body: SMALL_BODY, h2: true, kinds: ['weir', 'nginx'] }
 ]
 
 /** Why a contender does not run a scenario limited to some kinds. */
-const naReason = (s) => s.tls ? 'n/a (no TLS here)' : 'n/a (does not gzip)'
+const naReason = (s) => s.tls ? 'n/a (no TLS here)' : s.h2 ? 'n/a (no HTTP/2 here)' : 'n/a (does not gzip)'
 
-/** The port a scenario loads: the TLS listener for the TLS scenarios. */
-const portFor = (c, s) => s.tls ? c.tlsPort : c.port
+/** The port a scenario loads: the TLS listener for the TLS scenarios, the h2c one for h2. */
+const portFor = (c, s) => s.tls ? c.tlsPort : s.h2 ? c.h2Port : c.port
 
 /** A self-signed P-256 certificate for the TLS listeners, made once per run. */
 function makeCertificate (dir) {
@@ -340,7 +347,7 @@ function which (cmd) {
 }
 
 function ensureTools (needed) {
-  const pkgOf = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', taskset: 'util-linux' }
+  const pkgOf = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', taskset: 'util-linux', h2load: 'nghttp2-client' }
   let missing = needed.filter((t) => !which(t))
   if (missing.length === 0) return
   const pkgs = [...new Set(missing.map((t) => pkgOf[t]))]
@@ -413,7 +420,8 @@ async function waitForPort (port, h, timeoutMs) {
   return `not listening on 127.0.0.1:${port} after ${timeoutMs / 1000} s`
 }
 
-function request (port, { method = 'GET', path: p, body, headers = {}, timeoutMs = 5000, tls = false }) {
+function request (port, { method = 'GET', path: p, body, headers = {}, timeoutMs = 5000, tls = false, h2 = false }) {
+  if (h2) return h2Request(port, p, timeoutMs)
   return new Promise((resolve, reject) => {
     const options = { host: '127.0.0.1', port, method, path: p, headers, agent: false, timeout: timeoutMs }
     const req = (tls ? https.request({ ...options, rejectUnauthorized: false }) : http.request(options))
@@ -429,6 +437,27 @@ function request (port, { method = 'GET', path: p, body, headers = {}, timeoutMs
     req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)))
     req.on('error', reject)
     req.end(body)
+  })
+}
+
+/** One GET over h2c with prior knowledge (node:http2), answered as request() answers. */
+function h2Request (port, p, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`)
+    const timer = setTimeout(() => { session.destroy(); reject(new Error(`no answer in ${timeoutMs / 1000} s`)) }, timeoutMs)
+    session.on('error', (e) => { clearTimeout(timer); reject(e) })
+    const stream = session.request({ ':path': p })
+    let headers = {}
+    const chunks = []
+    stream.on('response', (h) => { headers = h })
+    stream.on('data', (c) => chunks.push(c))
+    stream.on('error', (e) => { clearTimeout(timer); session.destroy(); reject(e) })
+    stream.on('end', () => {
+      clearTimeout(timer)
+      session.close()
+      const buf = Buffer.concat(chunks)
+      resolve({ status: headers[':status'], headers, length: buf.length, text: buf.length <= 256 ? buf.toString() : null, buf })
+    })
   })
 }
 
@@ -483,7 +512,7 @@ async function checkContender (c, scenarios) {
         if (err) return `${s.name}: ${err}`
       }
       if (s.reqBody) { body = Buffer.alloc(s.reqBody, 'x'); headers['content-type'] = 'application/octet-stream'; headers['content-length'] = body.length }
-      const r = await request(portFor(c, s), { method: s.method ?? 'GET', path: s.path, body, headers, tls: s.tls === true })
+      const r = await request(portFor(c, s), { method: s.method ?? 'GET', path: s.path, body, headers, tls: s.tls === true, h2: s.h2 === true })
       if (r.status !== 200) return `${s.name}: ${s.method ?? 'GET'} ${s.path} answered ${r.status}`
       if (s.size !== undefined && r.length !== s.size) return `${s.name}: body is ${r.length} bytes, want ${s.size}`
       if (s.body !== undefined && r.text !== s.body) {
@@ -503,47 +532,29 @@ async function checkContender (c, scenarios) {
 
 // -------------------------------------------------------------------- wrk --
 
-function parseDurationMs (v, unit) {
-  const n = Number(v)
-  return unit === 'us' ? n / 1000 : unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60000 : NaN
-}
-
-export function parseWrk (text) {
-  const r = {}
-  let m = /(\d+) requests in ([\d.]+)(us|ms|s|m)/.exec(text)
-  if (!m) return null
-  r.requests = Number(m[1])
-  r.seconds = parseDurationMs(m[2], m[3]) / 1000
-  m = /Requests\/sec:\s+([\d.]+)/.exec(text)
-  r.rps = m ? Number(m[1]) : r.requests / r.seconds
-  m = /Latency Distribution[\s\S]*?50%\s+([\d.]+)(us|ms|s|m)/.exec(text)
-  r.p50ms = m ? parseDurationMs(m[1], m[2]) : null
-  m = /Latency Distribution[\s\S]*?99%\s+([\d.]+)(us|ms|s|m)/.exec(text)
-  r.p99ms = m ? parseDurationMs(m[1], m[2]) : null
-  m = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text)
-  r.socketErrors = m ? { connect: +m[1], read: +m[2], write: +m[3], timeout: +m[4] } : { connect: 0, read: 0, write: 0, timeout: 0 }
-  m = /Non-2xx or 3xx responses: (\d+)/.exec(text)
-  r.non2xx = m ? Number(m[1]) : 0
-  r.errors = r.non2xx + Object.values(r.socketErrors).reduce((a, b) => a + b, 0)
-  return r
-}
-
 let WRK = null
+let H2LOAD = null
 let opts = null
 let postLua = null
 
 async function runWrk (port, s, seconds, latency) {
   if (cleaningUp) return { code: 'stopped', stdout: '', stderr: 'stopped', parsed: null }
+  if (s.h2) return runH2load(port, s, seconds)
   const args = ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--timeout', '5s']
   if (latency) args.push('--latency')
   if (s.close) args.push('-H', 'Connection: close')
   if (s.gzip) args.push('-H', 'Accept-Encoding: gzip')
   if (s.reqBody) args.push('-s', postLua)
   args.push(`${s.tls ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`)
-  const [c, a] = pinned(pinning?.load, WRK, args)
+  return await runLoadTool('wrk', WRK, args, seconds, parseWrk)
+}
+
+/** Runs a load generator on the load CPUs; resolves with its output and `parse`d figures (killed 20 s past its time). */
+async function runLoadTool (name, bin, args, seconds, parse) {
+  const [c, a] = pinned(pinning?.load, bin, args)
   return await new Promise((resolve) => {
     const proc = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    const h = { name: 'wrk', proc, pid: proc.pid, exited: false }
+    const h = { name, proc, pid: proc.pid, exited: false }
     children.add(h)
     let stdout = ''
     let stderr = ''
@@ -554,17 +565,23 @@ async function runWrk (port, s, seconds, latency) {
       clearTimeout(timer)
       h.exited = true
       children.delete(h)
-      resolve({ code: signal ?? code, stdout, stderr, parsed: parseWrk(stdout) })
+      resolve({ code: signal ?? code, stdout, stderr, parsed: parse(stdout) })
     })
     proc.on('error', (e) => { stderr += e.message })
   })
+}
+
+/** The h2 scenario's load: h2load over h2c, the same connection count as wrk, H2_STREAMS streams each. */
+async function runH2load (port, s, seconds) {
+  const args = ['-t1', `-c${opts.connections}`, `-m${H2_STREAMS}`, `-D${seconds}`, `http://127.0.0.1:${port}${s.path}`]
+  return await runLoadTool('h2load', H2LOAD, args, seconds, parseH2load)
 }
 
 // -------------------------------------------------------------- templates --
 
 function render (file, vars) {
   const text = fs.readFileSync(path.join(CONF_DIR, file), 'utf8')
-  const outText = text.replace(/\{\{([A-Z_]+)\}\}/g, (all, k) => {
+  const outText = text.replace(/\{\{([A-Z0-9_]+)\}\}/g, (all, k) => {
     if (!(k in vars)) throw new Error(`${file}: no value for {{${k}}}`)
     return String(vars[k])
   })
@@ -613,7 +630,7 @@ async function startContender (c, ports, certificate) {
     const confName = c.kind === 'nginx' ? 'nginx.conf' : 'weir.conf'
     const conf = path.join(dir, confName)
     fs.writeFileSync(conf, render('nginx-weir.conf', {
-      ...vars, WORKERS: c.kind === 'nginx' ? 1 : c.workers, TLS_PORT: c.tlsPort, CERT: certificate.cert, KEY: certificate.key
+      ...vars, WORKERS: c.kind === 'nginx' ? 1 : c.workers, TLS_PORT: c.tlsPort, H2_PORT: c.h2Port, CERT: certificate.cert, KEY: certificate.key
     }))
     extraLogs = [path.join(dir, 'error.log')]
     if (c.kind === 'nginx') {
@@ -692,9 +709,11 @@ async function main () {
 
   // Tools.
   const needed = ['wrk', 'nginx']
+  if (scenarios.some((s) => s.h2)) needed.push('h2load')
   if (contenders.some((c) => c.kind === 'haproxy')) needed.push('haproxy')
   ensureTools(needed)
   WRK = which('wrk')
+  H2LOAD = which('h2load')
   if (contenders.some((c) => c.kind === 'node') && !fs.existsSync(path.join(BENCH_DIR, 'node_modules', 'undici'))) {
     log('bench: bench/node_modules missing; running npm ci in bench/')
     const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: BENCH_DIR, stdio: ['ignore', 2, 2], timeout: 300_000 })
@@ -766,7 +785,7 @@ async function main () {
   // Ports and processes.
   const ports = { a: await freePort(), b: await freePort() }
   for (const c of contenders) if (c.kind !== 'direct') c.port = await freePort()
-  for (const c of contenders) if (c.kind === 'weir' || c.kind === 'nginx') c.tlsPort = await freePort()
+  for (const c of contenders) if (c.kind === 'weir' || c.kind === 'nginx') { c.tlsPort = await freePort(); c.h2Port = await freePort() }
   const certificate = makeCertificate(tmpDir)
   log(`bench: temp dir ${tmpDir}`)
   log(`bench: starting upstreams on 127.0.0.1:${ports.a} (a) and 127.0.0.1:${ports.b} (b)`)
