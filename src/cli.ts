@@ -33,6 +33,7 @@ import { Master } from './process/master.js';
 import { isSignalName, signalProcess, type SignalName } from './process/signals.js';
 import { SingleProcess } from './process/single.js';
 import { configureArguments, isProvided, WEIR_VER_BUILD } from './version.js';
+import { ignoreStdioErrors } from './observability/stdio.js';
 
 export interface CliOptions {
   help: boolean;
@@ -265,6 +266,7 @@ function writeInitLog(path: string, level: LogLevel, message: string): void {
 
 /** bin/weir's entry. */
 export async function run(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  ignoreStdioErrors();
   const code = await main(argv);
   if (code !== 'running') process.exit(code);
 }

@@ -23,6 +23,7 @@ import { closeErrorLogs, ErrorLog, reopenErrorLogs } from '../observability/erro
 import { loadCycle, type Cycle } from './cycle.js';
 import { EXIT_FATAL, isMasterMessage, WORKER_ENV, type MasterMessage, type WorkerMessage, type WorkerSpec } from './ipc.js';
 import { LOG_FLUSH_TIMEOUT, stopRuntime, withTimeout } from './shutdown.js';
+import { ignoreStdioErrors } from '../observability/stdio.js';
 
 const IGNORED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -42,6 +43,7 @@ export function readWorkerSpec(env: NodeJS.ProcessEnv = process.env): WorkerSpec
 /** A worker's life; `modules` is the program's module list (the entry point's). */
 export async function runWorker(modules: readonly Module[]): Promise<void> {
   process.title = 'weir: worker process';
+  ignoreStdioErrors();
   for (const sig of IGNORED_SIGNALS) process.on(sig, () => {});
   // Listen for commands before anything else and queue them until the handler exists.
   const early: MasterMessage[] = [];
