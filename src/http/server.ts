@@ -483,12 +483,17 @@ export class HttpServers {
       this.reject(socket, req, res, listener, h2.head.status, `${h2.head.reason} while processing HTTP/2 request headers`);
       return;
     }
+    // max_headers counts the fields the client sent: for a stream not the Host made of :authority nor the joined Cookie.
+    if (h2 !== null && h2.head.fields > def.core.maxHeaders!) {
+      this.reject(socket, req, res, listener, 400, 'client sent too many header lines while processing HTTP/2 request headers');
+      return;
+    }
     // An HTTP/2 head is judged by HTTP/1.1's rules once its pseudo-headers are a request line.
     const head = validateRequestHead(req.method, h2 !== null ? 1 : req.httpVersionMajor, h2 !== null ? 1 : req.httpVersionMinor, req.url, req.rawHeaders, {
       underscoresInHeaders: def.core.underscoresInHeaders!,
       ignoreInvalidHeaders: def.core.ignoreInvalidHeaders!,
       largeHeaderBufferSize: def.core.largeClientHeaderBuffers!.size,
-      maxHeaders: def.core.maxHeaders!,
+      maxHeaders: h2 !== null ? Infinity : def.core.maxHeaders!,
     });
     if (head.status !== 0) {
       this.reject(socket, req, res, listener, head.tooLarge ? 494 : head.status, `${head.reason} while ${head.action}`);
@@ -532,6 +537,13 @@ export class HttpServers {
     r.chunked = h2 !== null ? h2.bodyFollows && head.contentLength < 0 : head.chunked;
     if (match.captures) r.captures = match.captures;
     this.track(r);
+    if (h2 !== null && !this.h2On(listener, server)) {
+      // ngx_http_set_virtual_server: a stream's Host may name a server of the address that has http2 off
+      setLocation(r, server.level);
+      r.log('info', 'client attempted to request a server name for which HTTP/2 is disabled');
+      finalize(r, 421);
+      return;
+    }
     if (listener.conf.ssl) {
       const refusal = checkTlsRequest(socket, plainHttp.has(socket), server.level, head.host);
       if (refusal !== null) {

@@ -189,6 +189,57 @@ test('a server without http2 offers only http/1.1, and its cleartext port takes 
   }
 });
 
+test('a stream whose Host names a server of the address with http2 off is answered 421; the session goes on', async () => {
+  // The default server turns HTTP/2 on for the address; "off.test" has it off (ngx_http_set_virtual_server).
+  const mixed = await startWeir(`http { access_log off;
+    server { listen 127.0.0.1:%PORT%; http2 on; server_name on.test; return 200 "on"; }
+    server { listen 127.0.0.1:%PORT%; server_name off.test; http2 off; return 200 "off"; }
+  }`);
+  const c = h2c(mixed.port);
+  try {
+    const ask = (host: string): Promise<H2Answer> => new Promise((resolve, reject) => {
+      const req = c.request({ ':method': 'GET', ':path': '/', ':authority': host });
+      req.on('error', reject);
+      let status = 0;
+      req.on('response', (h) => { status = Number(h[':status']); });
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => resolve({ status, headers: {}, body: Buffer.concat(chunks).toString() }));
+      req.end();
+    });
+    assert.equal((await ask('off.test')).status, 421);
+    const on = await ask('on.test');
+    assert.equal(on.status, 200);
+    assert.equal(on.body, 'on');
+  } finally {
+    await closeClient(c);
+    await mixed.stop();
+  }
+});
+
+test('max_headers on a stream: the fields the client sent count, not :authority or the joined Cookie; one more is a 400', async () => {
+  const limited = await startWeir(`http { access_log off; server { listen 127.0.0.1:%PORT%; http2 on; max_headers 3; return 200 "ok"; } }`);
+  const c = h2c(limited.port);
+  try {
+    const ask = (n: number): Promise<number> => new Promise((resolve, reject) => {
+      const fields: Record<string, string | string[]> = { ':method': 'GET', ':path': '/', ':authority': 'localhost', cookie: ['a=1', 'b=2'] };
+      for (let i = 0; i < n; i++) fields[`x-f${i}`] = String(i);
+      const req = c.request(fields);
+      req.on('error', reject);
+      let status = 0;
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.resume();
+      req.on('end', () => resolve(status));
+      req.end();
+    });
+    assert.equal(await ask(3), 200);
+    assert.equal(await ask(4), 400);
+  } finally {
+    await closeClient(c);
+    await limited.stop();
+  }
+});
+
 test('a graceful stop sends GOAWAY; the stream in flight is finished', async () => {
   const own = await startWeir(`http { access_log off;
     server { listen 127.0.0.1:%PORT%; http2 on; location / { proxy_pass http://127.0.0.1:${backendPort}; } } }`);

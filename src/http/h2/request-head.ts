@@ -22,6 +22,8 @@ export interface H2Head {
   rawHeaders: string[];
   /** Bytes of the fields as decoded (a stand-in for $request_length's head part). */
   length: number;
+  /** Fields max_headers counts: the client's own, pseudo fields and Cookie lines not among them. */
+  fields: number;
 }
 
 const ALLOWED_PSEUDO = new Set([':method', ':path', ':scheme', ':authority', ':protocol']);
@@ -34,7 +36,7 @@ function fail(head: H2Head, reason: string): H2Head {
 
 /** `raw` is node:http2's flat list (lower-case names, pseudo fields first). */
 export function h2RequestHead(raw: readonly string[]): H2Head {
-  const head: H2Head = { status: 0, reason: '', method: '', path: '', rawHeaders: [], length: 0 };
+  const head: H2Head = { status: 0, reason: '', method: '', path: '', rawHeaders: [], length: 0, fields: 0 };
   let scheme: string | null = null;
   let authority: string | null = null;
   let host: string | null = null;
@@ -96,6 +98,7 @@ export function h2RequestHead(raw: readonly string[]): H2Head {
         break;
     }
     out.push(name, value);
+    head.fields++;
   }
   if (head.method === '') return fail(head, 'client sent no :method header');
   if (scheme === null) return fail(head, 'client sent no :scheme header');

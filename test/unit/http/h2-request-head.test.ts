@@ -14,6 +14,11 @@ test('a valid head: request parts, Host from :authority, cookies joined in one l
   assert.deepEqual(h.rawHeaders, ['host', 'example.com', 'x-y', 'z', 'cookie', 'a=1; b=2']);
 });
 
+test('max_headers counts the fields the client sent: not pseudo fields, the Host made of :authority or Cookie lines', () => {
+  assert.equal(h2RequestHead([...BASE, 'cookie', 'a=1', 'x-y', 'z', 'cookie', 'b=2']).fields, 1);
+  assert.equal(h2RequestHead([...BASE, 'host', 'example.com', 'x-a', '1', 'x-a', '2']).fields, 3);
+});
+
 test('Host alone is enough; Host and :authority must agree', () => {
   assert.equal(h2RequestHead([':method', 'GET', ':scheme', 'http', ':path', '/', 'host', 'h']).status, 0);
   assert.equal(h2RequestHead([...BASE, 'host', 'example.com']).status, 0);
