@@ -97,14 +97,18 @@ export function setEnum<T, V extends string>(
 export function setBitmask<T>(
   cf: ConfContext, node: ConfNode, conf: T, key: KeysFor<T, number | undefined>, bits: Readonly<Record<string, number>>,
 ): void {
-  let mask = 0;
+  // ngx_conf_set_bitmask_slot: a repeated directive adds its words to the mask (no "is duplicate"),
+  // and a word already in it is only a warning.
+  const c = conf as Record<PropertyKey, unknown>;
+  let mask = (c[key as PropertyKey] as number | undefined) ?? 0;
   for (const word of node.args) {
     const bit = Object.hasOwn(bits, word) ? bits[word] : bits[word.toLowerCase()]; // ngx_strcasecmp
     // ngx_conf_set_bitmask_slot logs `invalid value "x"` itself, without the directive name.
     if (bit === undefined) return cf.error(`invalid value "${word}"`);
-    mask |= bit;
+    if (mask & bit) cf.warn(`duplicate value "${word}"`);
+    else mask |= bit;
   }
-  assign<T, number>(cf, conf, key, mask);
+  c[key as PropertyKey] = mask;
 }
 
 /** child[key] = child[key] ?? parent[key] ?? fallback (ngx_conf_merge_*_value). */

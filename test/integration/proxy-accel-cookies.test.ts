@@ -116,17 +116,17 @@ test('proxy_limit_rate bounds how fast the upstream is read, X-Accel-Limit-Rate 
     }`);
   try {
     // 60 KB read at 100 KiB/s takes about 0.6 s; written at 30000 B/s (the first second's worth at once) about 1 s.
-    const a = await GET(w.port, '/', { idleMs: 1500 });
+    const a = await GET(w.port, '/', { idleMs: 3000 });
     assert.equal(a.res?.body.length, big.length);
     assert.ok(a.elapsed >= 400, `limited: ${a.elapsed} ms`);
-    const b = await GET(w.port, '/accel', { idleMs: 1500 });
+    const b = await GET(w.port, '/accel', { idleMs: 3000 });
     assert.equal(b.res?.body.length, big.length);
     assert.ok(b.elapsed >= 700, `limited by the header: ${b.elapsed} ms`);
     // proxy_limit_rate with variables (nginx 1.27.0+), evaluated per request.
-    const c = await GET(w.port, '/var?r=100k', { idleMs: 1500 });
+    const c = await GET(w.port, '/var?r=100k', { idleMs: 3000 });
     assert.equal(c.res?.body.length, big.length);
     assert.ok(c.elapsed >= 400, `limited by $arg_r: ${c.elapsed} ms`);
-    const d = await GET(w.port, '/var?r=0', { idleMs: 1500 });
+    const d = await GET(w.port, '/var?r=0', { idleMs: 3000 });
     assert.equal(d.res?.body.length, big.length);
     assert.ok(d.elapsed < 400, `unlimited: ${d.elapsed} ms`);
   } finally {

@@ -250,3 +250,89 @@ test('Set-Cookie and Cache-Control: no-cache are not stored; X-Accel-Expires win
     await accel.close();
   }
 });
+
+/** An upstream whose handler is the test's; counts requests. */
+async function scripted(handle: (n: number, req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void): Promise<Upstream> {
+  let hits = 0;
+  const server = createServer((req, res) => { handle(++hits, req, res); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    server, port: (server.address() as { port: number }).port, hits: () => hits,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+const noValid = (up: number, extra: string): string => conf(up, extra).replace('proxy_cache_valid 200 1m;', '');
+
+test('proxy_cache_background_update: the expired entry answers STALE at once, a subrequest refreshes it, the next is a HIT', async () => {
+  const up = await scripted((n, _req, res) => {
+    const body = `v${n}`;
+    res.writeHead(200, { 'Content-Length': String(body.length), 'Cache-Control': 'max-age=1' });
+    res.end(body);
+  });
+  const w = await startWeir(noValid(up.port, 'proxy_cache_use_stale updating; proxy_cache_background_update on;'));
+  try {
+    assert.equal((await request(w.port, '/b')).text, 'v1');
+    await until('the entry', () => existsSync(entryFile(w.prefix, `http127.0.0.1:${up.port}/b`)));
+    await new Promise((r) => setTimeout(r, 1100));
+    const stale = await request(w.port, '/b');
+    assert.equal(cacheOf(stale), 'STALE');
+    assert.equal(stale.text, 'v1');
+    await until('the background update', () => up.hits() === 2);
+    const fresh = await request(w.port, '/b');
+    assert.equal(cacheOf(fresh), 'HIT');
+    assert.equal(fresh.text, 'v2');
+    assert.equal(up.hits(), 2);
+  } finally {
+    await w.stop();
+    await up.close();
+  }
+});
+
+test('stale-if-error serves stale for a failure, not for a 500 the upstream answers (only use_stale http_500 does)', async () => {
+  const up = await scripted((n, _req, res) => {
+    if (n === 1) {
+      res.writeHead(200, { 'Content-Length': '2', 'Cache-Control': 'max-age=1, stale-if-error=60' });
+      res.end('ok');
+      return;
+    }
+    res.writeHead(500, { 'Content-Length': '4' });
+    res.end('oops');
+  });
+  const w = await startWeir(noValid(up.port, ''));
+  try {
+    assert.equal((await request(w.port, '/e')).text, 'ok');
+    await until('the entry', () => existsSync(entryFile(w.prefix, `http127.0.0.1:${up.port}/e`)));
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await request(w.port, '/e')).status, 500);
+    await up.close();
+    const s = await request(w.port, '/e');
+    assert.equal(s.status, 200);
+    assert.equal(cacheOf(s), 'STALE');
+  } finally {
+    await w.stop();
+  }
+});
+
+test('a 304 without validity fields revalidates for the stored response\'s own max-age', async () => {
+  const up = await scripted((_n, req, res) => {
+    if (req.headers['if-none-match'] === '"e1"') { res.writeHead(304); res.end(); return; }
+    res.writeHead(200, { 'Content-Length': '4', 'Cache-Control': 'max-age=1', ETag: '"e1"' });
+    res.end('body');
+  });
+  const w = await startWeir(noValid(up.port, 'proxy_cache_revalidate on;'));
+  try {
+    assert.equal(cacheOf(await request(w.port, '/r')), 'MISS');
+    await until('the entry', () => existsSync(entryFile(w.prefix, `http127.0.0.1:${up.port}/r`)));
+    await new Promise((r) => setTimeout(r, 1100));
+    const rv = await request(w.port, '/r');
+    assert.equal(cacheOf(rv), 'REVALIDATED');
+    assert.equal(rv.text, 'body');
+    const hit = await request(w.port, '/r');
+    assert.equal(cacheOf(hit), 'HIT');
+    assert.equal(up.hits(), 2);
+  } finally {
+    await w.stop();
+    await up.close();
+  }
+});

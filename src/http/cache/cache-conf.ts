@@ -121,11 +121,7 @@ export function cacheDirectives(prefix: string, get: (cf: ConfContext) => CacheL
         c.useStale = FT.off;
       }
     }),
-    d('cache_background_update', 'flag', (cf, n) => {
-      setFlag(cf, n, get(cf), 'backgroundUpdate');
-      // A background subrequest that refreshes the entry: not built; `on` must not be silently ignored.
-      if (get(cf).backgroundUpdate) cf.error(`"${n.name} on" is not supported by weir yet`);
-    }),
+    d('cache_background_update', 'flag', (cf, n) => setFlag(cf, n, get(cf), 'backgroundUpdate')),
     d('cache_lock', 'flag', (cf, n) => setFlag(cf, n, get(cf), 'lock')),
     d('cache_lock_timeout', [1, 1], (cf, n) => setMsec(cf, n, get(cf), 'lockTimeout')),
     d('cache_lock_age', [1, 1], (cf, n) => setMsec(cf, n, get(cf), 'lockAge')),

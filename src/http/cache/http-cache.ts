@@ -16,6 +16,14 @@
  * stored when proxy_no_cache, buffering and its validity (validity.ts) allow,
  * and this request is the entry's one updater.
  *
+ * proxy_cache_background_update: the first request to find an entry expired,
+ * where use_stale updating (or stale-while-revalidate) allows it, answers
+ * STALE at once and starts a background subrequest of its own URI
+ * (ngx_http_upstream_cache_background_update). It takes the update and hands
+ * it on: the subrequest, which never answers stale, goes upstream as EXPIRED
+ * and stores what comes back. Until the subrequest takes it, the update is
+ * still the client's request's, released when that ends.
+ *
  * Deliberate differences: lock waiters wake as soon as the update ends
  * (nginx polls every 500 ms). The lock and UPDATING are this process's: a
  * request in another worker does not wait for this one's update (it goes
@@ -33,6 +41,7 @@ import { cacheZone, type CacheNode, type CacheZone } from './cache-zone.js';
 import { encodeHead, md5Hex, readEntry, writeValidUntil, type Entry, type EntryMeta } from './entry-file.js';
 import { EntryWriter } from './entry-writer.js';
 import { sendEntry } from './cache-send.js';
+import { startSubrequest } from '../subrequest.js';
 import { configuredValid, responseValidity } from './validity.js';
 
 export type CacheStatus = 'MISS' | 'BYPASS' | 'EXPIRED' | 'STALE' | 'UPDATING' | 'REVALIDATED' | 'HIT';
@@ -40,6 +49,8 @@ export type CacheStatus = 'MISS' | 'BYPASS' | 'EXPIRED' | 'STALE' | 'UPDATING' |
 /** $upstream_cache_status, and what a revalidation asks ($upstream_cache_last_modified, _etag). */
 const statuses = new WeakMap<HttpRequest, CacheStatus>();
 const revalidating = new WeakMap<HttpRequest, { lastModified: string | null; etag: string | null }>();
+/** A background update's subrequest (nginx's r->background) and the update's turn its parent took for it. */
+const handedUpdates = new WeakMap<HttpRequest, number>();
 
 export function cacheStatusOf(r: HttpRequest): string | undefined {
   return statuses.get(r);
@@ -196,7 +207,7 @@ export class HttpCache implements UpstreamCache {
 
   private miss(): void {
     const node = this.node!;
-    if (this.cacheable && node.updating && this.lockWait(null)) return;
+    if (this.cacheable && node.updating && !handedUpdates.has(this.r) && this.lockWait(null)) return;
     this.status = 'MISS';
     this.takeUpdate();
     this.proceed!();
@@ -204,16 +215,27 @@ export class HttpCache implements UpstreamCache {
 
   private expired(held: Held): void {
     const node = this.node!;
+    const background = handedUpdates.has(this.r);
+    const staleWhileUpdating = ((this.conf.useStale! & FT.updating) !== 0 || staleWindow(held.entry, 'updating', Date.now())) && !background;
     if (node.updating) {
-      const e = held.entry;
-      const swr = staleWindow(e, 'updating', Date.now());
-      if ((this.conf.useStale! & FT.updating) || swr) {
+      if (staleWhileUpdating) {
         this.status = 'UPDATING';
         this.answerWith(held);
         this.u!.cacheAnswers();
         return;
       }
-      if (this.lockWait(held)) return;
+      // A background update never waits: its parent holds the lock for it.
+      if (!background && this.lockWait(held)) return;
+    } else if (staleWhileUpdating && this.conf.backgroundUpdate) {
+      this.takeUpdate();
+      const sr = startSubrequest(this.r, this.r.uri, this.r.args, { background: true });
+      if (sr === null) { this.u!.finalize(500); return; }
+      sr.method = this.r.method;
+      handedUpdates.set(sr, this.updater ? this.serial : -1);
+      this.status = 'STALE';
+      this.answerWith(held);
+      this.u!.cacheAnswers();
+      return;
     }
     this.status = 'EXPIRED';
     this.stale = held;
@@ -228,6 +250,13 @@ export class HttpCache implements UpstreamCache {
   private takeUpdate(): void {
     const node = this.node!;
     if (!this.cacheable) return;
+    if (node.updating && handedUpdates.get(this.r) === node.lockSerial) {
+      // The update the parent took for this background subrequest.
+      node.lockTime = Date.now();
+      this.serial = ++node.lockSerial;
+      this.updater = true;
+      return;
+    }
     if (node.updating) {
       // proxy_cache_lock_age passed (or no lock): this request goes too, and does not store.
       if (!(this.conf.lock && Date.now() - node.lockTime >= this.conf.lockAge!)) { this.cacheable = false; return; }
@@ -280,12 +309,15 @@ export class HttpCache implements UpstreamCache {
   }
 
   /** The client gets this entry once the core has let go (finish runs `answer`). */
-  private answerWith(held: Held): void {
+  private answerWith(held: Held, after: Promise<void> | null = null): void {
     if (this.stale !== null && this.stale !== held) void this.stale.fh.close().catch(() => {});
     this.stale = null;
     const r = this.r;
     const max = this.conf.maxRangeOffset!;
-    this.answer = () => sendEntry(r, held.fh, held.entry, max);
+    const send = (): void => sendEntry(r, held.fh, held.entry, max);
+    this.answer = after === null ? send : () => {
+      after.then(send).catch((err: unknown) => { r.log('alert', `cache answer failed: ${(err as Error).stack ?? String(err)}`); r.res.destroy(); });
+    };
   }
 
   header(u: Upstream): boolean {
@@ -293,20 +325,28 @@ export class HttpCache implements UpstreamCache {
     const stale = this.stale;
     const now = Date.now();
     if (stale !== null && status === 304 && revalidating.has(this.r)) {
-      // ngx_http_upstream_test_next's revalidation: the entry is good for another period.
-      const v = responseValidity(200, u.headersOut, u.control.accelExpires, u.conf.ignoreHeaders!, this.conf.valid!, now);
-      const until = v.validUntil || (configuredValid(this.conf.valid!, stale.entry.meta.status) && now + configuredValid(this.conf.valid!, stale.entry.meta.status));
+      // ngx_http_upstream_test_next's revalidation: the entry is good for another period, which the
+      // 304's fields give, else the stored response's own (nginx re-reads them from the entry), else
+      // proxy_cache_valid.
+      const ignore = u.conf.ignoreHeaders!;
+      const stored = stale.entry.meta;
+      const until = responseValidity(200, u.headersOut, u.control.accelExpires, ignore, [], now).validUntil
+        || responseValidity(stored.status, stored.headers, null, ignore, [], now).validUntil
+        || (configuredValid(this.conf.valid!, stored.status) && now + configuredValid(this.conf.valid!, stored.status));
+      let written: Promise<void> | null = null;
       if (until > 0 && this.updater) {
         stale.entry.validUntil = until;
-        void reopenWrite(this.zone!.path(this.md5), until);
+        // Written before the answer goes, so the next request finds the entry fresh.
+        written = reopenWrite(this.zone!.path(this.md5), until);
       }
       this.status = 'REVALIDATED';
-      this.answerWith(stale);
+      this.answerWith(stale, written);
       return true;
     }
     if (stale !== null) {
+      // Only use_stale's http_* words serve stale for a status; stale-if-error is for failures (failed()).
       const ft = STATUS_FAILURE.get(status);
-      if (ft !== undefined && ((this.conf.useStale! & ft) || staleWindow(stale.entry, 'error', now))) {
+      if (ft !== undefined && (this.conf.useStale! & ft)) {
         this.status = 'STALE';
         this.answerWith(stale);
         return true;

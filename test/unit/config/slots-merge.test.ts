@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfContext, ModuleRegistry } from '../../../src/config/conf-context.js';
+import { ConfContext, ConfCycle, ModuleRegistry } from '../../../src/config/conf-context.js';
 import { ConfigError } from '../../../src/config/errors.js';
 import { loadConfig, coreConf, type LoadedConfig } from '../../../src/config/loader.js';
 import { Ctx, type HttpConfLevel } from '../../../src/config/module.js';
@@ -26,15 +26,13 @@ function node(name: string, ...args: string[]): ConfNode {
   return { name, args, quoted: args.map(() => false), file: '/etc/weir/nginx.conf', line: 7, block: null };
 }
 
-function context(): ConfContext {
-  return new ConfContext(new ModuleRegistry([]), { prefix: '/p', confPrefix: '/p' }, [], Ctx.Main, null, new Map());
-}
-
-/** Runs a setter as ConfContext.apply does (with cf.node set). */
-function run(n: ConfNode, set: (cf: ConfContext, n: ConfNode) => void): void {
-  const cf = context();
+/** Runs a setter as ConfContext.apply does (with cf.node set); returns the warnings it gave. */
+function run(n: ConfNode, set: (cf: ConfContext, n: ConfNode) => void): string[] {
+  const warnings: string[] = [];
+  const cf = new ConfContext(new ModuleRegistry([]), { prefix: '/p', confPrefix: '/p' }, [], Ctx.Main, null, new Map(), new ConfCycle((m) => warnings.push(m)));
   cf.node = n;
   set(cf, n);
+  return warnings;
 }
 
 function fails(fn: () => void, message: string): void {
@@ -85,7 +83,7 @@ test('setSize / setOffset / setNumber / setString', () => {
   fails(() => run(node('c', '-1'), (cf, n) => setNumber(cf, n, {} as Conf, 'num')), '"c" directive invalid number in /etc/weir/nginx.conf:7');
 });
 
-test('every setter reports a second value as "x" directive is duplicate', () => {
+test('every setter but setBitmask reports a second value as "x" directive is duplicate', () => {
   const cases: Array<[ConfNode, (cf: ConfContext, n: ConfNode, c: Conf) => void]> = [
     [node('etag', 'on'), (cf, n, c) => setFlag(cf, n, c, 'flag')],
     [node('send_timeout', '1s'), (cf, n, c) => setMsec(cf, n, c, 'ms')],
@@ -95,7 +93,6 @@ test('every setter reports a second value as "x" directive is duplicate', () => 
     [node('keepalive_requests', '5'), (cf, n, c) => setNumber(cf, n, c, 'num')],
     [node('default_type', 'a/b'), (cf, n, c) => setString(cf, n, c, 'str')],
     [node('mode', 'a'), (cf, n, c) => setEnum(cf, n, c, 'mode', ['a', 'b'] as const)],
-    [node('mask', 'x'), (cf, n, c) => setBitmask(cf, n, c, 'mask', { x: 1 })],
   ];
   for (const [n, set] of cases) {
     const c: Conf = {};
@@ -121,6 +118,15 @@ test('an invalid value leaves the conf untouched; a duplicate is reported before
   run(node('send_timeout', '1s'), (cf, n) => setMsec(cf, n, c, 'ms'));
   // ngx_conf_set_msec_slot checks NGX_CONF_UNSET_MSEC first (checked: worker_shutdown_timeout 1s; worker_shutdown_timeout x;).
   fails(() => run(node('send_timeout', 'x'), (cf, n) => setMsec(cf, n, c, 'ms')), '"send_timeout" directive is duplicate in /etc/weir/nginx.conf:7');
+});
+
+test('setBitmask: a repeated directive adds its words (ngx_conf_set_bitmask_slot), a word already set is a warning', () => {
+  const c: Conf = {};
+  const bits = { x: 1, y: 2, z: 4 };
+  const warnings = run(node('mask', 'x'), (cf, n) => setBitmask(cf, n, c, 'mask', bits));
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(run(node('mask', 'y', 'x'), (cf, n) => setBitmask(cf, n, c, 'mask', bits)), ['duplicate value "x" in /etc/weir/nginx.conf:7']);
+  assert.equal(c.mask, 3);
 });
 
 test('setEnum and setBitmask: values', () => {

@@ -56,7 +56,6 @@ test('proxy_cache_path and proxy_cache: nginx\'s messages', () => {
     [loc('proxy_cache_valid 200 xm;'), /invalid time value "xm"/],
     [loc('proxy_cache_use_stale error off;'), /invalid value "off" in "proxy_cache_use_stale" directive/],
     [loc('proxy_cache_methods PUT;'), /invalid value "PUT"/],
-    [loc('proxy_cache_background_update on;'), /"proxy_cache_background_update on" is not supported by weir yet/],
   ];
   for (const [conf, re] of cases) {
     const got = load(conf);
