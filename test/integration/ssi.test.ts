@@ -81,6 +81,7 @@ before(async () => {
       location = /big.html { ssi on; }
       location = /slow { proxy_pass http://${backend.addr}; }
       location = /fast { return 200 "[fast]"; }
+      location = /nossi-date { ssi off; add_header X-Date "x${'$'}{date_gmt}x"; return 200; }
       location = /value { proxy_pass http://${backend.addr}; }
       location = /big { proxy_pass http://${backend.addr}; subrequest_output_buffer_size 64; }
       location = /hang { proxy_pass http://${backend.addr}; proxy_read_timeout 10s; }
@@ -171,6 +172,11 @@ test('if regex: named groups become SSI variables, $1 the capture; config timefm
   assert.equal(year, String(new Date().getUTCFullYear()));
   assert.ok(Math.abs(Number(seconds) - Date.now() / 1000) < 5, seconds);
   assert.equal((await page('/stub-ssi.html')).body, '[/missing]', 'the stub runs as the subrequest');
+});
+
+test('$date_gmt where SSI does not run prints with the default timefmt, not seconds', async () => {
+  const r = await page('/nossi-date');
+  assert.match(r.headers['x-date'] ?? '', /^x[A-Z][a-z]+day, \d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d GMTx$/);
 });
 
 test('the body changes, so Last-Modified and ETag go; ssi_last_modified keeps them, the ETag weak', async () => {

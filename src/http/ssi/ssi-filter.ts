@@ -40,7 +40,7 @@ export interface SsiSettings {
 }
 
 const DEFAULT_ERRMSG = '[an error occurred while processing the directive]';
-const DEFAULT_TIMEFMT = '%A, %d-%b-%Y %H:%M:%S %Z';
+export const DEFAULT_TIMEFMT = '%A, %d-%b-%Y %H:%M:%S %Z';
 const NONE = '(none)';
 const WHILE_SENDING = ' while sending response to client';
 const COND_IF = 1;

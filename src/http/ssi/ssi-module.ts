@@ -16,7 +16,7 @@ import { inherit, setFlag, setSize } from '../../config/slots.js';
 import { httpCoreModule } from '../core-module.js';
 import { headerIndex, removeHeader } from '../header-list.js';
 import type { HttpRequest } from '../request.js';
-import { SsiFilter, type SsiSettings, type SsiShared } from './ssi-filter.js';
+import { DEFAULT_TIMEFMT, SsiFilter, type SsiSettings, type SsiShared } from './ssi-filter.js';
 import { strftime } from './strftime.js';
 
 export interface SsiLocConf {
@@ -85,12 +85,15 @@ function headerFilter(index: number, variable: SsiSettings['variable']) {
 /** Each request's SSI filter, for $date_local and $date_gmt (they print with its timefmt). */
 const filters = new WeakMap<HttpRequest, SsiFilter>();
 
-/** ngx_http_ssi_date_gmt_local_variable: the time with the request's timefmt; seconds when it has none or `%s`. */
+/**
+ * ngx_http_ssi_date_gmt_local_variable: the time with the request's timefmt, or the
+ * default one where SSI does not run (a header, a log); seconds for `%s`.
+ */
 function dateVariable(utc: boolean) {
   return (r: HttpRequest): string => {
-    const fmt = filters.get(r)?.timefmt;
+    const fmt = filters.get(r)?.timefmt ?? DEFAULT_TIMEFMT;
     const now = new Date();
-    if (fmt === undefined || fmt === '%s') return String(Math.floor(now.getTime() / 1000));
+    if (fmt === '%s') return String(Math.floor(now.getTime() / 1000));
     return strftime(fmt, now, utc);
   };
 }
