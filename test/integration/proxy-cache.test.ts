@@ -267,18 +267,20 @@ const noValid = (up: number, extra: string): string => conf(up, extra).replace('
 test('proxy_cache_background_update: the expired entry answers STALE at once, a subrequest refreshes it, the next is a HIT', async () => {
   const up = await scripted((n, _req, res) => {
     const body = `v${n}`;
-    res.writeHead(200, { 'Content-Length': String(body.length), 'Cache-Control': 'max-age=1' });
+    // max-age=2, not 1: validity is whole seconds, and the HIT must fall inside it.
+    res.writeHead(200, { 'Content-Length': String(body.length), 'Cache-Control': 'max-age=2' });
     res.end(body);
   });
   const w = await startWeir(noValid(up.port, 'proxy_cache_use_stale updating; proxy_cache_background_update on;'));
   try {
     assert.equal((await request(w.port, '/b')).text, 'v1');
-    await until('the entry', () => existsSync(entryFile(w.prefix, `http127.0.0.1:${up.port}/b`)));
-    await new Promise((r) => setTimeout(r, 1100));
+    const entry = entryFile(w.prefix, `http127.0.0.1:${up.port}/b`);
+    await until('the entry', () => existsSync(entry));
+    await new Promise((r) => setTimeout(r, 2100));
     const stale = await request(w.port, '/b');
     assert.equal(cacheOf(stale), 'STALE');
     assert.equal(stale.text, 'v1');
-    await until('the background update', () => up.hits() === 2);
+    await until('the background update', () => up.hits() === 2 && readFileSync(entry).includes('v2'));
     const fresh = await request(w.port, '/b');
     assert.equal(cacheOf(fresh), 'HIT');
     assert.equal(fresh.text, 'v2');
@@ -317,14 +319,16 @@ test('stale-if-error serves stale for a failure, not for a 500 the upstream answ
 test('a 304 without validity fields revalidates for the stored response\'s own max-age', async () => {
   const up = await scripted((_n, req, res) => {
     if (req.headers['if-none-match'] === '"e1"') { res.writeHead(304); res.end(); return; }
-    res.writeHead(200, { 'Content-Length': '4', 'Cache-Control': 'max-age=1', ETag: '"e1"' });
+    // Validity is kept in whole seconds, as nginx's valid_sec: max-age=2 leaves
+    // at least one second for the HIT after the revalidation.
+    res.writeHead(200, { 'Content-Length': '4', 'Cache-Control': 'max-age=2', ETag: '"e1"' });
     res.end('body');
   });
   const w = await startWeir(noValid(up.port, 'proxy_cache_revalidate on;'));
   try {
     assert.equal(cacheOf(await request(w.port, '/r')), 'MISS');
     await until('the entry', () => existsSync(entryFile(w.prefix, `http127.0.0.1:${up.port}/r`)));
-    await new Promise((r) => setTimeout(r, 1100));
+    await new Promise((r) => setTimeout(r, 2100));
     const rv = await request(w.port, '/r');
     assert.equal(cacheOf(rv), 'REVALIDATED');
     assert.equal(rv.text, 'body');
