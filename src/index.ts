@@ -12,7 +12,7 @@
  *   ...
  *   await weir.stop();
  */
-import { loadConfig, loadConfigText, prepareConfig, type LoadedConfig } from './config/loader.js';
+import { createTempPaths, loadConfig, loadConfigText, prepareConfig, type LoadedConfig } from './config/loader.js';
 import type { Module } from './config/module.js';
 import { createHttpRuntime, type HttpRuntime } from './http/runtime.js';
 import { builtinModules } from './modules.js';
@@ -94,6 +94,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   else if (options.file !== undefined && options.config === undefined) config = loadConfig({ file: options.file, prefix, modules });
   else throw new TypeError('startWeir needs exactly one of `config` and `file`');
   await prepareConfig(config);
+  createTempPaths(config);
   const runtime = createHttpRuntime(config, new ErrorLog(options.errorLog ?? [{ path: 'stderr', level: 'warn' }]));
   await runtime.start();
   return {

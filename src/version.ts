@@ -33,7 +33,7 @@ const row = (name: string, builtByDefault: boolean, provided = false): NginxModu
 export const NGINX_MODULES: readonly NginxModuleRow[] = [
   // The http core: `--without-http` drops everything below it.
   row('http', true, true),
-  row('http-cache', true),
+  row('http-cache', true, true),
   // Built unless --without-*.
   row('http_charset_module', true, true),
   row('http_gzip_module', true, true),

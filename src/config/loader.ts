@@ -3,9 +3,13 @@
  * first) is handled as it is read, then each core module finishes its conf
  * (ngx_init_cycle's config half). The result holds every module's conf and
  * what the directives registered for the cycle (files, temp paths); nothing is
- * opened or started here.
+ * opened or started here (createTempPaths makes the temp directories when a
+ * process is about to serve).
  */
+import { mkdirSync } from 'node:fs';
 import { ConfContext, ConfCycle, ModuleRegistry, type ConfPaths } from './conf-context.js';
+import { ConfigError } from './errors.js';
+import { errnoText } from '../errno.js';
 import { Ctx, type CoreModule, type Module } from './module.js';
 import { readConfigFile, readConfigText, type ConfFile, type ConfSource } from './parser.js';
 
@@ -96,6 +100,21 @@ export async function prepareConfig(loaded: LoadedConfig): Promise<void> {
   const tasks = loaded.cycle.pendingTasks.splice(0);
   const results = await Promise.allSettled(tasks.map((task) => task()));
   for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+/**
+ * ngx_create_paths: the temp directories the config uses (proxy_temp,
+ * client_body_temp, the caches' ...), the last component only, so a missing
+ * parent is an error as in nginx. Throws ConfigError without a position.
+ */
+export function createTempPaths(loaded: LoadedConfig): void {
+  for (const dir of loaded.cycle.tempPaths) {
+    try {
+      mkdirSync(dir, 0o700);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError(`mkdir() "${dir}" failed (${errnoText(err)})`);
+    }
+  }
 }
 
 export function coreConf<C>(loaded: LoadedConfig, m: CoreModule<C>): C {

@@ -7,10 +7,10 @@
  * before the config is read, and the default for a config that has no main
  * `error_log` of its own; a config that names one uses its own.
  */
-import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../config/errors.js';
-import { coreConf, readConfig, type LoadedConfig } from '../config/loader.js';
+import { coreConf, createTempPaths, readConfig, type LoadedConfig } from '../config/loader.js';
 import type { Module } from '../config/module.js';
 import type { ErrorLog, ErrorLogTarget } from '../observability/error-log.js';
 import { coreModule, type CoreConf } from './core-module.js';
@@ -84,13 +84,7 @@ export function prepareCycle(cycle: Cycle, test: boolean): void {
   const pid = cycle.core.pid;
   // `pid off` (weir's): no file to test.
   if (test && pid) touch(pid, constants.O_RDWR | constants.O_CREAT);
-  for (const dir of cycle.loaded.cycle.tempPaths) {
-    try {
-      mkdirSync(dir, 0o700);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError(`mkdir() "${dir}" failed (${errnoText(err)})`);
-    }
-  }
+  createTempPaths(cycle.loaded);
   const files = [...cycle.loaded.cycle.openFiles];
   if (cycle.core.errorLogDefault) {
     for (const t of cycle.errorLog) if (t.path !== 'stderr' && t.syslog === undefined && !files.includes(t.path)) files.push(t.path);

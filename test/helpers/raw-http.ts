@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfigText } from '../../src/config/loader.js';
+import { createTempPaths, loadConfigText } from '../../src/config/loader.js';
 import type { Module } from '../../src/config/module.js';
 import { createHttpRuntime, type HttpRuntime } from '../../src/http/runtime.js';
 import { builtinModules } from '../../src/modules.js';
@@ -56,6 +56,7 @@ export async function startWeir(conf: string, files: Record<string, string | Buf
   let text = conf.replaceAll('%PORT%', String(port)).replaceAll('%PREFIX%', prefix);
   if (!/\bevents\s*\{/.test(text)) text = `events {}\n${text}`;
   const loaded = loadConfigText(text, prefix, [...builtinModules, ...extraModules]);
+  createTempPaths(loaded);
   const errorLogPath = join(prefix, 'error.log');
   const rt = createHttpRuntime(loaded, new ErrorLog([{ path: errorLogPath, level: 'info' }]));
   await rt.start();

@@ -37,6 +37,11 @@ const scripts: Record<string, string> = {
   'big.php': `<?php echo str_repeat('0123456789', 100000);`,
   'stderr.php': `<?php error_log('oops from php'); echo 'body';`,
   'cookie.php': `<?php setcookie('a', '1'); setcookie('b', '2'); echo 'c';`,
+  // What it was asked (the conditions the cache must not pass, or its own revalidation) and a fresh token.
+  'cached.php': `<?php $inm = $_SERVER['HTTP_IF_NONE_MATCH'] ?? '';
+    header('Cache-Control: max-age=2'); header('ETag: "v1"');
+    if ($inm === '"v1"') { http_response_code(304); exit; }
+    echo uniqid('', true), ' inm=', $inm, ' ims=', $_SERVER['HTTP_IF_MODIFIED_SINCE'] ?? '';`,
 };
 
 describe('php-fpm', { skip: needs('php-fpm', fpmBin !== null, 'apt-get install php-fpm') }, () => {
@@ -81,6 +86,7 @@ php_admin_value[display_errors] = off
     for (const [name, text] of Object.entries(scripts)) files[`html/${name}`] = text;
     w = await startWeir(`
 http {
+  fastcgi_cache_path %PREFIX%/cache keys_zone=one:1m;
   upstream fpm { server 127.0.0.1:${relayPort}; }
   upstream fpm2 { random; server 127.0.0.1:${fpmPort}; server 127.0.0.1:${relayPort}; }
   server {
@@ -93,6 +99,15 @@ http {
       fastcgi_param PATH_INFO $fastcgi_path_info;
       fastcgi_pass fpm;
       fastcgi_keep_conn on;
+    }
+    location = /cached.php {
+      include fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+      fastcgi_pass fpm;
+      fastcgi_cache one;
+      fastcgi_cache_key $request_uri;
+      fastcgi_cache_revalidate on;
+      add_header X-Cache $upstream_cache_status;
     }
     location /random/ {
       include fastcgi_params;
@@ -189,5 +204,22 @@ http {
     const relayed = relayConnections - n;
     // Random with equal weights: all 24 on one side has odds of 1 in 8 million.
     assert.ok(relayed > 0 && relayed < requests, `${relayed} of ${requests} requests went through the relay`);
+  });
+
+  test('fastcgi_cache: a HIT without php-fpm, the client\'s conditions not passed, a revalidation with the stored ETag', async () => {
+    const conditions = 'If-None-Match: "other"\r\nIf-Modified-Since: Thu, 01 Jan 2015 00:00:00 GMT\r\n';
+    const miss = await one(w, get('/cached.php', conditions));
+    assert.equal(miss.status, 200, miss.body.toString());
+    assert.equal(miss.headers['x-cache'], 'MISS');
+    const body = miss.body.toString();
+    assert.match(body, / inm= ims=$/, 'the cache keeps the client\'s conditions from php-fpm');
+    const hit = await one(w, get('/cached.php', conditions));
+    assert.equal(hit.headers['x-cache'], 'HIT');
+    assert.equal(hit.body.toString(), body, 'the stored response, not a new one');
+    // Validity is whole seconds (nginx's valid_sec): max-age=2 has expired after 2.1 s, never before 1.
+    await new Promise((r) => setTimeout(r, 2100));
+    const again = await one(w, get('/cached.php'));
+    assert.equal(again.headers['x-cache'], 'REVALIDATED', 'php-fpm saw If-None-Match: "v1" and answered 304');
+    assert.equal(again.body.toString(), body);
   });
 });

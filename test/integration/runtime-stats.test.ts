@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startWeir } from '../../src/index.js';
 import { exchange, freePort, get } from '../helpers/raw-http.js';
 
@@ -50,5 +53,34 @@ test('stats(): peer state, active connections, fails and the keep-alive counters
   } finally {
     await weir.stop(false);
     backend.close();
+  }
+});
+
+test('startWeir creates the temp directories the config uses (a proxied body buffered to proxy_temp)', async () => {
+  const big = Buffer.alloc(256 * 1024, 'x');
+  const backend = createServer((_req, res) => res.end(big));
+  backend.listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  const up = (backend.address() as { port: number }).port;
+  const port = await freePort();
+  const prefix = mkdtempSync(join(tmpdir(), 'weir-api-'));
+  const weir = await startWeir({
+    prefix,
+    config: `events {} http {
+      access_log off;
+      proxy_buffers 2 4k;
+      server { listen 127.0.0.1:${port}; location / { proxy_pass http://127.0.0.1:${up}; } }
+    }`,
+    errorLog: [],
+  });
+  try {
+    assert.ok(existsSync(join(prefix, 'proxy_temp')), 'proxy_temp made at start, as nginx makes its paths');
+    const ex = await exchange(port, get('/'), { idleMs: 500 });
+    assert.equal(ex.responses[0]?.status, 200);
+    assert.equal(ex.responses[0]?.body.length, big.length);
+  } finally {
+    await weir.stop(false);
+    backend.close();
+    rmSync(prefix, { recursive: true, force: true });
   }
 });

@@ -10,12 +10,17 @@
  *   *_cache_background_update, *_cache_lock (+ _timeout, _age),
  *   *_cache_revalidate, *_cache_convert_head, *_cache_max_range_offset
  *
- * Merging follows ngx_http_proxy_merge_loc_conf: `use_stale error` brings
- * `nolive`, GET and HEAD are always cacheable methods, the key defaults to
- * the protocol's (proxy: $scheme$proxy_host$request_uri).
+ *   *_cache_path PATH keys_zone=NAME:SIZE ...   (http; cache-path.ts)
+ *
+ * Merging follows ngx_http_proxy_merge_loc_conf and its FastCGI twin:
+ * `use_stale error` brings `nolive`, GET and HEAD are always cacheable
+ * methods, the key defaults to the protocol's (proxy:
+ * $scheme$proxy_host$request_uri; FastCGI has none, so a cache without
+ * `fastcgi_cache_key` is an error). FastCGI has no `_cache_convert_head`:
+ * its HEAD goes upstream as HEAD.
  */
 import type { ConfContext } from '../../config/conf-context.js';
-import { HTTP_MAIN_SRV_LOC, type DirectiveSpec } from '../../config/module.js';
+import { Ctx, HTTP_MAIN_SRV_LOC, type DirectiveSpec } from '../../config/module.js';
 import type { ConfNode } from '../../config/parser.js';
 import { inherit, setBitmask, setFlag, setMsec, setNumber, setOffset } from '../../config/slots.js';
 import { parseTime } from '../../config/units.js';
@@ -23,6 +28,7 @@ import { FT } from '../../upstream/failure.js';
 import { httpCoreModule } from '../core-module.js';
 import { sharedZone } from '../../zone/shm-zone.js';
 import type { ComplexValue } from '../variables.js';
+import { cachePaths, parseCachePath, type CachePathConf } from './cache-path.js';
 
 /** proxy_cache_valid: a status (0: any) and its validity in ms. */
 export interface CacheValid {
@@ -58,6 +64,16 @@ export interface CacheLocConf {
   revalidate?: boolean;
   convertHead?: boolean;
   maxRangeOffset?: number;
+  /** Every `*_cache_path` of the config by zone name, set by the merge. */
+  paths?: ReadonlyMap<string, CachePathConf>;
+}
+
+/** What differs between the protocols that cache (proxy, FastCGI). */
+export interface CacheProtocol {
+  /** The directives' prefix: `proxy_`, `fastcgi_`. */
+  readonly prefix: string;
+  /** `*_cache_convert_head` exists (proxy; default on). */
+  readonly convertHead: boolean;
 }
 
 function compile(cf: ConfContext, text: string): ComplexValue {
@@ -85,8 +101,9 @@ function setValid(cf: ConfContext, n: ConfNode, c: CacheLocConf): void {
   }
 }
 
-/** The directives for one prefix; `get` is that protocol's CacheLocConf at the current level. */
-export function cacheDirectives(prefix: string, get: (cf: ConfContext) => CacheLocConf): DirectiveSpec[] {
+/** The directives for one protocol; `get` is its CacheLocConf at the current level. */
+export function cacheDirectives(protocol: CacheProtocol, get: (cf: ConfContext) => CacheLocConf): DirectiveSpec[] {
+  const prefix = protocol.prefix;
   const d = (name: string, args: readonly [number, number] | 'flag', set: (cf: ConfContext, n: ConfNode) => void): DirectiveSpec =>
     ({ name: prefix + name, contexts: HTTP_MAIN_SRV_LOC, args, set });
   const predicates = (key: 'bypass' | 'noCache') => (cf: ConfContext, n: ConfNode): void => {
@@ -94,7 +111,8 @@ export function cacheDirectives(prefix: string, get: (cf: ConfContext) => CacheL
     const list = (c[key] ??= []);
     for (const a of n.args) list.push(compile(cf, a));
   };
-  return [
+  const list: DirectiveSpec[] = [
+    { name: `${prefix}cache_path`, contexts: Ctx.Http, args: [2, Infinity], set(cf, n) { parseCachePath(cf, n); } },
     d('cache', [1, 1], (cf, n) => {
       const c = get(cf);
       if (c.zone !== undefined) return cf.duplicate();
@@ -126,15 +144,25 @@ export function cacheDirectives(prefix: string, get: (cf: ConfContext) => CacheL
     d('cache_lock_timeout', [1, 1], (cf, n) => setMsec(cf, n, get(cf), 'lockTimeout')),
     d('cache_lock_age', [1, 1], (cf, n) => setMsec(cf, n, get(cf), 'lockAge')),
     d('cache_revalidate', 'flag', (cf, n) => setFlag(cf, n, get(cf), 'revalidate')),
-    d('cache_convert_head', 'flag', (cf, n) => setFlag(cf, n, get(cf), 'convertHead')),
     d('cache_max_range_offset', [1, 1], (cf, n) => setOffset(cf, n, get(cf), 'maxRangeOffset')),
   ];
+  if (protocol.convertHead) list.push(d('cache_convert_head', 'flag', (cf, n) => setFlag(cf, n, get(cf), 'convertHead')));
+  return list;
 }
 
-/** ngx_http_proxy_merge_loc_conf's cache part. `defaultKey` null: the protocol has none (FastCGI). */
-export function mergeCacheConf(p: CacheLocConf, c: CacheLocConf, defaultKey: ComplexValue | null): void {
+/**
+ * ngx_http_proxy_merge_loc_conf's cache part. `defaultKey` null: the protocol
+ * has none (FastCGI). Merging runs once the http block is read, so every
+ * `*_cache_path` is known.
+ */
+export function mergeCacheConf(
+  cf: ConfContext, protocol: CacheProtocol, p: CacheLocConf, c: CacheLocConf, defaultKey: ComplexValue | null,
+): void {
   if (c.zone === undefined) c.zone = p.zone ?? null;
+  c.paths = cachePaths(cf);
+  if (typeof c.zone === 'string' && !c.paths.has(c.zone)) return cf.error(`"${protocol.prefix}cache" zone "${c.zone}" is unknown`);
   if (c.key === undefined) c.key = p.key ?? defaultKey;
+  if (c.zone !== null && c.key === null) return cf.error(`no "${protocol.prefix}cache_key" for "${protocol.prefix}cache"`);
   inherit(c, p, 'valid', []);
   inherit(c, p, 'minUses', 1);
   inherit(c, p, 'methods', METHOD_GET | METHOD_HEAD);
@@ -149,7 +177,7 @@ export function mergeCacheConf(p: CacheLocConf, c: CacheLocConf, defaultKey: Com
   inherit(c, p, 'lockTimeout', 5000);
   inherit(c, p, 'lockAge', 5000);
   inherit(c, p, 'revalidate', false);
-  inherit(c, p, 'convertHead', true);
+  inherit(c, p, 'convertHead', protocol.convertHead);
   inherit(c, p, 'maxRangeOffset', Number.MAX_SAFE_INTEGER);
 }
 

@@ -64,11 +64,10 @@ const NOT_STORED = new Set(['content-length', 'transfer-encoding', 'connection',
 
 export interface CacheSetup {
   readonly conf: CacheLocConf;
-  readonly paths: ReadonlyMap<string, CachePathConf>;
   /** proxy_temp_path ('' none): where temp files go with use_temp_path=on. */
   readonly tempPath: string;
-  /** The upstream gets GET for this HEAD (proxy_cache_convert_head). */
-  convertHead(): void;
+  /** The upstream gets GET for this HEAD (proxy_cache_convert_head; only protocols that have it). */
+  convertHead?(): void;
 }
 
 interface Held {
@@ -120,7 +119,7 @@ export class HttpCache implements UpstreamCache {
     const zoneConf = this.zoneConf();
     if (zoneConf === undefined) { this.cacheable = false; u.finalize(500); return; }
     if (zoneConf === null || !(methodBit(r.method) & this.conf.methods!)) { this.cacheable = false; proceed(); return; }
-    if (r.method === 'HEAD' && this.conf.convertHead) { this.setup.convertHead(); this.converted = true; }
+    if (r.method === 'HEAD' && this.conf.convertHead) { this.setup.convertHead?.(); this.converted = true; }
     this.zone = cacheZone(zoneConf, (level, message) => r.errorLog.log(level, message));
     this.key = this.conf.key!.evaluate(r);
     this.md5 = this.mainMd5 = md5Hex(this.key);
@@ -138,7 +137,7 @@ export class HttpCache implements UpstreamCache {
     if (z === null || z === undefined) return null;
     const name = typeof z === 'string' ? z : z.evaluate(this.r);
     if (name === '') return null;
-    const p = this.setup.paths.get(name);
+    const p = this.conf.paths!.get(name);
     if (p === undefined) { this.r.log('error', `cache "${name}" not found`); return undefined; }
     return p;
   }

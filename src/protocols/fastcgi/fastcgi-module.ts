@@ -13,10 +13,17 @@
  *   fastcgi_split_path_info REGEX ............. two captures: script name, path info
  *   fastcgi_keep_conn on|off (off) ............ KEEP_CONN flag; reuse after END_REQUEST
  *   fastcgi_catch_stderr STRING ............... stderr holding STRING → invalid header
+ *   fastcgi_cache_path, fastcgi_cache* ........ the HTTP cache (src/http/cache/), as proxy_cache*
+ *                                               but with no default key and no convert_head
  * Variables: $fastcgi_script_name, $fastcgi_path_info.
  *
+ * With a cache, the params get nginx's ngx_http_fastcgi_cache_headers: the
+ * client's conditions and ranges are not passed (the whole response is what
+ * is stored) and a revalidation sends its own If-Modified-Since and
+ * If-None-Match.
+ *
  * Deliberate differences from nginx:
- *   - fastcgi_cache*, fastcgi_store*, fastcgi_bind are not supported ([emerg] unknown directive / error);
+ *   - fastcgi_store* is not supported ([emerg] unknown directive);
  *   - the regex of fastcgi_split_path_info is a JavaScript RegExp (PCRE
  *     syntax differences apply: see the rewrite module).
  */
@@ -34,9 +41,13 @@ import { upstreamFor } from '../../http/upstream-client.js';
 import { PoolKeys } from '../../keepalive/session.js';
 import { FASTCGI_DEFAULT_HIDE, FastcgiProtocol, type FastcgiParamSpec, type FastcgiRequestTemplate } from './fastcgi-protocol.js';
 import { compileNginxRegex } from '../../http/pcre.js';
+import { cacheDirectives, mergeCacheConf, type CacheLocConf, type CacheProtocol } from '../../http/cache/cache-conf.js';
+import { HttpCache } from '../../http/cache/http-cache.js';
+import type { VariableRegistry } from '../../http/variables.js';
 
 export interface FastcgiLocConf {
   readonly upstream: UpstreamLocConf;
+  readonly cache: CacheLocConf;
   target?: PassTarget;
   params?: FastcgiParamSpec[];
   index?: string;
@@ -46,6 +57,8 @@ export interface FastcgiLocConf {
   /** The location's keep-alive pool scope (`keepalive ... local`). */
   poolKeys?: PoolKeys;
   template?: FastcgiRequestTemplate;
+  /** CACHE_PARAMS of this config (set at merge). */
+  cacheParams?: readonly FastcgiParamSpec[];
 }
 
 function loc(cf: ConfContext): FastcgiLocConf {
@@ -55,13 +68,34 @@ function loc(cf: ConfContext): FastcgiLocConf {
 let fastcgiIndex = -1;
 let locationSerial = 0;
 
+const FASTCGI_CACHE: CacheProtocol = { prefix: 'fastcgi_', convertHead: false };
+
+/**
+ * ngx_http_fastcgi_cache_headers: the params a cache adds unless the level
+ * sets them (each only when not empty). Every `HTTP_*` param hides the
+ * client header of that name.
+ */
+const CACHE_PARAMS: ReadonlyArray<readonly [string, string]> = [
+  ['HTTP_IF_MODIFIED_SINCE', '$upstream_cache_last_modified'],
+  ['HTTP_IF_UNMODIFIED_SINCE', ''],
+  ['HTTP_IF_NONE_MATCH', '$upstream_cache_etag'],
+  ['HTTP_IF_MATCH', ''],
+  ['HTTP_RANGE', ''],
+  ['HTTP_IF_RANGE', ''],
+];
+/** CACHE_PARAMS compiled once per http block. */
+const cacheParams = new WeakMap<VariableRegistry, FastcgiParamSpec[]>();
+
 function confOf(r: HttpRequest): FastcgiLocConf {
   return r.loc.loc[fastcgiIndex] as FastcgiLocConf;
 }
 
 function template(c: FastcgiLocConf): FastcgiRequestTemplate {
   if (c.template) return c.template;
-  const params = c.params!;
+  const params = c.params!.slice();
+  if (c.cache.zone !== null) {
+    for (const p of c.cacheParams!) if (!params.some((q) => q.name === p.name)) params.push(p);
+  }
   const httpNames = new Set<string>();
   for (const p of params) if (p.name.startsWith('HTTP_')) httpNames.add(p.name);
   const hide = new Set(FASTCGI_DEFAULT_HIDE);
@@ -91,6 +125,7 @@ const fastcgiHandler: ContentHandler = {
 function fastcgi(r: HttpRequest, conf: FastcgiLocConf, group: UpstreamGroup): void {
   const t = template(conf);
   const u = upstreamFor(r, conf.upstream, group, new FastcgiProtocol(r, t), conf.poolKeys!);
+  if (conf.cache.zone !== null) u.cache = new HttpCache(r, { conf: conf.cache, tempPath: conf.upstream.tempPath! });
   const hasBody = conf.upstream.passRequestBody && (r.contentLength > 0 || r.chunked);
   if (!hasBody) { u.start(); return; }
   // FastCGI frames the body itself (STDIN records), so a length is never needed.
@@ -112,6 +147,7 @@ function split(r: HttpRequest, c: FastcgiLocConf): [string, string] {
 
 const directives: DirectiveSpec[] = [
   ...upstreamDirectives('fastcgi_', (cf) => loc(cf).upstream),
+  ...cacheDirectives(FASTCGI_CACHE, (cf) => loc(cf).cache),
   {
     name: 'fastcgi_pass', contexts: Ctx.Location | Ctx.LocationIf, args: [1, 1],
     set(cf, d) {
@@ -161,9 +197,10 @@ export const fastcgiModule: HttpModule<undefined, undefined, FastcgiLocConf> = {
   kind: 'http',
   name: 'http_fastcgi',
   directives,
-  createLoc: () => ({ upstream: {} }),
+  createLoc: () => ({ upstream: {}, cache: {} }),
   initMain(_main, cf) {
     const v = cf.main(httpCoreModule).variables;
+    cacheParams.set(v, CACHE_PARAMS.map(([name, value]) => ({ name, value: v.compile(value), ifNotEmpty: true })));
     v.define('fastcgi_script_name', (r) => {
       const c = confOf(r);
       const [script] = split(r, c);
@@ -173,6 +210,8 @@ export const fastcgiModule: HttpModule<undefined, undefined, FastcgiLocConf> = {
   },
   mergeLoc(p, c, cf) {
     mergeUpstreamConf(p.upstream, c.upstream, cf.fullPath('fastcgi_temp'));
+    mergeCacheConf(cf, FASTCGI_CACHE, p.cache, c.cache, null);
+    c.cacheParams = cacheParams.get(cf.main(httpCoreModule).variables)!;
     // ngx_conf_merge_path_value: the default is registered with the cycle once a level needs it.
     if (c.upstream.tempPath) cf.cycle.addTempPath(c.upstream.tempPath);
     inherit(c, p, 'params', []);

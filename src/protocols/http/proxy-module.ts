@@ -42,8 +42,7 @@ import { compileConfRegex } from '../../http/conf-regex.js';
 import { compileRewriteRule, compileValue, type RewriteRule } from './proxy-rewrite.js';
 import { compileIn, mergeProxySsl, proxySslDirectives, type ProxySslConf } from './proxy-ssl.js';
 import { ProxyTlsTry } from './proxy-ssl-try.js';
-import { cacheDirectives, mergeCacheConf, type CacheLocConf } from '../../http/cache/cache-conf.js';
-import { cachePaths, parseCachePath } from '../../http/cache/cache-path.js';
+import { cacheDirectives, mergeCacheConf, type CacheLocConf, type CacheProtocol } from '../../http/cache/cache-conf.js';
 import { defineCacheVariables } from '../../http/cache/cache-variables.js';
 import { HttpCache } from '../../http/cache/http-cache.js';
 import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, upstreamField, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
@@ -75,8 +74,6 @@ export interface ProxyLocConf {
   readonly upstream: UpstreamLocConf;
   readonly ssl: ProxySslConf;
   readonly cache: CacheLocConf;
-  /** The config's cache paths by zone name (set at merge). */
-  cachePaths?: ReadonlyMap<string, import('../../http/cache/cache-path.js').CachePathConf>;
   pass?: ProxyPass;
   setHeaders?: Array<[string, ComplexValue]>;
   method?: ComplexValue | null;
@@ -109,6 +106,8 @@ function vars(cf: ConfContext): VariableRegistry {
 function loc(cf: ConfContext): ProxyLocConf {
   return cf.loc(proxyModule);
 }
+
+const PROXY_CACHE: CacheProtocol = { prefix: 'proxy_', convertHead: true };
 
 const kProxyPass = Symbol('weir.proxyPass');
 type WithPass = HttpRequest & { [kProxyPass]?: ProxyPass; [kDynamicHost]?: string; [kDynamicSsl]?: boolean };
@@ -146,7 +145,7 @@ function proxy(r: HttpRequest, conf: ProxyLocConf, group: UpstreamGroup, uri: st
   if (sslHost !== null) u.tls = new ProxyTlsTry(r, conf.ssl, sslHost);
   if (conf.cache.zone !== null) {
     u.cache = new HttpCache(r, {
-      conf: conf.cache, paths: conf.cachePaths!, tempPath: conf.upstream.tempPath!,
+      conf: conf.cache, tempPath: conf.upstream.tempPath!,
       convertHead: () => { target.method = 'GET'; },
     });
   }
@@ -316,8 +315,7 @@ function defaultRedirect(pass: ProxyPass): RewriteRule {
 const directives: DirectiveSpec[] = [
   ...upstreamDirectives('proxy_', (cf) => loc(cf).upstream),
   ...proxySslDirectives((cf) => loc(cf).ssl, compileIn),
-  ...cacheDirectives('proxy_', (cf) => loc(cf).cache),
-  { name: 'proxy_cache_path', contexts: Ctx.Http, args: [2, Infinity], set(cf, d) { parseCachePath(cf, d); } },
+  ...cacheDirectives(PROXY_CACHE, (cf) => loc(cf).cache),
   {
     name: 'proxy_pass', contexts: Ctx.Location | Ctx.LocationIf | Ctx.LimitExcept, args: [1, 1],
     set(cf, d) {
@@ -433,11 +431,7 @@ export const proxyModule: HttpModule<undefined, undefined, ProxyLocConf> = {
   },
   mergeLoc(p, c, cf) {
     mergeUpstreamConf(p.upstream, c.upstream, cf.fullPath('proxy_temp'));
-    mergeCacheConf(p.cache, c.cache, cacheKeyValue.get(vars(cf))!);
-    c.cachePaths = cachePaths(cf);
-    const zone = c.cache.zone;
-    // Merging runs once the http block is read: every proxy_cache_path is known by now.
-    if (typeof zone === 'string' && !c.cachePaths.has(zone)) return cf.error(`"proxy_cache" zone "${zone}" is unknown`);
+    mergeCacheConf(cf, PROXY_CACHE, p.cache, c.cache, cacheKeyValue.get(vars(cf))!);
     // ngx_conf_merge_path_value: the default is registered with the cycle once a level needs it.
     if (c.upstream.tempPath) cf.cycle.addTempPath(c.upstream.tempPath);
     // `if` blocks proxy with their location's proxy_pass (nginx merges it into "noname" levels).

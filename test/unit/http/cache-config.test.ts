@@ -27,6 +27,7 @@ function load(http: string): string | null {
   }
 }
 
+const fcgi = (body: string): string => `server { listen 127.0.0.1:1; location / { fastcgi_pass 127.0.0.1:2; ${body} } }`;
 const loc = (body: string): string => `server { listen 127.0.0.1:1; location / { proxy_pass http://127.0.0.1:2; ${body} } }`;
 
 test('a good config loads', () => {
@@ -56,6 +57,11 @@ test('proxy_cache_path and proxy_cache: nginx\'s messages', () => {
     [loc('proxy_cache_valid 200 xm;'), /invalid time value "xm"/],
     [loc('proxy_cache_use_stale error off;'), /invalid value "off" in "proxy_cache_use_stale" directive/],
     [loc('proxy_cache_methods PUT;'), /invalid value "PUT"/],
+    // FastCGI has no default key, and no convert_head.
+    [`fastcgi_cache_path c keys_zone=a:1m;\n${fcgi('fastcgi_cache a;')}`, /no "fastcgi_cache_key" for "fastcgi_cache"/],
+    [`fastcgi_cache_path c keys_zone=a:1m;\nfastcgi_cache_key $uri;\n${fcgi('fastcgi_cache $arg_z;')}`, /^\(loaded\)$/],
+    [`fastcgi_cache_path c keys_zone=a:1m;\n${fcgi('fastcgi_cache a; fastcgi_cache_key $uri; fastcgi_cache_convert_head off;')}`,
+      /unknown directive "fastcgi_cache_convert_head"/],
   ];
   for (const [conf, re] of cases) {
     const got = load(conf);
