@@ -6,7 +6,8 @@
  */
 import type { HttpRequest } from './request.js';
 import { serverToken, statusLine } from './special-response.js';
-import { buildBodyFilters } from './subrequest.js';
+import { RANGE_DECLINED, RANGE_NOT_SATISFIABLE, rangeFilter, type RangeCut } from './range-filter.js';
+import { bodyLengthChanges, buildBodyFilters } from './subrequest.js';
 
 /** Replaces the response's Location (ngx_http_clear_location + push). */
 export function setLocationHeader(r: HttpRequest, url: string): void {
@@ -22,10 +23,15 @@ export function setLocationHeader(r: HttpRequest, url: string): void {
  * Content-Length, Connection, absolute Location, then module header filters.
  * `contentLength` -1 means unknown (chunked for HTTP/1.1, close for 1.0).
  * `absoluteLocation` false: a relative Location in `headers` stays relative
- * (an upstream's that proxy_redirect did not rewrite).
- * Returns false when the response could not be started (client gone).
+ * (an upstream's that proxy_redirect did not rewrite). `ranges`: who would
+ * cut a range of this response (range-filter.ts).
+ * Returns false when the response could not be started: the client is
+ * gone, or a filter answers instead (r.filterStatus: the sender finalizes
+ * with it, as nginx's filter_finalize).
  */
-export function sendHeader(r: HttpRequest, status: number, headers: string[], contentLength: number, absoluteLocation = true): boolean {
+export function sendHeader(
+  r: HttpRequest, status: number, headers: string[], contentLength: number, absoluteLocation = true, ranges: RangeCut = 'off',
+): boolean {
   const res = r.res;
   if (res.headersSent || res.destroyed) return false;
   const lc = r.locConf;
@@ -37,6 +43,17 @@ export function sendHeader(r: HttpRequest, status: number, headers: string[], co
   r.responseHeaders = headers;
   const filters = r.server.main.headerFilters;
   for (let i = 0; i < filters.length; i++) filters[i](r, status, headers, contentLength);
+  r.rangeParts = null;
+  // The range filter comes last: it sees the fields as they go, and a length no filter changed.
+  if (ranges !== 'off' && status === 200 && r === r.main && contentLength >= 0 && !bodyLengthChanges(r)) {
+    const ranged = rangeFilter(r, ranges, headers, contentLength);
+    if (ranged === RANGE_NOT_SATISFIABLE) { r.filterStatus = 416; return false; }
+    if (ranged !== RANGE_DECLINED) {
+      status = r.status = 206;
+      r.statusLine = null;
+      contentLength = ranged;
+    }
+  }
   // A subrequest's head is not sent: its body takes its place in the client's response.
   const filtered = buildBodyFilters(r);
   if (r !== r.main) { res.writeHead(status, '', headers); return true; }

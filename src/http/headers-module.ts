@@ -152,28 +152,6 @@ function expiresFor(r: HttpRequest, conf: HeadersLocConf): ExpiresSetting | null
   return typeof parsed === 'string' || parsed.kind === ExpiresKind.Off ? null : parsed;
 }
 
-/** The module's conf index, for replacedField (set as the http block is configured; the module order is fixed). */
-let headersIndex = -1;
-
-/**
- * What add_header makes of ETag or Last-Modified (lower-cased `name`) for a
- * response of `status`: the value it leaves (''  when it removes the field),
- * or undefined when it does not touch it. The range filter runs after the
- * headers filter in nginx and sees these (If-Range compares against them),
- * while weir's static handler decides on ranges before the header is sent.
- */
-export function replacedField(r: HttpRequest, status: number, name: 'etag' | 'last-modified'): string | undefined {
-  if (headersIndex < 0 || r !== r.main) return undefined;
-  const list = effective((r.loc.loc[headersIndex] as HeadersLocConf).headers);
-  const safe = ADD_STATUSES.has(status);
-  let value: string | undefined;
-  for (let i = 0; i < list.length; i++) {
-    const h = list[i];
-    if (h.replaces && (safe || h.always) && h.name.toLowerCase() === name) value = h.value.evaluate(r);
-  }
-  return value;
-}
-
 function headerFilter(index: number) {
   /** The trailers filter: the fields, with $sent_trailer_* seeing the ones before. */
   const trailerFields = (r: HttpRequest): string[] => {
@@ -214,7 +192,6 @@ export const headersModule: HttpModule<unknown, unknown, HeadersLocConf> = {
     }
   },
   postConfiguration(cf) {
-    headersIndex = cf.registry.indexOf(headersModule);
-    cf.main(httpCoreModule).headerFilters.push(headerFilter(headersIndex));
+    cf.main(httpCoreModule).headerFilters.push(headerFilter(cf.registry.indexOf(headersModule)));
   },
 };

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { IncomingRequest } from './h1/incoming.js';
 import type { ClientReply } from './client-reply.js';
 import type { PostponedOutput } from './subrequest.js';
+import type { RangeParts } from './range-filter.js';
 import type { HttpConfLevel } from '../config/module.js';
 import type { ErrorLog, LogRequestContext } from '../observability/error-log.js';
 import type { ContentHandler, CoreLocConf, CoreMainConf, CoreSrvConf, LocationEntry } from './core-module.js';
@@ -209,6 +210,10 @@ export class HttpRequest {
   /** error_page: the status the redirected response is sent with (0: as the target decides). */
   errStatus = 0;
   errorPageDone = false;
+  /** A header filter answered instead of the response (nginx's filter_finalize: the range filter's 416). */
+  filterStatus = 0;
+  /** The parts the range filter chose for a 'file' sender's 206 (range-filter.ts). */
+  rangeParts: RangeParts | null = null;
   /** Validated Content-Length (-1: none) and chunked flag of the request. */
   contentLength = -1;
   chunked = false;

@@ -39,9 +39,9 @@ import { responseContentType } from './mime.js';
 import { setHttpPrefix, underPrefix } from './prefix.js';
 import { finalize, sendSpecial } from './phases.js';
 import { sendHeader } from './header-filter.js';
-import { conditionalStatus, fileEtag, httpTime, ifRangeAllows, parseHttpTime, parseRange, type ByteRange } from './range.js';
+import { conditionalStatus, fileEtag, httpTime } from './range.js';
+import type { FilePart, RangeCut } from './range-filter.js';
 import { escapeUri } from './uri.js';
-import { replacedField } from './headers-module.js';
 import type { HttpRequest } from './request.js';
 import type { ComplexValue } from './variables.js';
 
@@ -176,20 +176,18 @@ async function serveFile(r: HttpRequest, method: Method): Promise<void> {
     if (method === Method.Post) { finalize(r, 405); return; }
     discardRequestBody(r);
     owned = false;
-    respondWithFile(r, fh, st.size, Math.floor(st.mtimeMs / 1000), method === Method.Head);
+    respondWithFile(r, fh, st.size, Math.floor(st.mtimeMs / 1000));
   } finally {
     if (owned) await fh.close().catch(() => {});
   }
 }
-
-let boundarySerial = 0;
 
 /**
  * Answers with an open file: conditional requests, ranges, the body streamed
  * (the file is closed in every case). `encoding` is a Content-Encoding
  * (gzip_static's `gzip` for FILE.gz).
  */
-export function respondWithFile(r: HttpRequest, fh: FileHandle, size: number, mtime: number, head: boolean, encoding: string | null = null): void {
+export function respondWithFile(r: HttpRequest, fh: FileHandle, size: number, mtime: number, encoding: string | null = null): void {
   const lc = r.locConf;
   const h = r.req.headers;
   const etag = lc.etag ? fileEtag(mtime, size) : null;
@@ -213,69 +211,40 @@ export function respondWithFile(r: HttpRequest, fh: FileHandle, size: number, mt
     }
   }
 
-  // range filter
-  let ranges: readonly ByteRange[] | null = null;
-  const rangeHeader = h.range;
   const headers = ['Content-Type', type, 'Last-Modified', lastModified];
   if (etag) headers.push('ETag', etag);
   if (encoding !== null) headers.push('Content-Encoding', encoding);
-  const maxRanges = r.locConf.maxRanges!;
-  // max_ranges 0: no ranges, and none offered (nginx's range filter steps aside).
-  if (rangeHeader !== undefined && maxRanges > 0 && r.errStatus === 0 && r.req.httpVersionMajor >= 1
-    && (typeof h['if-range'] !== 'string' || ifRangeMatches(r, h['if-range'], mtime, etag))) {
-    const parsed = parseRange(rangeHeader, size, maxRanges);
-    if (parsed.kind === 'unsatisfiable') {
-      close();
-      r.headersOut.push('Content-Range', `bytes */${size}`);
-      finalize(r, 416);
-      return;
-    }
-    if (parsed.kind === 'ranges') ranges = parsed.ranges;
-  }
-  if (ranges === null) {
-    if (maxRanges > 0) headers.push('Accept-Ranges', 'bytes');
-    if (!sendHeader(r, 200, headers, size) || head || size === 0) { close(); if (!r.res.writableEnded && !r.res.destroyed) r.res.end(); return; }
-    streamParts(r, fh, [{ prefix: null, start: 0, end: size }], null);
-    return;
-  }
-  if (ranges.length === 1) {
-    const { start, end } = ranges[0];
-    headers.push('Content-Range', `bytes ${start}-${end - 1}/${size}`);
-    if (!sendHeader(r, 206, headers, end - start) || head) { close(); if (!r.res.writableEnded && !r.res.destroyed) r.res.end(); return; }
-    streamParts(r, fh, [{ prefix: null, start, end }], null);
-    return;
-  }
-  // multipart/byteranges, framed as nginx (CRLF "--boundary" CRLF headers CRLF CRLF data ... CRLF "--boundary--" CRLF).
-  const boundary = String(++boundarySerial).padStart(10, '0');
-  const partHead = `\r\n--${boundary}\r\nContent-Type: ${type}\r\nContent-Range: bytes `;
-  const parts = ranges.map((rg) => ({
-    prefix: Buffer.from(`${partHead}${rg.start}-${rg.end - 1}/${size}\r\n\r\n`, 'latin1'), start: rg.start, end: rg.end,
-  }));
-  const trailer = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
-  let length = trailer.length;
-  for (const p of parts) length += p.prefix.length + (p.end - p.start);
-  headers[1] = `multipart/byteranges; boundary=${boundary}`;
-  if (!sendHeader(r, 206, headers, length) || head) { close(); if (!r.res.writableEnded && !r.res.destroyed) r.res.end(); return; }
-  streamParts(r, fh, parts, trailer);
+  sendFile(r, fh, 200, headers, { base: 0, size, ranges: 'file', what: 'file' });
+}
+
+/** Where a file's entity is and what may be cut of it (sendFile). */
+export interface FileEntity {
+  /** Where the entity starts in the file, and its length. */
+  readonly base: number;
+  readonly size: number;
+  readonly ranges: RangeCut;
+  /** What the file is, in a log line ("file", "cache file"). */
+  readonly what: string;
 }
 
 /**
- * If-Range against the validators the client will see: add_header may
- * replace or remove Last-Modified and ETag (nginx's range filter runs after
- * the headers filter).
+ * Sends the head, then the entity or the parts the range filter chose
+ * (r.rangeParts), nothing for a HEAD; a filter's answer instead (416) is
+ * finalized. The file is closed in every case.
  */
-function ifRangeMatches(r: HttpRequest, ifRange: string, mtime: number, etag: string | null): boolean {
-  const lm = replacedField(r, 206, 'last-modified');
-  const et = replacedField(r, 206, 'etag');
-  const time = lm === undefined ? mtime : lm === '' ? -1 : parseHttpTime(lm);
-  return ifRangeAllows(ifRange, time, et === undefined ? etag : et === '' ? null : et);
-}
-
-/** One range of a file to send, with the multipart head before it (or null). */
-export interface FilePart {
-  readonly prefix: Buffer | null;
-  readonly start: number;
-  readonly end: number;
+export function sendFile(r: HttpRequest, fh: FileHandle, status: number, headers: string[], e: FileEntity): void {
+  const sent = sendHeader(r, status, headers, e.size, true, e.ranges);
+  const ranged = r.rangeParts;
+  r.rangeParts = null;
+  if (!sent || r.method === 'HEAD' || (e.size === 0 && ranged === null)) {
+    fh.close().catch(() => {});
+    if (!sent && r.filterStatus !== 0) finalize(r, r.filterStatus);
+    else if (!r.res.writableEnded && !r.res.destroyed) r.res.end();
+    return;
+  }
+  const { base, what } = e;
+  if (ranged === null) streamParts(r, fh, base, [{ prefix: null, start: 0, end: e.size }], null, what);
+  else streamParts(r, fh, base, ranged.parts, ranged.trailer, what);
 }
 
 /**
@@ -283,8 +252,8 @@ export interface FilePart {
  * (the file stream pauses while the socket is full). A file that turns
  * out shorter than its stat size cuts the response (nginx: "file was truncated").
  */
-export function streamParts(
-  r: HttpRequest, fh: FileHandle, parts: readonly FilePart[], trailer: Buffer | null, what = 'file',
+function streamParts(
+  r: HttpRequest, fh: FileHandle, base: number, parts: readonly FilePart[], trailer: Buffer | null, what: string,
 ): void {
   const res = r.res;
   let i = 0;
@@ -308,7 +277,7 @@ export function streamParts(
     }
     const part = parts[i++];
     if (part.prefix) res.write(part.prefix);
-    const stream = fh.createReadStream({ start: part.start, end: part.end - 1, autoClose: false });
+    const stream = fh.createReadStream({ start: base + part.start, end: base + part.end - 1, autoClose: false });
     current = stream;
     stream.on('error', (err) => {
       r.log('crit', `read() failed (${errnoText(err)})`);

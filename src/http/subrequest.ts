@@ -107,6 +107,12 @@ export function filteredOutput(r: HttpRequest): BodyWriter {
   return r === r.main ? outputOf(r) : (r.res as SubrequestReply).unfiltered();
 }
 
+/** A body filter the header filters added may change the body's length (it is then not known ahead). */
+export function bodyLengthChanges(r: HttpRequest): boolean {
+  const res = r.res;
+  return res.bodyFilters.changesLength || (r === r.main && (res as ConnectionReply).encoders.size > 0);
+}
+
 /**
  * Builds the response's body filter chains as its header goes (the header
  * filters have added their filters); true when a filter may change the
@@ -118,7 +124,7 @@ export function buildBodyFilters(r: HttpRequest): boolean {
   if (res.bodyFilters.size === 0 && (encoders === null || encoders.size === 0)) return false;
   if (encoders !== null) (res as ConnectionReply).unfiltered();
   if (res.bodyFilters.size > 0) res.bodyFilters.build(filteredOutput(r));
-  return res.bodyFilters.changesLength || (encoders !== null && encoders.size > 0);
+  return bodyLengthChanges(r);
 }
 
 function outputOf(r: HttpRequest): PostponedOutput {

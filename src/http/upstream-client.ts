@@ -89,9 +89,11 @@ export class HttpUpstreamClient implements UpstreamClient {
     this.r.limitRateSet = true;
   }
 
-  sendHeader(status: number, statusLine: string | null, headers: string[], contentLength: number, absoluteLocation: boolean): boolean {
-    this.r.statusLine = statusLine;
-    return sendHeader(this.r, status, headers, contentLength, absoluteLocation);
+  sendHeader(status: number, statusLine: string | null, headers: string[], contentLength: number, absoluteLocation: boolean, ranges: boolean): number {
+    const r = this.r;
+    r.statusLine = statusLine;
+    if (sendHeader(r, status, headers, contentLength, absoluteLocation, ranges ? 'stream' : 'off')) return 0;
+    return r.filterStatus !== 0 ? r.filterStatus : 499;
   }
 
   setCharset(charset: string): void { this.r.overrideCharset = charset; }

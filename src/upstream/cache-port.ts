@@ -17,6 +17,13 @@
 import type { Upstream } from './upstream.js';
 
 export interface UpstreamCache {
+  /**
+   * The response may be stored (nginx's u->cacheable): the protocol then
+   * asks for the whole response, not the client's conditions or range; a
+   * response being stored gives the client a range cut from it. Set by
+   * lookup, cleared by header() when the response's own fields forbid storing.
+   */
+  readonly cacheable: boolean;
   /** The cache answers or waits; `proceed` starts the core's first try. */
   lookup(u: Upstream, proceed: () => void): void;
   /** true: the cache answers the client instead of this response (the core lets the upstream go). */

@@ -101,9 +101,12 @@ export interface UpstreamClient extends BalancerRequest {
   /**
    * Sends the response head (header filters run). `statusLine` follows
    * "HTTP/1.1 " when the upstream's is passed on; `absoluteLocation` false
-   * leaves a relative Location as it is. false: the client is gone.
+   * leaves a relative Location as it is; `ranges`: the client's Range may
+   * be answered with one range cut from the body as it streams (nginx's
+   * allow_ranges + single_range). 0: sent; else the status to finalize
+   * with: 499 the client is gone, or a filter's answer instead (416).
    */
-  sendHeader(status: number, statusLine: string | null, headers: string[], contentLength: number, absoluteLocation: boolean): boolean;
+  sendHeader(status: number, statusLine: string | null, headers: string[], contentLength: number, absoluteLocation: boolean, ranges: boolean): number;
   readonly reply: ClientBodyWriter;
   /** The client's connection will not be kept after this response. */
   closeAfter(): void;

@@ -77,3 +77,27 @@ export function redirectKept(headers: readonly string[]): { kept: string[]; cont
   }
   return { kept, contentType };
 }
+
+/**
+ * May the client get a range cut from this response (nginx's
+ * ngx_http_upstream_copy_allow_ranges and process_headers' force_ranges)?
+ * With *_force_ranges, or an Accept-Ranges on a response being cached (the
+ * cache stores the whole response, the client gets its range). The
+ * upstream's Accept-Ranges then goes: the range filter states its own.
+ */
+export function allowsRanges(headers: string[], conf: UpstreamLocConf, cacheable: boolean): boolean {
+  const isAcceptRanges = (i: number): boolean => headers[i].length === 13 && headers[i].toLowerCase() === 'accept-ranges';
+  let found = false;
+  for (let i = 0; i < headers.length && !found; i += 2) found = isAcceptRanges(i);
+  if (!conf.forceRanges && !(cacheable && found)) return false;
+  if (found) {
+    let w = 0;
+    for (let i = 0; i < headers.length; i += 2) {
+      if (isAcceptRanges(i)) continue;
+      headers[w++] = headers[i];
+      headers[w++] = headers[i + 1];
+    }
+    headers.length = w;
+  }
+  return true;
+}

@@ -44,6 +44,8 @@ export interface UpstreamLocConf {
   bind?: LocalBind;
   passRequestHeaders?: boolean;
   passRequestBody?: boolean;
+  /** *_force_ranges: a client's Range is answered from the response whatever its Accept-Ranges. */
+  forceRanges?: boolean;
 }
 
 /** proxy_ignore_headers words (bits of a separate mask). */
@@ -116,6 +118,7 @@ export function upstreamDirectives(prefix: string, get: (cf: ConfContext) => Ups
     d('bind', HTTP_MAIN_SRV_LOC, [1, 2], (cf, n) => setBind(cf, n, get(cf))),
     d('pass_request_headers', HTTP_ANY_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'passRequestHeaders')),
     d('pass_request_body', HTTP_ANY_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'passRequestBody')),
+    d('force_ranges', HTTP_MAIN_SRV_LOC, 'flag', (cf, n) => setFlag(cf, n, get(cf), 'forceRanges')),
   ];
 }
 
@@ -149,6 +152,7 @@ export function mergeUpstreamConf(p: UpstreamLocConf, c: UpstreamLocConf, defaul
   if (c.bind === undefined) c.bind = p.bind ?? null;
   inherit(c, p, 'passRequestHeaders', true);
   inherit(c, p, 'passRequestBody', true);
+  inherit(c, p, 'forceRanges', false);
   // `off` alone means no retries at all.
   if (c.nextUpstream === FT.off) c.nextUpstream = 0;
 }

@@ -36,7 +36,7 @@ import type { UpstreamClient, UpstreamLogLevel } from './client.js';
 import { UpstreamConnection, type ConnectionOwner } from '../peer/connection.js';
 import { connectTls } from '../peer/tls-connect.js';
 import { handshakeFailureLine, sslReadFailureLine, type UpstreamTls } from './tls.js';
-import { ControlHeaders, redirectKept } from './control-headers.js';
+import { allowsRanges, ControlHeaders, redirectKept } from './control-headers.js';
 import type { UpstreamProtocol } from './protocol.js';
 import { FT, failureStatus, tryError } from './failure.js';
 import { bodyCutLine, localFailure, tryFailureLine } from './peer-errors.js';
@@ -426,8 +426,12 @@ export class Upstream implements ConnectionOwner {
     this.sink.begin(this.control.bufferingFor(this.conf), client.readRate());
     this.protocol.inputFilterInit(this);
     this.headerSentToClient = true;
-    if (!client.sendHeader(this.status, this.statusLine, this.headersOut, this.contentLength, this.locationRewritten)) {
-      this.finalize(499);
+    const ranges = allowsRanges(this.headersOut, this.conf, this.cache?.cacheable ?? false);
+    const sent = client.sendHeader(this.status, this.statusLine, this.headersOut, this.contentLength, this.locationRewritten, ranges);
+    if (sent !== 0) {
+      // A filter's answer (416) replaces this response: nothing of it went out.
+      if (sent !== 499) this.headerSentToClient = false;
+      this.finalize(sent);
       return;
     }
     if (this.finalized) return;
@@ -450,7 +454,7 @@ export class Upstream implements ConnectionOwner {
     this.client.closeAfter();
     this.state!.status = 502;
     this.headerSentToClient = true;
-    if (!this.client.sendHeader(502, null, [], 0, true)) { this.finalize(499); return; }
+    if (this.client.sendHeader(502, null, [], 0, true, false) !== 0) { this.finalize(499); return; }
     this.finalize(0);
   }
 
@@ -460,7 +464,7 @@ export class Upstream implements ConnectionOwner {
     this.headerSentToClient = true;
     this.keepalive = false;
     // The head as any other (Server, Date, `Connection: upgrade`), sent now: the tunnel writes raw bytes after it.
-    this.client.sendHeader(101, this.statusLine, this.headersOut, -1, true);
+    this.client.sendHeader(101, this.statusLine, this.headersOut, -1, true, false);
     this.client.reply.flushHeaders();
     const { socket, early } = this.client.upgrade();
     this.tunnel = new Tunnel(this, socket, this.conn!.socket, rest, early);

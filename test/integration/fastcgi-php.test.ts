@@ -42,6 +42,10 @@ const scripts: Record<string, string> = {
     header('Cache-Control: max-age=2'); header('ETag: "v1"');
     if ($inm === '"v1"') { http_response_code(304); exit; }
     echo uniqid('', true), ' inm=', $inm, ' ims=', $_SERVER['HTTP_IF_MODIFIED_SINCE'] ?? '';`,
+  // The Range it was passed, ahead of ten digits; a length, or no range could be cut.
+  'ranged.php': `<?php header('Accept-Ranges: bytes'); header('Cache-Control: max-age=60');
+    $body = 'range=' . ($_SERVER['HTTP_RANGE'] ?? '') . ';0123456789';
+    header('Content-Length: ' . strlen($body)); echo $body;`,
 };
 
 describe('php-fpm', { skip: needs('php-fpm', fpmBin !== null, 'apt-get install php-fpm') }, () => {
@@ -107,6 +111,15 @@ http {
       fastcgi_cache one;
       fastcgi_cache_key $request_uri;
       fastcgi_cache_revalidate on;
+      add_header X-Cache $upstream_cache_status;
+    }
+    location = /ranged.php {
+      include fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+      fastcgi_pass fpm;
+      fastcgi_cache one;
+      fastcgi_cache_key $request_uri;
+      fastcgi_cache_max_range_offset 4;
       add_header X-Cache $upstream_cache_status;
     }
     location /random/ {
@@ -221,5 +234,18 @@ http {
     const again = await one(w, get('/cached.php'));
     assert.equal(again.headers['x-cache'], 'REVALIDATED', 'php-fpm saw If-None-Match: "v1" and answered 304');
     assert.equal(again.body.toString(), body);
+  });
+
+  test('fastcgi_cache ranges: a range from the start is cut from the stored response; one past max_range_offset reaches php-fpm', async () => {
+    const near = await one(w, get('/ranged.php?near', 'Range: bytes=0-5\r\n'));
+    assert.equal(near.status, 206, near.body.toString());
+    assert.equal(near.headers['x-cache'], 'MISS');
+    assert.equal(near.headers['content-range'], 'bytes 0-5/17', 'php-fpm had no HTTP_RANGE: "range=;0123456789"');
+    assert.equal(near.body.toString(), 'range=');
+    const far = await one(w, get('/ranged.php?far', 'Range: bytes=10-\r\n'));
+    assert.equal(far.status, 200);
+    assert.equal(far.body.toString(), 'range=bytes=10-;0123456789', 'not cacheable: the params carry the Range');
+    assert.equal(far.headers['accept-ranges'], 'bytes');
+    assert.equal((await one(w, get('/ranged.php?far'))).headers['x-cache'], 'MISS', 'nothing was stored');
   });
 });

@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { exchange, get, startWeir, type Weir } from '../helpers/raw-http.js';
 
 const mimeTypes = readFileSync(new URL('../../../conf/mime.types', import.meta.url), 'utf8');
@@ -33,6 +34,7 @@ http {
     location /noetag/ { etag off; }
     location /typed/ { types { text/x-custom cst; } default_type text/x-default; }
     location /quiet/ { log_not_found off; }
+    location /gz/ { gzip on; gzip_types text/plain; gzip_min_length 1; }
   }
 }`;
 
@@ -43,6 +45,7 @@ before(async () => {
     'mime.types': mimeTypes,
     'html/index.html': 'index page\n',
     'html/a.txt': 'hello a\n',
+    'html/gz/t.txt': 'gzip me, gzip me, gzip me\n',
     'html/style.CSS': 'body{}',
     'html/big.bin': big,
     'html/empty.txt': '',
@@ -226,6 +229,18 @@ test('Range: single → 206 with Content-Range; suffix; open end; unsatisfiable 
   const r7 = await one(get('/big.bin', 'Range: bytes=0-4\r\nIf-Range: "stale"\r\n'));
   assert.equal(r7.status, 200);
   assert.equal(r7.body.length, big.length);
+});
+
+test('Range on a body gzip rewrites: the whole compressed body, no Accept-Ranges (the range filter sees the length go)', async () => {
+  const zipped = await one(get('/gz/t.txt', 'Range: bytes=0-4\r\nAccept-Encoding: gzip\r\n'));
+  assert.equal(zipped.status, 200);
+  assert.equal(zipped.headers['content-encoding'], 'gzip');
+  assert.equal(zipped.headers['content-range'], undefined);
+  assert.equal(zipped.headers['accept-ranges'], undefined);
+  assert.equal(gunzipSync(zipped.body).toString(), 'gzip me, gzip me, gzip me\n');
+  const plain = await one(get('/gz/t.txt', 'Range: bytes=0-3\r\n'));
+  assert.equal(plain.status, 206);
+  assert.equal(plain.body.toString(), 'gzip');
 });
 
 test('Range: multiple ranges → multipart/byteranges 206', async () => {

@@ -134,6 +134,17 @@ http {
     assert.ok(res.body.equals(big));
   });
 
+  test('a Range is answered with one range of the value, as nginx\'s memcached (force_ranges); several get the whole value', async () => {
+    const res = await one(w, get('/hello', 'Range: bytes=6-9\r\n'));
+    assert.equal(res.status, 206);
+    assert.equal(res.headers['content-range'], 'bytes 6-9/20');
+    assert.equal(res.body.toString(), 'from');
+    const several = await one(w, get('/hello', 'Range: bytes=0-1,6-9\r\n'));
+    assert.equal(several.status, 200);
+    assert.equal(several.headers['accept-ranges'], 'bytes');
+    assert.equal(several.body.toString(), 'hello from memcached');
+  });
+
   test('HEAD gets the headers only', async () => {
     const ex = await exchange(w.port, get('/hello', '', 'HEAD'), { methods: ['HEAD'] });
     assert.equal(ex.responses[0].status, 200);

@@ -2,7 +2,8 @@
 // file, EXPIRED, BYPASS, STALE on a dead upstream, a corrupted entry file, the
 // cache directory removed under a running weir, proxy_cache_lock collapsing
 // concurrent misses into one upstream request, two runtimes sharing a
-// directory, and ranges answered from the entry.
+// directory, and ranges: cut from a response being stored, answered from the
+// entry, or passed upstream past proxy_cache_max_range_offset.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import test from 'node:test';
 import { request, startWeir, type Weir } from '../helpers/in-process.js';
+import { exchange } from '../helpers/raw-http.js';
 import { until } from '../helpers/wait.js';
 
 interface Upstream { server: Server; port: number; hits: () => number; close(): Promise<void> }
@@ -75,11 +77,12 @@ test('MISS, then HIT from the entry file; BYPASS goes upstream', async () => {
     const c = await request(w.port, '/a?nocache=1');
     assert.equal(cacheOf(c), 'BYPASS');
     assert.equal(up.hits(), 2);
-    // A range of a cached 200 is answered from the entry.
+    // Stored without Accept-Ranges: a range is not cut from it (nginx's copy_allow_ranges), nor offered.
     const r = await request(w.port, '/a', { headers: ['Range: bytes=5-'] });
-    assert.equal(r.status, 206);
-    assert.equal(r.text, '/a');
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'body:/a');
     assert.equal(cacheOf(r), 'HIT');
+    assert.equal(r.headers['accept-ranges'], undefined);
     // The client's Range never reaches the upstream with a cache (the whole response is stored).
     const m = await request(w.port, '/m', { headers: ['Range: bytes=0-1', 'If-None-Match: "x"'] });
     assert.equal(m.status, 200);
@@ -338,5 +341,109 @@ test('a 304 without validity fields revalidates for the stored response\'s own m
   } finally {
     await w.stop();
     await up.close();
+  }
+});
+
+test('ranges: a MISS stored whole gives the client its range; a HIT answers one or several; force_ranges without Accept-Ranges', async () => {
+  const up = await upstream(0, { 'Accept-Ranges': 'bytes', 'Content-Range': 'stale' });
+  const w = await startWeir(`
+http {
+  access_log off;
+  proxy_cache_path %PREFIX%/cache levels=1:2 keys_zone=one:1m;
+  server {
+    listen 127.0.0.1:%PORT%;
+    add_header X-Cache $upstream_cache_status;
+    location / { proxy_pass http://127.0.0.1:${up.port}; proxy_cache one; proxy_cache_valid 200 1m; }
+    location /offset/ {
+      proxy_pass http://127.0.0.1:${up.port}; proxy_cache one; proxy_cache_valid 200 1m;
+      proxy_cache_max_range_offset 5;
+    }
+    location /forced/ { proxy_pass http://127.0.0.1:${up.port}; proxy_force_ranges on; }
+  }
+}`);
+  try {
+    // body:/r is 7 bytes; the upstream's own Content-Range is not this response's.
+    const miss = await request(w.port, '/r', { headers: ['Range: bytes=5-'] });
+    assert.equal(miss.status, 206);
+    assert.equal(cacheOf(miss), 'MISS');
+    assert.equal(miss.headers['x-got-range'], '-', 'the whole response is asked for, to be stored');
+    assert.equal(miss.headers['content-range'], 'bytes 5-6/7');
+    assert.equal(miss.headers['accept-ranges'], undefined);
+    assert.equal(miss.text, '/r');
+    await until('the entry', () => existsSync(entryFile(w.prefix, `http127.0.0.1:${up.port}/r`)));
+    const whole = await request(w.port, '/r');
+    assert.equal(cacheOf(whole), 'HIT');
+    assert.equal(whole.status, 200);
+    assert.equal(whole.text, 'body:/r', 'stored whole, not the range');
+    assert.equal(whole.headers['accept-ranges'], 'bytes');
+    const multi = await request(w.port, '/r', { headers: ['Range: bytes=0-1,5-'] });
+    assert.equal(multi.status, 206);
+    assert.match(String(multi.headers['content-type']), /^multipart\/byteranges; boundary=/);
+    assert.match(multi.text, /Content-Range: bytes 0-1\/7\r\n\r\nbo\r\n.*Content-Range: bytes 5-6\/7\r\n\r\n\/r\r\n/s);
+    const none = await request(w.port, '/r', { headers: ['Range: bytes=100-'] });
+    assert.equal(none.status, 416);
+    assert.equal(none.headers['content-range'], 'bytes */7');
+    // A MISS asking for no satisfiable range: the 416, and nothing stored from that try.
+    const bad = await request(w.port, '/q', { headers: ['Range: bytes=100-'] });
+    assert.equal(bad.status, 416);
+    assert.equal(bad.headers['content-range'], 'bytes */7');
+    assert.equal(cacheOf(await request(w.port, '/q')), 'MISS');
+    // Past proxy_cache_max_range_offset the Range goes upstream and nothing is stored.
+    const far = await request(w.port, '/offset/f', { headers: ['Range: bytes=6-'] });
+    assert.equal(far.headers['x-got-range'], 'bytes=6-');
+    assert.equal(far.status, 200, 'the upstream ignored it');
+    assert.equal(far.headers['accept-ranges'], 'bytes', 'not cached: passed as the upstream said');
+    assert.equal(cacheOf(await request(w.port, '/offset/f')), 'MISS');
+    const near = await request(w.port, '/offset/n', { headers: ['Range: bytes=4-'] });
+    assert.equal(near.headers['x-got-range'], '-');
+    assert.equal(near.status, 206);
+    assert.equal(near.text, ':/offset/n');
+    // proxy_force_ranges: one range cut from an uncached response; more than one is the whole response.
+    const forced = await request(w.port, '/forced/x', { headers: ['Range: bytes=-3'] });
+    assert.equal(forced.status, 206);
+    assert.equal(forced.text, 'd/x');
+    assert.equal(forced.headers['x-got-range'], 'bytes=-3', 'no cache: the Range is passed');
+    const forcedMulti = await request(w.port, '/forced/x', { headers: ['Range: bytes=0-1,3-4'] });
+    assert.equal(forcedMulti.status, 200);
+    assert.equal(forcedMulti.headers['accept-ranges'], 'bytes');
+  } finally {
+    await w.stop();
+    await up.close();
+  }
+});
+
+test('a range of a large MISS is cut across the chunks it streams in; the entry holds the whole body', async () => {
+  const body = Buffer.alloc(300_000);
+  for (let i = 0; i < body.length; i++) body[i] = 0x41 + (i % 26);
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Length': String(body.length), 'Accept-Ranges': 'bytes' });
+    // Pieces of odd sizes, so the range starts and ends inside them.
+    let at = 0;
+    const next = (): void => {
+      if (at >= body.length) { res.end(); return; }
+      const piece = body.subarray(at, at + 7_777);
+      at += piece.length;
+      if (res.write(piece)) setImmediate(next); else res.once('drain', next);
+    };
+    next();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const w = await startWeir(conf(port));
+  try {
+    // Read to the close: not a byte more than the range may follow its head.
+    const ex = await exchange(w.port, 'GET /big HTTP/1.1\r\nHost: x\r\nRange: bytes=100000-200099\r\nConnection: close\r\n\r\n');
+    assert.equal(ex.responses[0].status, 206);
+    assert.equal(ex.responses[0].headers['content-length'], '100100');
+    const sent = ex.raw.subarray(ex.raw.indexOf('\r\n\r\n') + 4);
+    assert.ok(sent.equals(body.subarray(100_000, 200_100)), `exactly the range (${sent.length} bytes)`);
+    await until('the entry', () => existsSync(entryFile(w.prefix, `http127.0.0.1:${port}/big`)));
+    const whole = await request(w.port, '/big');
+    assert.equal(cacheOf(whole), 'HIT');
+    assert.ok(whole.body.equals(body), 'the whole body was stored');
+  } finally {
+    await w.stop();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
   }
 });

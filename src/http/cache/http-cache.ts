@@ -86,7 +86,8 @@ export class HttpCache implements UpstreamCache {
   private node: CacheNode | null = null;
   /** This request is the entry's updater (nginx's c->updating / the lock). */
   private updater = false;
-  private cacheable = true;
+  /** nginx's u->cacheable (the port's): lookup and header() clear it. */
+  cacheable = true;
   /** An expired entry: for use_stale and revalidation. */
   private stale: Held | null = null;
   private writer: EntryWriter | null = null;
@@ -208,8 +209,31 @@ export class HttpCache implements UpstreamCache {
     const node = this.node!;
     if (this.cacheable && node.updating && !handedUpdates.has(this.r) && this.lockWait(null)) return;
     this.status = 'MISS';
+    this.checkRange();
     this.takeUpdate();
     this.proceed!();
+  }
+
+  /**
+   * proxy_cache_max_range_offset (ngx_http_upstream_cache_check_range): a
+   * range starting at or past it (or counted from the end) is not worth
+   * fetching whole; the request goes upstream with its Range and nothing
+   * is stored.
+   */
+  private checkRange(): void {
+    const max = this.conf.maxRangeOffset!;
+    const h = this.r.req.headers.range;
+    if (!this.cacheable || typeof h !== 'string' || max === Number.MAX_SAFE_INTEGER) return;
+    if (max === 0) { this.cacheable = false; return; }
+    if (h.length < 7 || h.slice(0, 6).toLowerCase() !== 'bytes=') return;
+    let p = 6;
+    while (h.charCodeAt(p) === 0x20) p++;
+    let offset = 0;
+    if (h.charCodeAt(p) !== 0x2d /* - */) {
+      for (let c = h.charCodeAt(p); c >= 0x30 && c <= 0x39; c = h.charCodeAt(++p)) offset = offset * 10 + (c - 0x30);
+      if (offset < max) return;
+    }
+    this.cacheable = false;
   }
 
   private expired(held: Held): void {
@@ -238,6 +262,7 @@ export class HttpCache implements UpstreamCache {
     }
     this.status = 'EXPIRED';
     this.stale = held;
+    this.checkRange();
     this.takeUpdate();
     const m = held.entry.meta;
     if (this.conf.revalidate && (m.etag !== null || m.lastModified !== null)) {
@@ -312,8 +337,8 @@ export class HttpCache implements UpstreamCache {
     if (this.stale !== null && this.stale !== held) void this.stale.fh.close().catch(() => {});
     this.stale = null;
     const r = this.r;
-    const max = this.conf.maxRangeOffset!;
-    const send = (): void => sendEntry(r, held.fh, held.entry, max);
+    const force = this.u!.conf.forceRanges!;
+    const send = (): void => sendEntry(r, held.fh, held.entry, force);
     this.answer = after === null ? send : () => {
       after.then(send).catch((err: unknown) => { r.log('alert', `cache answer failed: ${(err as Error).stack ?? String(err)}`); r.res.destroy(); });
     };
@@ -352,7 +377,10 @@ export class HttpCache implements UpstreamCache {
       }
     }
     if (!this.cacheable || this.zone === null) return false;
-    if (anyTrue(this.conf.noCache, (v) => v.evaluate(this.r))) return false;
+    const v = responseValidity(status, u.headersOut, u.control.accelExpires, u.conf.ignoreHeaders!, this.conf.valid!, now);
+    // Its own fields forbid storing it (no range is cut from it either, as nginx's u->cacheable).
+    if (v.forbidden) { this.cacheable = false; return false; }
+    if (anyTrue(this.conf.noCache, (p) => p.evaluate(this.r))) return false;
     if (!u.control.bufferingFor(u.conf)) return false;
     if (!this.updater) {
       // BYPASS still stores (nginx: "create cache if previously bypassed"), if nobody else updates it.
@@ -360,7 +388,6 @@ export class HttpCache implements UpstreamCache {
       this.takeUpdate();
       if (!this.updater) return false;
     }
-    const v = responseValidity(status, u.headersOut, u.control.accelExpires, u.conf.ignoreHeaders!, this.conf.valid!, now);
     if (v.validUntil === 0) return false;
     const headers: string[] = [];
     let etag: string | null = null;

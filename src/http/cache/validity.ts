@@ -19,6 +19,11 @@ import type { CacheValid } from './cache-conf.js';
 export interface Validity {
   /** Epoch ms; 0: not cacheable. */
   readonly validUntil: number;
+  /**
+   * The response's own fields forbid storing it (nginx clears u->cacheable
+   * as it reads them); false with validUntil 0: nothing said for how long.
+   */
+  readonly forbidden: boolean;
   /** Cache-Control stale-while-revalidate / stale-if-error (s; -1 none). */
   readonly updatingSec: number;
   readonly errorSec: number;
@@ -26,7 +31,8 @@ export interface Validity {
   readonly vary: string | null;
 }
 
-const NOT_CACHEABLE: Validity = { validUntil: 0, updatingSec: -1, errorSec: -1, vary: null };
+const NOT_CACHEABLE: Validity = { validUntil: 0, forbidden: true, updatingSec: -1, errorSec: -1, vary: null };
+const NO_VALIDITY: Validity = { validUntil: 0, forbidden: false, updatingSec: -1, errorSec: -1, vary: null };
 const MAX = Number.MAX_SAFE_INTEGER;
 
 /** ngx_http_upstream_process_delta_seconds: digits up to `,`, `;` or a space; -1: not a number. */
@@ -122,14 +128,13 @@ export function responseValidity(
   }
   // X-Accel-Expires clears what Cache-Control and Expires said against caching.
   if (accelUsed && validSec !== 0) { noCache = false; expired = false; }
-  if (!cacheable || noCache || expired) return NOT_CACHEABLE;
+  const vary = varies.length === 0 ? null : varies.join(', ');
+  if (!cacheable || noCache || expired || (vary !== null && vary.length > 128)) return NOT_CACHEABLE;
   let validUntil = validSec * 1000;
   if (validSec === 0) {
     const ms = configuredValid(valid, status);
-    if (ms === 0) return NOT_CACHEABLE;
+    if (ms === 0) return NO_VALIDITY;
     validUntil = now + ms;
   }
-  const vary = varies.length === 0 ? null : varies.join(', ');
-  if (vary !== null && vary.length > 128) return NOT_CACHEABLE;
-  return { validUntil, updatingSec, errorSec, vary };
+  return { validUntil, forbidden: false, updatingSec, errorSec, vary };
 }

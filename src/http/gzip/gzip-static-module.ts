@@ -90,7 +90,7 @@ const handler: PhaseHandler = (r) => {
     return 404;
   }
   discardRequestBody(r);
-  respondWithFile(r, fh, st.size, Math.floor(st.mtimeMs / 1000), m === 'HEAD', 'gzip');
+  respondWithFile(r, fh, st.size, Math.floor(st.mtimeMs / 1000), 'gzip');
   return PHASE_DONE;
 };
 

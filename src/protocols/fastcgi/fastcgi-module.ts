@@ -17,7 +17,7 @@
  *                                               but with no default key and no convert_head
  * Variables: $fastcgi_script_name, $fastcgi_path_info.
  *
- * With a cache, the params get nginx's ngx_http_fastcgi_cache_headers: the
+ * When the response may be stored, the params get nginx's ngx_http_fastcgi_cache_headers: the
  * client's conditions and ranges are not passed (the whole response is what
  * is stored) and a revalidation sends its own If-Modified-Since and
  * If-None-Match.
@@ -39,7 +39,7 @@ import type { UpstreamGroup } from '../../upstream/upstream-module.js';
 import { passTarget, withPassTarget, type PassTarget } from '../resolved-upstream.js';
 import { upstreamFor } from '../../http/upstream-client.js';
 import { PoolKeys } from '../../keepalive/session.js';
-import { FASTCGI_DEFAULT_HIDE, FastcgiProtocol, type FastcgiParamSpec, type FastcgiRequestTemplate } from './fastcgi-protocol.js';
+import { FASTCGI_DEFAULT_HIDE, FastcgiProtocol, type FastcgiParams, type FastcgiParamSpec, type FastcgiRequestTemplate } from './fastcgi-protocol.js';
 import { compileNginxRegex } from '../../http/pcre.js';
 import { cacheDirectives, mergeCacheConf, type CacheLocConf, type CacheProtocol } from '../../http/cache/cache-conf.js';
 import { HttpCache } from '../../http/cache/http-cache.js';
@@ -90,20 +90,26 @@ function confOf(r: HttpRequest): FastcgiLocConf {
   return r.loc.loc[fastcgiIndex] as FastcgiLocConf;
 }
 
+function fastcgiParams(list: readonly FastcgiParamSpec[]): FastcgiParams {
+  const httpNames = new Set<string>();
+  for (const p of list) if (p.name.startsWith('HTTP_')) httpNames.add(p.name);
+  return { list, httpNames };
+}
+
 function template(c: FastcgiLocConf): FastcgiRequestTemplate {
   if (c.template) return c.template;
-  const params = c.params!.slice();
+  let cached: FastcgiParams | null = null;
   if (c.cache.zone !== null) {
-    for (const p of c.cacheParams!) if (!params.some((q) => q.name === p.name)) params.push(p);
+    const list = c.params!.slice();
+    for (const p of c.cacheParams!) if (!list.some((q) => q.name === p.name)) list.push(p);
+    cached = fastcgiParams(list);
   }
-  const httpNames = new Set<string>();
-  for (const p of params) if (p.name.startsWith('HTTP_')) httpNames.add(p.name);
   const hide = new Set(FASTCGI_DEFAULT_HIDE);
   for (const h of c.upstream.hideHeaders!) hide.add(h);
   for (const h of c.upstream.passHeaders!) hide.delete(h);
   c.template = {
-    params,
-    paramHttpNames: httpNames,
+    params: fastcgiParams(c.params!),
+    cacheParams: cached,
     passRequestHeaders: c.upstream.passRequestHeaders!,
     keepConn: c.keepConn!,
     hide,

@@ -32,10 +32,20 @@ export interface FastcgiParamSpec {
 }
 
 /** Compiled per location (lazily, once). */
+/** The params a request is made with. */
+export interface FastcgiParams {
+  readonly list: readonly FastcgiParamSpec[];
+  /** `HTTP_*` names among them: client headers with these names are not passed. */
+  readonly httpNames: ReadonlySet<string>;
+}
+
 export interface FastcgiRequestTemplate {
-  readonly params: readonly FastcgiParamSpec[];
-  /** `HTTP_*` names set by fastcgi_param: client headers with these names are not passed. */
-  readonly paramHttpNames: ReadonlySet<string>;
+  readonly params: FastcgiParams;
+  /**
+   * The params when the response may be stored (nginx's params_cache: no
+   * client conditions or range, a revalidation's own); null without a cache.
+   */
+  readonly cacheParams: FastcgiParams | null;
   readonly passRequestHeaders: boolean;
   readonly keepConn: boolean;
   /** Lower-case response header names hidden from the client. */
@@ -72,8 +82,9 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
 
   createRequest(u: Upstream): Buffer[] {
     const r = this.r;
-    const params = buildParams(r, this.t);
-    return [encodeRequestHead(params, this.t.keepConn)];
+    const t = this.t;
+    const params = t.cacheParams !== null && u.cache !== null && u.cache.cacheable ? t.cacheParams : t.params;
+    return [encodeRequestHead(buildParams(r, params, t.passRequestHeaders), t.keepConn)];
   }
 
   /** The request body goes out as STDIN records (the core streams or replays it). */
@@ -222,15 +233,15 @@ export class FastcgiProtocol implements UpstreamProtocol, FcgiResponseSink {
 }
 
 /** fastcgi_param values, then the client headers as HTTP_* (ngx_http_fastcgi_create_request). */
-function buildParams(r: HttpRequest, t: FastcgiRequestTemplate): FcgiParam[] {
+function buildParams(r: HttpRequest, params: FastcgiParams, passRequestHeaders: boolean): FcgiParam[] {
   const out: FcgiParam[] = [];
-  for (let i = 0; i < t.params.length; i++) {
-    const p = t.params[i];
+  for (let i = 0; i < params.list.length; i++) {
+    const p = params.list[i];
     const v = p.value.evaluate(r);
     if (v === '' && p.ifNotEmpty) continue;
     out.push({ name: p.name, value: v });
   }
-  if (!t.passRequestHeaders) return out;
+  if (!passRequestHeaders) return out;
   const raw = r.req.rawHeaders;
   const dropped = r.droppedHeaders;
   // Same-name headers are joined into one param (nginx 1.23+): "; " for Cookie, ", " otherwise.
@@ -239,7 +250,7 @@ function buildParams(r: HttpRequest, t: FastcgiRequestTemplate): FcgiParam[] {
   for (let i = 0; i < raw.length; i += 2) {
     if (dropped !== null && dropped.includes(i)) continue;
     const name = cgiName(raw[i]);
-    if (t.paramHttpNames.has(name)) continue;
+    if (params.httpNames.has(name)) continue;
     names ??= [];
     values ??= [];
     const j = names.indexOf(name);

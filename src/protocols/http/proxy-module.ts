@@ -13,9 +13,11 @@
  *   proxy_pass https://... and proxy_ssl_* (proxy-ssl.ts; the handshake is the core's connect)
  *
  * The cache (proxy_cache_path, proxy_cache*: src/http/cache/) hooks into the
- * upstream core through its cache port; with a cache the client's
- * conditional and Range fields are not passed (the whole response is what is
- * stored), as nginx's ngx_http_proxy_cache_headers.
+ * upstream core through its cache port; when the response may be stored,
+ * the client's conditional and Range fields are not passed (the whole
+ * response is what is stored), as nginx's ngx_http_proxy_cache_headers; a
+ * request the cache will not store (min_uses not reached, a range past
+ * proxy_cache_max_range_offset) passes them.
  *
  * Not supported yet (an [emerg] "unknown directive", never ignored):
  *   proxy_store*.
@@ -45,7 +47,7 @@ import { ProxyTlsTry } from './proxy-ssl-try.js';
 import { cacheDirectives, mergeCacheConf, type CacheLocConf, type CacheProtocol } from '../../http/cache/cache-conf.js';
 import { defineCacheVariables } from '../../http/cache/cache-variables.js';
 import { HttpCache } from '../../http/cache/http-cache.js';
-import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, upstreamField, replacePrefix, unchangedUri, type ProxyRequestTemplate } from './proxy-protocol.js';
+import { lastUpstreamHead, lastUpstreamTrailer, ProxyProtocol, upstreamField, replacePrefix, unchangedUri, type ProxyHeaders, type ProxyRequestTemplate } from './proxy-protocol.js';
 
 interface ProxyPass {
   /** The URL as written (proxy_redirect default's FROM). */
@@ -485,30 +487,39 @@ function hostValue(cf: ConfContext): ComplexValue {
   return proxyHostValue.get(vars(cf))!;
 }
 
+/** Fields set (in order), and the client's fields that may not pass: those, hop-by-hop ones and `skip`. */
+function proxyHeaders(set: Array<readonly [string, ComplexValue]>, skip: readonly string[]): ProxyHeaders {
+  const skipClient = new Set(ALWAYS_SKIP_CLIENT);
+  for (const h of skip) skipClient.add(h);
+  for (const [name] of set) skipClient.add(name.toLowerCase());
+  skipClient.add('host');
+  return { set, skipClient };
+}
+
 function compileTemplate(cf: ConfContext, c: ProxyLocConf): ProxyRequestTemplate {
   // nginx's defaults (ngx_http_proxy_headers) apply under whatever the user set.
   const setHeaders = c.setHeaders!.slice();
   if (!setHeaders.some(([n]) => n.toLowerCase() === 'host')) setHeaders.unshift(['Host', hostValue(cf)]);
-  const skip = new Set(ALWAYS_SKIP_CLIENT);
+  const headers = proxyHeaders(setHeaders, []);
+  let cacheHeaders: ProxyHeaders | null = null;
   if (c.cache.zone !== null) {
     // ngx_http_proxy_cache_headers: what is stored is the whole response, so
     // the client's conditions and ranges stay here; a revalidation asks its own.
-    for (const h of CACHE_SKIP_CLIENT) skip.add(h);
+    const cacheSet = setHeaders.slice();
     const own = (name: string): boolean => setHeaders.some(([n]) => n.toLowerCase() === name);
     const [lastModified, etag] = revalidationValues.get(vars(cf))!;
-    if (!own('if-modified-since')) setHeaders.push(['If-Modified-Since', lastModified]);
-    if (!own('if-none-match')) setHeaders.push(['If-None-Match', etag]);
+    if (!own('if-modified-since')) cacheSet.push(['If-Modified-Since', lastModified]);
+    if (!own('if-none-match')) cacheSet.push(['If-None-Match', etag]);
+    cacheHeaders = proxyHeaders(cacheSet, CACHE_SKIP_CLIENT);
   }
-  for (const [name] of setHeaders) skip.add(name.toLowerCase());
-  skip.add('host');
   const hide = new Set(DEFAULT_HIDE);
   for (const h of c.upstream.hideHeaders!) hide.add(h);
   for (const h of c.upstream.passHeaders!) hide.delete(h);
   return {
     method: c.method ?? null,
     httpVersion: c.httpVersion!,
-    setHeaders,
-    skipClientHeaders: skip,
+    headers,
+    cacheHeaders,
     passRequestHeaders: c.upstream.passRequestHeaders!,
     setBody: c.setBody ?? null,
     hideResponseHeaders: hide,

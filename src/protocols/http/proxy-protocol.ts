@@ -21,14 +21,24 @@ import { rewriteValue, type RewriteRule } from './proxy-rewrite.js';
 import { isUniqueUpstreamField, markUniqueField } from '../unique-headers.js';
 
 /** Compiled per location at config time. */
+/** The header fields a request is made with. */
+export interface ProxyHeaders {
+  /** proxy_set_header pairs in order (an empty value removes the header). */
+  readonly set: ReadonlyArray<readonly [string, ComplexValue]>;
+  /** Lower-case names that client headers may not supply (set by us, or hop-by-hop). */
+  readonly skipClient: ReadonlySet<string>;
+}
+
 export interface ProxyRequestTemplate {
   /** proxy_method, or null for the client's method. */
   readonly method: ComplexValue | null;
   readonly httpVersion: '1.0' | '1.1';
-  /** proxy_set_header pairs in order (an empty value removes the header). */
-  readonly setHeaders: ReadonlyArray<readonly [string, ComplexValue]>;
-  /** Lower-case names that client headers may not supply (set by us, or hop-by-hop). */
-  readonly skipClientHeaders: ReadonlySet<string>;
+  readonly headers: ProxyHeaders;
+  /**
+   * The headers when the response may be stored (nginx's headers_cache: no
+   * client conditions or range, a revalidation's own); null without a cache.
+   */
+  readonly cacheHeaders: ProxyHeaders | null;
   readonly passRequestHeaders: boolean;
   readonly setBody: ComplexValue | null;
   /** Lower-case response header names hidden from the client. */
@@ -114,7 +124,8 @@ export class ProxyProtocol implements UpstreamProtocol {
     const t = this.t;
     const method = this.target.method ?? (t.method ? t.method.evaluate(r) : r.method);
     let head = `${method} ${this.uri} HTTP/${t.httpVersion}\r\n`;
-    for (const [name, value] of t.setHeaders) {
+    const headers = t.cacheHeaders !== null && u.cache !== null && u.cache.cacheable ? t.cacheHeaders : t.headers;
+    for (const [name, value] of headers.set) {
       const v = value.evaluate(r);
       if (v === '') continue;
       if (hasBadByte(v)) {
@@ -123,7 +134,7 @@ export class ProxyProtocol implements UpstreamProtocol {
       }
       head += `${name}: ${v}\r\n`;
     }
-    if (t.passRequestHeaders) head += clientHeaders(r, t.skipClientHeaders);
+    if (t.passRequestHeaders) head += clientHeaders(r, headers.skipClient);
     let body: Buffer | null = null;
     if (t.setBody) {
       body = Buffer.from(t.setBody.evaluate(r), 'latin1');

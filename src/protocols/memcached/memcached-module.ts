@@ -133,7 +133,8 @@ export const memcachedModule: HttpModule<undefined, undefined, MemcachedLocConf>
     mergeUpstreamConf(p.upstream, c.upstream);
     inherit(c, p, 'gzipFlag', 0);
     c.poolKeys = new PoolKeys({ tag: `memcached:${++locationSerial}`, tls: '' });
-    c.coreConf = { ...c.upstream, interceptErrors: true, passRequestBody: false };
+    // Fixed, as nginx's memcached module sets them: a value has no Accept-Ranges, yet its ranges are answered.
+    c.coreConf = { ...c.upstream, interceptErrors: true, passRequestBody: false, forceRanges: true };
   },
   postConfiguration(cf) {
     memcachedIndex = cf.registry.indexOf(memcachedModule);

@@ -207,7 +207,7 @@ export class FakeClient implements UpstreamClient {
   hasErrorPage(): boolean { return false; }
   setLimitRate(): void {}
   setCharset(): void {}
-  sendHeader(status: number): boolean { this.headerStatus = status; return true; }
+  sendHeader(status: number): number { this.headerStatus = status; return 0; }
   closeAfter(): void {}
   finalize(status: number): void { this.finalizedWith.push(status); this.finish(); }
   redirect(): void { throw new Error('no X-Accel-Redirect in these tests'); }
