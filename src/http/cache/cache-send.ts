@@ -19,7 +19,7 @@ import type { HttpRequest } from '../request.js';
 import type { Entry } from './entry-file.js';
 import { sendFile } from '../static-module.js';
 
-/** Sends `entry` (open as `fh`) to the client; `head`: the head only. */
+/** Sends `entry` (open as `fh`) to the client: a 304/412, or the head and the body or its ranges (HEAD: the head only). */
 export function sendEntry(r: HttpRequest, fh: FileHandle, entry: Entry, forceRanges: boolean): void {
   const close = (): void => { fh.close().catch(() => {}); };
   const m = entry.meta;

@@ -134,17 +134,14 @@ test('a stale keep-alive connection is retried on the same peer, which is not ch
   try {
     // An idle connection the peer closes as soon as a request comes (it timed out on its side).
     ps[0].behaviour = 'close';
+    // The next connection gets an answer.
+    ps[0].next = { answer: 200, body: 'fresh' };
     const socket = new Socket();
     socket.connect(ps[0].address.port!, '127.0.0.1');
     await once(socket, 'connect');
     const run = startCore(ps, upstreamConf());
     run.session.cached = new UpstreamConnection(socket, ps[0].address);
-    const started = new Promise<void>((resolve) => {
-      // The next connection gets an answer.
-      const check = setInterval(() => { if (ps[0].requests >= 1) { ps[0].behaviour = { answer: 200, body: 'fresh' }; clearInterval(check); resolve(); } }, 1);
-    });
     run.u.start();
-    await started;
     await run.client.ended;
     assert.equal(run.client.outcome().body, 'fresh');
     assert.deepEqual(run.session.gets, [ps[0].address.name], 'the balancer was not asked again');

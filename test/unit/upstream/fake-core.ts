@@ -23,6 +23,8 @@ export interface FakePeer {
   connections: number;
   requests: number;
   behaviour: PeerBehaviour;
+  /** The behaviour from the next request on, taken as a request is read (no timer races the core's retry). */
+  next: PeerBehaviour | null;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function fakePeer(behaviour: PeerBehaviour): Promise<FakePeer> {
     s.once('data', () => {
       peer.requests++;
       const b = peer.behaviour;
+      if (peer.next !== null) { peer.behaviour = peer.next; peer.next = null; }
       if (b === 'reset') s.resetAndDestroy();
       else if (b === 'close') s.end();
       else if (b !== 'hang') s.end(`${b.answer}\n${b.body ?? ''}`);
@@ -49,6 +52,7 @@ export async function fakePeer(behaviour: PeerBehaviour): Promise<FakePeer> {
     connections: 0,
     requests: 0,
     behaviour,
+    next: null,
     close: async () => {
       for (const s of sockets) s.destroy();
       server.close();
